@@ -1,0 +1,14 @@
+"""sklearn_blend: BLEND behavior-guided privileged knowledge distillation as scikit-learn estimators.
+
+A teacher sees spike counts plus behavior; a student of the same kind sees spikes only and is
+distilled from the teacher. :class:`BlendEstimator` trains both in ``fit(X, b)`` and needs only
+spikes in ``transform(X)``; :class:`PerBin` puts an ordinary 2-D estimator (``RidgeCV``,
+``LogisticRegression``) after it in a ``Pipeline``.
+"""
+
+from .adapters import PerBin
+from .estimator import BlendEstimator, BlendTeacher
+
+__version__ = "0.1.0"
+
+__all__ = ["BlendEstimator", "BlendTeacher", "PerBin", "__version__"]

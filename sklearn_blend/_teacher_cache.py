@@ -1,0 +1,70 @@
+"""Reuse of fitted teachers across fits that share data and teacher parameters.
+
+A grid search over student-side parameters (``alpha``, ``tau``, ``strategy``) would otherwise
+retrain an identical teacher for every candidate. Teachers are keyed by a hash of the training
+spikes, the behavior and every parameter that shapes the teacher, so a different fold, a
+different teacher setting or a different seed always trains a new one.
+
+Two stores: an in-process LRU (``teacher_cache=True``, shared by all estimators of one
+process) and a joblib.Memory on disk (``teacher_cache="/some/dir"`` or a ``joblib.Memory``),
+which parallel workers (``GridSearchCV(n_jobs=...)``) share.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+
+import joblib
+
+#: how many fitted teachers the in-process cache keeps (least recently used are dropped)
+MAX_CACHED_TEACHERS = 16
+
+_in_process = OrderedDict()
+
+
+def _fit(teacher, spikes, behavior):
+    return teacher.fit(spikes, behavior)
+
+
+def clear():
+    """Forget every teacher kept in this process."""
+    _in_process.clear()
+
+
+def fitted_teacher(teacher, spikes, behavior, cache, *, key_params):
+    """Return ``teacher`` fitted on ``(spikes, behavior)``, or an equal teacher fitted before.
+
+    Parameters
+    ----------
+    teacher : BlendTeacher
+        Unfitted teacher with its final parameters.
+    cache : bool, str or joblib.Memory
+        ``False``: always fit. ``True``: in-process cache. A path or ``joblib.Memory``: on-disk
+        cache.
+    key_params : dict
+        The teacher parameters that identify it (``random_state`` is ``None`` for an unseeded
+        fit, so that any teacher fitted on the same data with the same settings qualifies).
+    """
+    if cache is False or cache is None:
+        return _fit(teacher, spikes, behavior)
+    if cache is True:
+        key = joblib.hash((spikes, behavior, sorted(key_params.items())))
+        if key in _in_process:
+            _in_process.move_to_end(key)
+            return _in_process[key]
+        fitted = _fit(teacher, spikes, behavior)
+        _in_process[key] = fitted
+        while len(_in_process) > MAX_CACHED_TEACHERS:
+            _in_process.popitem(last=False)
+        return fitted
+    if not isinstance(cache, joblib.Memory):
+        cache = joblib.Memory(os.fspath(cache), verbose=0)
+    memory = cache
+    return memory.cache(_fit_keyed, ignore=["teacher"])(
+        teacher, spikes, behavior, sorted(key_params.items())
+    )
+
+
+def _fit_keyed(teacher, spikes, behavior, key_items):
+    return _fit(teacher, spikes, behavior)

@@ -1,0 +1,358 @@
+"""Training layer: the masked-modelling and distillation objectives, trained through skorch.
+
+This is the only module the scikit-learn estimators use to touch PyTorch. It takes and returns
+NumPy arrays and plain Python values; models come from :mod:`sklearn_blend.models`, losses from
+:mod:`sklearn_blend.losses` and masks from :mod:`sklearn_blend.masking`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    GradientNormClipping,
+    LRScheduler,
+    PassthroughScoring,
+)
+from skorch.dataset import ValidSplit
+from torch import nn
+
+from . import losses
+from .masking import apply_mask, interleaved_masks, random_timestep_mask
+from .models import build_model
+
+#: fewest validation trials for early stopping; with fewer, training runs all ``max_epochs``
+MIN_VALIDATION_TRIALS = 2
+
+
+class MaskedModeling(nn.Module):
+    """Objective of a teacher or of a plain (no-distillation) model: masked Poisson loss.
+
+    In training mode a fresh random time-step mask is drawn for every batch; in evaluation mode
+    the fixed ``valid_mask`` that comes with the data is used, so the validation loss is
+    comparable from epoch to epoch.
+    """
+
+    def __init__(self, model, mask_ratio):
+        super().__init__()
+        self.model = model
+        self.mask_ratio = mask_ratio
+
+    def draw_mask(self, spikes, valid_mask):
+        if self.training or valid_mask is None:
+            n_trials, n_time = spikes.shape[:2]
+            return random_timestep_mask(n_trials, n_time, self.mask_ratio, device=spikes.device)
+        return valid_mask[..., None]
+
+    def forward(self, spikes, behavior=None, valid_mask=None):
+        mask = self.draw_mask(spikes, valid_mask)
+        output = self.model(apply_mask(spikes, mask), behavior)
+        mtm = losses.masked_poisson_loss(output.log_rates, spikes, mask)
+        return {"loss": mtm, "mtm": mtm}
+
+
+class Distillation(MaskedModeling):
+    """Student objective: ``alpha * MTM + (1 - alpha) * distillation`` from a frozen teacher.
+
+    The teacher sees the same masked spikes as the student, plus the unmasked behavior, and
+    stays in evaluation mode without gradients. ``projections`` (feature strategy only) map each
+    student layer to the teacher's width and are trained with the student.
+    """
+
+    def __init__(self, student, teacher, *, strategy, alpha, tau, mask_ratio):
+        super().__init__(student, mask_ratio)
+        self.teacher = teacher.requires_grad_(False).eval()
+        self.strategy = strategy
+        self.alpha = alpha
+        self.tau = tau
+        self.projections = None
+        if strategy == "feature":
+            self.projections = nn.ModuleList(
+                _projection(student.config.hidden_size, teacher.config.hidden_size)
+                for _ in range(student.config.n_layers)
+            )
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def forward(self, spikes, behavior=None, valid_mask=None):
+        mask = self.draw_mask(spikes, valid_mask)
+        masked = apply_mask(spikes, mask)
+        student_output = self.model(masked)
+        with torch.no_grad():
+            teacher_output = self.teacher(masked, behavior)
+        mtm = losses.masked_poisson_loss(student_output.log_rates, spikes, mask)
+        distill = losses.distillation_loss(
+            self.strategy, student_output, teacher_output, tau=self.tau,
+            projections=self.projections,
+        )
+        loss = self.alpha * mtm + (1.0 - self.alpha) * distill
+        return {"loss": loss, "mtm": mtm, "distill": distill}
+
+
+def _projection(width_in, width_out):
+    if width_in == width_out:
+        return None
+    return nn.Linear(width_in, width_out)
+
+
+class ObjectiveNet(NeuralNet):
+    """skorch net whose module computes its own loss terms.
+
+    Training minimises ``loss``; validation reports the masked Poisson loss (``mtm``) alone, the
+    quantity early stopping watches for teacher, baseline and student alike.
+    """
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        prefix = "train" if training else "valid"
+        for name in ("mtm", "distill"):
+            if name in y_pred:
+                self.history.record_batch(f"{prefix}_{name}", y_pred[name].item())
+        return y_pred["loss"] if training else y_pred["mtm"]
+
+    def get_all_learnable_params(self):
+        for name, param in super().get_all_learnable_params():
+            if param.requires_grad:
+                yield name, param
+
+
+class WarmupCosine:
+    """Learning-rate factor: linear warm-up, then cosine decay to 0 (picklable)."""
+
+    def __init__(self, warmup_steps, total_steps):
+        self.warmup_steps = warmup_steps
+        self.total_steps = max(total_steps, 1)
+
+    def __call__(self, step):
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = (step - self.warmup_steps) / max(self.total_steps - self.warmup_steps, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+class EpochProgressBar(Callback):
+    """One tqdm bar per training run, advanced each epoch, showing the validation loss."""
+
+    def __init__(self, description):
+        self.description = description
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=net.max_epochs, desc=self.description, leave=False)
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        self.bar_.set_postfix(
+            {k: f"{row[k]:.4f}" for k in ("train_loss", "valid_loss") if k in row}
+        )
+        self.bar_.update()
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("bar_", None)
+        return state
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How a model is optimised (everything but its architecture and objective)."""
+
+    max_epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup_steps: int
+    grad_clip: float
+    early_stopping: bool
+    validation_fraction: float
+    n_iter_no_change: int
+    device: str
+    verbose: int
+
+
+def _callbacks(config, n_train, use_validation, description, extra_scores):
+    steps = math.ceil(n_train / config.batch_size) * config.max_epochs
+    callbacks = [
+        ("clip", GradientNormClipping(config.grad_clip)),
+        (
+            "schedule",
+            LRScheduler(
+                policy=torch.optim.lr_scheduler.LambdaLR,
+                lr_lambda=WarmupCosine(config.warmup_steps, steps),
+                step_every="batch",
+            ),
+        ),
+    ]
+    callbacks += [(name, PassthroughScoring(name, on_train=True)) for name in extra_scores]
+    if use_validation:
+        callbacks.append(
+            (
+                "early_stopping",
+                EarlyStopping(patience=config.n_iter_no_change, threshold=0.0, load_best=True),
+            )
+        )
+    if config.verbose == 1:
+        callbacks.append(("progress", EpochProgressBar(description)))
+    return callbacks
+
+
+def train_objective(make_objective, spikes, behavior, config, seed, description="training"):
+    """Build an objective with ``make_objective()`` and train it; return the fitted skorch net.
+
+    Parameters
+    ----------
+    make_objective : callable
+        Returns a :class:`MaskedModeling` (or subclass) module. Called under the seed, so the
+        initial weights are reproducible.
+    spikes : ndarray (n_trials, n_time, n_neurons), float32
+    behavior : ndarray (n_trials, n_time, n_behavior) float32, or None
+    config : TrainingConfig
+    seed : int
+        Seeds weights, masks, batch order, dropout and the validation split. On CPU the result
+        is bit-for-bit reproducible. The global torch random state is left untouched.
+    """
+    n_trials, n_time = spikes.shape[:2]
+    n_valid = math.ceil(config.validation_fraction * n_trials)
+    use_validation = config.early_stopping and (
+        n_valid >= MIN_VALIDATION_TRIALS and n_trials - n_valid >= 1
+    )
+    if config.early_stopping and not use_validation:
+        warnings.warn(
+            f"early stopping needs at least {MIN_VALIDATION_TRIALS} validation trials; with "
+            f"{n_trials} trials and validation_fraction={config.validation_fraction} the "
+            f"model trains for all max_epochs={config.max_epochs} epochs instead.",
+            UserWarning,
+            stacklevel=3,
+        )
+    n_train = n_trials - n_valid if use_validation else n_trials
+    data = {"spikes": spikes}
+    if behavior is not None:
+        data["behavior"] = behavior
+    valid_generator = torch.Generator().manual_seed(seed)
+    data["valid_mask"] = random_timestep_mask(
+        n_trials, n_time, _mask_ratio_of(make_objective), generator=valid_generator
+    )[..., 0].numpy()
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        objective = make_objective()
+        extra = ["train_mtm", "train_distill"] if isinstance(objective, Distillation) else []
+        net = ObjectiveNet(
+            module=objective,
+            criterion=nn.Identity,
+            optimizer=torch.optim.AdamW,
+            lr=config.lr,
+            optimizer__weight_decay=config.weight_decay,
+            max_epochs=config.max_epochs,
+            batch_size=config.batch_size,
+            iterator_train__shuffle=True,
+            train_split=(
+                ValidSplit(config.validation_fraction, random_state=seed)
+                if use_validation
+                else None
+            ),
+            callbacks=_callbacks(config, n_train, use_validation, description, extra),
+            device=config.device,
+            verbose=int(config.verbose >= 2),
+        )
+        net.fit(data, y=None)
+    return net
+
+
+def _mask_ratio_of(make_objective):
+    ratio = getattr(make_objective, "mask_ratio", None)
+    if ratio is None:
+        raise TypeError("make_objective must expose the mask_ratio it trains with")
+    return ratio
+
+
+class ObjectiveFactory:
+    """Picklable recipe for an objective: base model config plus, for students, the teacher."""
+
+    def __init__(self, base, model_config, mask_ratio, mean_counts, teacher=None, **distill):
+        self.base = base
+        self.model_config = model_config
+        self.mask_ratio = mask_ratio
+        self.mean_counts = mean_counts
+        self.teacher = teacher
+        self.distill = distill
+
+    def __call__(self):
+        model = build_model(self.base, **self.model_config)
+        model.init_output_bias(self.mean_counts)
+        if self.teacher is None:
+            return MaskedModeling(model, self.mask_ratio)
+        return Distillation(model, self.teacher, mask_ratio=self.mask_ratio, **self.distill)
+
+
+def resolve_device(device):
+    """Check that ``device`` names an available PyTorch device; return it as a string."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {device!r}.")
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device={device!r} is not a PyTorch device: {error}") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} was requested but MPS is not available.")
+    return str(parsed)
+
+
+def trained_model(net):
+    """The base model inside a fitted net (the student, for a distillation objective)."""
+    return net.module_.model
+
+
+def _forward(model, spikes, behavior, hidden_bins, batch_size, device):
+    model.eval()
+    log_rates, latents = [], []
+    with torch.inference_mode():
+        for start in range(0, len(spikes), batch_size):
+            x = torch.as_tensor(spikes[start : start + batch_size], device=device)
+            if hidden_bins is not None:
+                x = apply_mask(x, torch.as_tensor(hidden_bins, device=device)[None, :, None])
+            b = None
+            if behavior is not None:
+                b = torch.as_tensor(behavior[start : start + batch_size], device=device)
+            output = model(x, b)
+            log_rates.append(output.log_rates.float().cpu().numpy())
+            latents.append(output.latents.float().cpu().numpy())
+    return np.concatenate(log_rates), np.concatenate(latents)
+
+
+def predict(model, spikes, behavior=None, *, mask_ratio=None, batch_size=256, device="cpu"):
+    """Run ``model`` in evaluation mode; return ``(log_rates, latents)`` as float32 NumPy arrays.
+
+    With ``mask_ratio=None`` the model sees the whole input in one pass. With a ratio, each
+    bin's outputs come from a pass in which that bin was hidden, as in training: the passes
+    use interleaved masks (:func:`~sklearn_blend.masking.interleaved_masks`) that hide about
+    ``mask_ratio`` of the bins each and every bin once, so no output contains the spikes of
+    its own bin.
+    """
+    if mask_ratio is None:
+        return _forward(model, spikes, behavior, None, batch_size, device)
+    log_rates = latents = None
+    for hidden in interleaved_masks(spikes.shape[1], mask_ratio).numpy():
+        pass_log_rates, pass_latents = _forward(
+            model, spikes, behavior, hidden, batch_size, device
+        )
+        if log_rates is None:
+            log_rates, latents = np.empty_like(pass_log_rates), np.empty_like(pass_latents)
+        log_rates[:, hidden] = pass_log_rates[:, hidden]
+        latents[:, hidden] = pass_latents[:, hidden]
+    return log_rates, latents

@@ -1,0 +1,155 @@
+"""Input checks for trial-structured arrays: clear errors that name the argument and the shape.
+
+Spike counts are ``(n_trials, n_time, n_neurons)``; a 2-D ``(n_samples, n_neurons)`` array is
+read as ``(n_samples, 1, n_neurons)`` (one bin per sample) so that scikit-learn's generic
+estimator checks apply. Behavior is ``(n_trials, n_time, n_behavior)`` and must agree with the
+spikes on trials and bins. Nothing is rounded: counts and behavior become float32 as given.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy import sparse
+from sklearn.utils import check_array
+
+SPIKES_SHAPE = "(n_trials, n_time, n_neurons)"
+BEHAVIOR_SHAPE = "(n_trials, n_time, n_behavior)"
+
+
+def _reject_sparse(value, name, what):
+    if sparse.issparse(value):
+        raise TypeError(
+            f"{name} must be a dense array of {what}; got a sparse matrix. "
+            f"Convert it with {name}.toarray()."
+        )
+
+
+def _as_float32(value, name, what, shape):
+    try:
+        array = check_array(
+            value,
+            dtype=np.float32,
+            ensure_2d=False,
+            allow_nd=True,
+            ensure_all_finite=True,
+            input_name=name,
+            copy=False,
+        )
+    except ValueError as error:
+        if "convert" in str(error) or "could not" in str(error):
+            raise ValueError(f"{name} must hold numbers ({what}): {error}") from error
+        raise
+    if array.ndim < 1 or array.ndim > 3:
+        raise ValueError(
+            f"{name} must be a 3-D array of {what} {shape}; got a {array.ndim}-D array "
+            f"of shape {array.shape}."
+        )
+    return array
+
+
+def check_spikes(X, *, name="X"):
+    """Validate spike counts; return ``(spikes, was_2d)`` with spikes float32 ``(n, t, neurons)``.
+
+    Raises ``TypeError`` for sparse input and ``ValueError`` for 1-D or >3-D input, NaN or inf,
+    negative counts and empty axes.
+    """
+    what = "spike counts"
+    _reject_sparse(X, name, what)
+    spikes = _as_float32(X, name, what, SPIKES_SHAPE)
+    if spikes.ndim == 1:
+        raise ValueError(
+            f"{name} must be a 3-D array of {what} {SPIKES_SHAPE} (or 2-D "
+            f"(n_samples, n_neurons), read as one bin per sample); got a 1-D array of shape "
+            f"{spikes.shape}. Reshape your data: X.reshape(1, -1) if it is a single sample."
+        )
+    was_2d = spikes.ndim == 2
+    if was_2d:
+        spikes = spikes[:, None, :]
+    if 0 in spikes.shape:
+        raise ValueError(
+            f"{name} must be non-empty {SPIKES_SHAPE}; got shape {spikes.shape}."
+        )
+    if (spikes < 0).any():
+        raise ValueError(
+            f"Negative values in data passed to {name}: spike counts must be non-negative; found "
+            f"{int((spikes < 0).sum())} negative entries (minimum {spikes.min():g})."
+        )
+    return spikes, was_2d
+
+
+def check_behavior(b, spikes, *, name="b"):
+    """Validate behavior against validated ``spikes``; return float32 ``(n, t, n_behavior)``.
+
+    A 1-D ``(n_samples,)`` or 2-D ``(n_samples, n_behavior)`` behavior is accepted only when the
+    spikes have a single bin (2-D ``X``). ``None`` passes through.
+    """
+    if b is None:
+        return None
+    what = "behavior"
+    _reject_sparse(b, name, what)
+    behavior = _as_float32(b, name, what, BEHAVIOR_SHAPE)
+    n_trials, n_time = spikes.shape[:2]
+    if behavior.ndim < 3:
+        if n_time != 1:
+            raise ValueError(
+                f"{name} must be a 3-D array of {what} {BEHAVIOR_SHAPE} = ({n_trials}, "
+                f"{n_time}, n_behavior) to match X; got shape {behavior.shape}."
+            )
+        behavior = behavior.reshape(len(behavior), 1, -1)
+    if behavior.shape[0] != n_trials:
+        raise ValueError(
+            f"X and {name} disagree on the number of trials: X has {n_trials}, "
+            f"{name} has {behavior.shape[0]} (shape {behavior.shape}, expected "
+            f"{BEHAVIOR_SHAPE})."
+        )
+    if behavior.shape[1] != n_time:
+        raise ValueError(
+            f"X and {name} disagree on the number of time bins: X has {n_time}, "
+            f"{name} has {behavior.shape[1]} (shape {behavior.shape}, expected "
+            f"{BEHAVIOR_SHAPE})."
+        )
+    if behavior.shape[2] == 0:
+        raise ValueError(f"{name} has no behavior channels (shape {behavior.shape}).")
+    return behavior
+
+
+def check_fitted_shape(spikes, estimator, *, name="X"):
+    """Check neurons and bins of ``spikes`` against what ``estimator`` was fitted on."""
+    n_neurons = spikes.shape[2]
+    expected = estimator.n_features_in_
+    if n_neurons != expected:
+        raise ValueError(
+            f"{name} has {n_neurons} features, but {type(estimator).__name__} is expecting "
+            f"{expected} features as input (neurons, the last axis of {SPIKES_SHAPE})."
+        )
+    if spikes.shape[1] > estimator.n_time_in_:
+        raise ValueError(
+            f"{name} has {spikes.shape[1]} time bins, but {type(estimator).__name__} was "
+            f"fitted on trials of {estimator.n_time_in_} bins; its learned position embedding "
+            f"covers at most {estimator.n_time_in_}."
+        )
+
+
+def check_in(value, name, options):
+    if value not in options:
+        raise ValueError(f"{name} must be one of {options!r}, got {value!r}.")
+
+
+def check_number(value, name, *, low=None, high=None, low_open=False, high_open=False,
+                 integer=False):
+    """Validate a numeric hyper-parameter; the message names it and the allowed range."""
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(
+            f"{name} must be {'an int' if integer else 'a real number'}, got "
+            f"{type(value).__name__} {value!r}."
+        )
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high or not np.isfinite(value):
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        bounds = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
+        raise ValueError(f"{name} must be in {bounds}, got {value!r}.")

@@ -1,0 +1,641 @@
+"""scikit-learn estimators: :class:`BlendEstimator` (the distilled student) and its teacher.
+
+PyTorch stays behind :mod:`sklearn_blend._training`; this module only validates arrays and
+parameters, derives seeds, and turns model outputs into what scikit-learn users expect.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import joblib
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from . import _teacher_cache, _training
+from ._validation import (
+    check_behavior,
+    check_fitted_shape,
+    check_in,
+    check_number,
+    check_spikes,
+)
+from .losses import STRATEGIES
+from .metrics import bits_per_spike
+from .models import BASES
+
+_MAX_SEED = np.iinfo(np.int32).max
+_GRAD_CLIP = 1.0
+
+
+class _MaskedModelEstimator(BaseEstimator):
+    """What teacher and student share: hyper-parameter checks, configs, prediction, tags."""
+
+    def _check_shared_params(self):
+        check_in(self.base, "base", tuple(BASES))
+        check_number(self.mask_ratio, "mask_ratio", low=0, high=1, low_open=True, high_open=True)
+        for name in ("n_layers", "n_heads", "ffn_size", "max_epochs", "batch_size",
+                     "n_iter_no_change"):
+            check_number(getattr(self, name), name, low=1, integer=True)
+        check_number(self.hidden_size, "hidden_size", low=1, integer=True)
+        if self.hidden_size % self.n_heads:
+            raise ValueError(
+                f"hidden_size ({self.hidden_size}) must be divisible by n_heads "
+                f"({self.n_heads})."
+            )
+        check_number(self.warmup_steps, "warmup_steps", low=0, integer=True)
+        check_number(self.dropout, "dropout", low=0, high=1, high_open=True)
+        check_number(self.lr, "lr", low=0, low_open=True)
+        check_number(self.weight_decay, "weight_decay", low=0)
+        check_number(
+            self.validation_fraction, "validation_fraction", low=0, high=1, low_open=True,
+            high_open=True,
+        )
+        for name in ("context_backward", "context_forward"):
+            if getattr(self, name) is not None:
+                check_number(getattr(self, name), name, low=0, integer=True)
+        check_in(self.early_stopping, "early_stopping", (True, False))
+        check_in(self.inference, "inference", ("masked", "full"))
+        check_number(self.verbose, "verbose", low=0, integer=True)
+        if not (
+            self.random_state is None
+            or isinstance(self.random_state, (numbers.Integral, np.random.RandomState))
+        ):
+            raise TypeError(
+                f"random_state must be None, an int or a numpy RandomState, got "
+                f"{self.random_state!r}."
+            )
+
+    def _model_config(self, *, n_neurons, n_time, n_behavior, hidden_size):
+        return dict(
+            n_inputs=n_neurons,
+            n_outputs=n_neurons,
+            n_time=n_time,
+            n_behavior=n_behavior,
+            hidden_size=hidden_size,
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            ffn_size=self.ffn_size,
+            dropout=self.dropout,
+            context_backward=self.context_backward,
+            context_forward=self.context_forward,
+        )
+
+    def _training_config(self, device):
+        return _training.TrainingConfig(
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            warmup_steps=self.warmup_steps,
+            grad_clip=_GRAD_CLIP,
+            early_stopping=self.early_stopping,
+            validation_fraction=self.validation_fraction,
+            n_iter_no_change=self.n_iter_no_change,
+            device=device,
+            verbose=self.verbose,
+        )
+
+    def _record_fit_shape(self, spikes, behavior):
+        self.n_features_in_ = spikes.shape[2]
+        self.n_time_in_ = spikes.shape[1]
+        self.n_behavior_in_ = 0 if behavior is None else behavior.shape[2]
+
+    def _check_predict_input(self, X):
+        check_is_fitted(self)
+        spikes, was_2d = check_spikes(X)
+        check_fitted_shape(spikes, self)
+        return spikes, was_2d
+
+    def _predict_model(self, model, spikes, behavior=None, *, masked=None):
+        """Log-rates and latents; ``masked`` defaults to ``inference == "masked"``."""
+        if masked is None:
+            masked = self.inference == "masked"
+        return _training.predict(
+            model, spikes, behavior, mask_ratio=self.mask_ratio if masked else None,
+            device=self.device_,
+        )
+
+    def _masked_bits_per_spike(self, model, spikes, behavior=None):
+        log_rates, _ = self._predict_model(model, spikes, behavior, masked=True)
+        return bits_per_spike(np.exp(log_rates), spikes)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.positive_only = True
+        tags.target_tags.required = False
+        return tags
+
+
+class BlendTeacher(_MaskedModelEstimator):
+    """Teacher of BLEND: masked time-step modelling of spikes with behavior as extra input.
+
+    Behavior is standardised per channel with the training mean and standard deviation, then
+    concatenated to the (masked) spikes of each time bin; it is never masked. The teacher
+    predicts log-rates of all neurons. :class:`BlendEstimator` trains one of these (or reuses a
+    cached one) and distils it into a spikes-only student; use it on its own to measure what
+    behavior adds. Parameters have the meaning they have in :class:`BlendEstimator`.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted net; ``net_.history`` holds the training curves.
+    behavior_mean_, behavior_scale_ : ndarray of shape (n_behavior,)
+        Standardisation of the behavior channels.
+    n_features_in_, n_time_in_, n_behavior_in_ : int
+        Neurons, time bins and behavior channels seen in ``fit``.
+    n_iter_ : int
+        Epochs run.
+    device_ : str
+        Device the model lives on.
+    """
+
+    def __init__(
+        self,
+        *,
+        base="ndt",
+        mask_ratio=0.25,
+        hidden_size=64,
+        n_layers=2,
+        n_heads=2,
+        ffn_size=256,
+        dropout=0.5,
+        context_backward=None,
+        context_forward=None,
+        max_epochs=300,
+        batch_size=16,
+        lr=1e-3,
+        weight_decay=0.1,
+        warmup_steps=50,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=50,
+        inference="masked",
+        random_state=None,
+        device="cpu",
+        verbose=0,
+    ):
+        self.base = base
+        self.mask_ratio = mask_ratio
+        self.hidden_size = hidden_size
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.ffn_size = ffn_size
+        self.dropout = dropout
+        self.context_backward = context_backward
+        self.context_forward = context_forward
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_steps = warmup_steps
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.inference = inference
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def fit(self, X, b):
+        """Fit the teacher on spikes ``X`` and behavior ``b``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_time, n_neurons)
+            Spike counts per bin.
+        b : array-like of shape (n_trials, n_time, n_behavior)
+            Behavior aligned with ``X``.
+
+        Returns
+        -------
+        self : BlendTeacher
+        """
+        self._check_shared_params()
+        spikes, _ = check_spikes(X)
+        behavior = check_behavior(b, spikes, name="b")
+        if behavior is None:
+            raise ValueError(
+                "b (behavior, (n_trials, n_time, n_behavior)) is required to fit a teacher."
+            )
+        self.device_ = _training.resolve_device(self.device)
+        self.behavior_mean_ = behavior.mean(axis=(0, 1))
+        scale = behavior.std(axis=(0, 1))
+        self.behavior_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        self._record_fit_shape(spikes, behavior)
+        factory = _training.ObjectiveFactory(
+            self.base,
+            self._model_config(
+                n_neurons=spikes.shape[2],
+                n_time=spikes.shape[1],
+                n_behavior=behavior.shape[2],
+                hidden_size=self.hidden_size,
+            ),
+            self.mask_ratio,
+            spikes.mean(axis=(0, 1)),
+        )
+        seed = check_random_state(self.random_state).randint(_MAX_SEED)
+        self.net_ = _training.train_objective(
+            factory,
+            spikes,
+            self._standardize(behavior),
+            self._training_config(self.device_),
+            seed,
+            description="teacher",
+        )
+        self.n_iter_ = len(self.net_.history)
+        return self
+
+    def _standardize(self, behavior):
+        return ((behavior - self.behavior_mean_) / self.behavior_scale_).astype(np.float32)
+
+    @property
+    def model_(self):
+        """The fitted PyTorch teacher model."""
+        check_is_fitted(self)
+        return _training.trained_model(self.net_)
+
+    def _check_behavior_input(self, X, b):
+        spikes, was_2d = self._check_predict_input(X)
+        behavior = check_behavior(b, spikes, name="b")
+        if behavior is None or behavior.shape[2] != self.n_behavior_in_:
+            got = None if behavior is None else behavior.shape[2]
+            raise ValueError(
+                f"b must have {self.n_behavior_in_} behavior channels as in fit "
+                f"((n_trials, n_time, {self.n_behavior_in_})), got {got}."
+            )
+        return spikes, self._standardize(behavior), was_2d
+
+    def predict_rates(self, X, b):
+        """Teacher firing rates (expected counts per bin) from spikes and behavior.
+
+        Returns
+        -------
+        rates : ndarray of shape (n_trials, n_time, n_neurons)
+        """
+        spikes, behavior, was_2d = self._check_behavior_input(X, b)
+        log_rates, _ = self._predict_model(self.model_, spikes, behavior)
+        rates = np.exp(log_rates)
+        return rates[:, 0] if was_2d else rates
+
+    def score(self, X, b):
+        """Masked bits per spike of the teacher on ``(X, b)`` (see :meth:`BlendEstimator.score`)."""
+        spikes, behavior, _ = self._check_behavior_input(X, b)
+        return self._masked_bits_per_spike(self.model_, spikes, behavior)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+
+class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
+    """BLEND: a spikes-only model distilled from a teacher that also saw behavior.
+
+    ``fit(X, b)`` (behavior ``b`` in the place of scikit-learn's ``y``) first trains a teacher (:class:`BlendTeacher`) by masked time-step modelling
+    on spikes ``X`` plus behavior ``b``, freezes it, then trains a fresh student of the same
+    kind on ``X`` alone with ``alpha * MTM + (1 - alpha) * distillation``; in every student
+    step the teacher sees the same masked spikes as the student. ``transform(X)`` needs spikes
+    only. ``strategy=None`` trains the student by masked modelling alone: the plain base model
+    without behavior, one parameter away from every distilled variant.
+
+    Parameters
+    ----------
+    base : {"ndt"}, default="ndt"
+        Base model of teacher and student (Neural Data Transformer).
+    strategy : {"hard", "soft", "feature", "correlation"} or None, default="hard"
+        Distillation loss (see :mod:`sklearn_blend.losses`): MSE of log-rates; temperature
+        softmax KL over neurons; per-layer hidden-state MSE (through a learned projection
+        where widths differ); squared Frobenius distance of per-trial neuron correlation
+        matrices. ``None``: no teacher, no distillation.
+    alpha : float in [0, 1], default=0.5
+        Weight of the student's own masked-modelling loss; ``1 - alpha`` weighs distillation.
+    tau : float > 0, default=2.0
+        Softmax temperature of the ``"soft"`` strategy.
+    mask_ratio : float in (0, 1), default=0.25
+        Probability that a time bin is masked (all its spike counts set to 0) in training.
+    hidden_size : int, default=64
+        Transformer width of the student (and of the teacher unless ``teacher_hidden_size``).
+    n_layers, n_heads, ffn_size : int, default=2, 2, 256
+        Transformer depth, attention heads and feed-forward width.
+    dropout : float, default=0.5
+        Dropout on embeddings, residual branches and before the readout.
+    context_backward, context_forward : int or None, default=None
+        Attention window in bins before / after each bin (``None``: whole trial).
+    teacher_hidden_size : int or None, default=None
+        Width of the teacher if it should differ from the student's.
+    max_epochs : int, default=300
+        Most epochs per model (teacher and student each).
+    batch_size : int, default=16
+        Trials per optimisation step.
+    lr : float, default=1e-3
+        Peak AdamW learning rate (linear warm-up, then cosine decay over ``max_epochs``).
+    weight_decay : float, default=0.1
+        AdamW weight decay.
+    warmup_steps : int, default=50
+        Optimisation steps of linear learning-rate warm-up.
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the training trials and stop a model when its
+        masked Poisson loss on them has not improved for ``n_iter_no_change`` epochs; the
+        best epoch's weights are kept.
+    validation_fraction : float in (0, 1), default=0.2
+        Share of trials held out for early stopping (drawn with ``random_state``).
+    n_iter_no_change : int, default=50
+        Patience of early stopping, in epochs.
+    inference : {"masked", "full"}, default="masked"
+        How rates and latents are computed after fitting. ``"masked"``: each time bin from a
+        pass in which that bin's spikes are hidden, as in training (``ceil(1 / mask_ratio)``
+        passes with interleaved masks), so no bin's rate contains its own spike noise (see
+        README, "Masked inference", for its effect on velocity decoding). ``"full"``: one
+        pass over the whole input, as NDT's NLB submissions do.
+    output : {"rates", "latents"}, default="rates"
+        What :meth:`transform` returns: firing rates in counts per bin, or the latent factors
+        (last hidden layer) of the student.
+    teacher_cache : bool, str or joblib.Memory, default=True
+        Reuse a teacher fitted on the same data with the same teacher parameters: ``True``
+        keeps recent teachers in this process (a grid search over ``alpha``, ``tau`` or
+        ``strategy`` trains one teacher per fold); a directory or ``joblib.Memory`` caches on
+        disk, shared by parallel workers; ``False`` always trains a new teacher.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, masks, batch order, dropout and the validation split of teacher and
+        student. With an int, two fits on CPU give bit-identical results.
+    device : str, default="cpu"
+        PyTorch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
+    verbose : int, default=0
+        0: silent; 1: a progress bar per model; 2: skorch's per-epoch table.
+
+    Attributes
+    ----------
+    teacher_ : BlendTeacher or None
+        The fitted teacher (``None`` when ``strategy=None``). Shared with other estimators when
+        it came from the cache: treat it as read-only.
+    student_net_ : skorch.NeuralNet
+        The student's fitted net; ``student_net_.history`` has ``train_mtm``,
+        ``train_distill`` and ``valid_loss`` per epoch.
+    n_features_in_, n_time_in_, n_behavior_in_ : int
+        Neurons, time bins and behavior channels seen in ``fit``.
+    n_iter_ : int
+        Epochs the student trained.
+    device_ : str
+        Device the models live on.
+
+    See Also
+    --------
+    BlendTeacher : the teacher on its own.
+    PerBin : fit a 2-D estimator (``RidgeCV``, ``LogisticRegression``) on the output per bin.
+
+    References
+    ----------
+    Guo et al., "BLEND: Behavior-guided Neural Population Dynamics Modeling via Privileged
+    Knowledge Distillation", ICLR 2025.
+
+    Examples
+    --------
+    >>> from sklearn_blend import BlendEstimator
+    >>> from sklearn_blend.datasets import make_synthetic
+    >>> X, b = make_synthetic("simple", n_trials=40, n_time=20, n_neurons=12, random_state=0)
+    >>> est = BlendEstimator(strategy="hard", hidden_size=16, n_layers=1, max_epochs=5,
+    ...                      early_stopping=False, random_state=0).fit(X, b)
+    >>> est.transform(X).shape
+    (40, 20, 12)
+    >>> est.teacher_.predict_rates(X, b).shape
+    (40, 20, 12)
+    """
+
+    def __init__(
+        self,
+        *,
+        base="ndt",
+        strategy="hard",
+        alpha=0.5,
+        tau=2.0,
+        mask_ratio=0.25,
+        hidden_size=64,
+        n_layers=2,
+        n_heads=2,
+        ffn_size=256,
+        dropout=0.5,
+        context_backward=None,
+        context_forward=None,
+        teacher_hidden_size=None,
+        max_epochs=300,
+        batch_size=16,
+        lr=1e-3,
+        weight_decay=0.1,
+        warmup_steps=50,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=50,
+        inference="masked",
+        output="rates",
+        teacher_cache=True,
+        random_state=None,
+        device="cpu",
+        verbose=0,
+    ):
+        self.base = base
+        self.strategy = strategy
+        self.alpha = alpha
+        self.tau = tau
+        self.mask_ratio = mask_ratio
+        self.hidden_size = hidden_size
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.ffn_size = ffn_size
+        self.dropout = dropout
+        self.context_backward = context_backward
+        self.context_forward = context_forward
+        self.teacher_hidden_size = teacher_hidden_size
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_steps = warmup_steps
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.inference = inference
+        self.output = output
+        self.teacher_cache = teacher_cache
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _check_params(self):
+        self._check_shared_params()
+        check_in(self.strategy, "strategy", (*STRATEGIES, None))
+        check_number(self.alpha, "alpha", low=0, high=1)
+        check_number(self.tau, "tau", low=0, low_open=True)
+        check_in(self.output, "output", ("rates", "latents"))
+        if self.teacher_hidden_size is not None:
+            check_number(self.teacher_hidden_size, "teacher_hidden_size", low=1, integer=True)
+        if not (
+            isinstance(self.teacher_cache, (bool, str, joblib.Memory))
+            or hasattr(self.teacher_cache, "__fspath__")
+        ):
+            raise TypeError(
+                "teacher_cache must be a bool, a directory path or a joblib.Memory, got "
+                f"{self.teacher_cache!r}."
+            )
+
+    def teacher_params(self):
+        """Parameters of the :class:`BlendTeacher` this estimator trains (before seeding)."""
+        names = BlendTeacher._get_param_names()
+        params = {name: getattr(self, name) for name in names}
+        if self.teacher_hidden_size is not None:
+            params["hidden_size"] = self.teacher_hidden_size
+        return params
+
+    def fit(self, X, y=None, *, behavior=None):
+        """Train the teacher on spikes ``X`` and behavior, then the spikes-only student on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_time, n_neurons)
+            Non-negative spike counts per bin. A 2-D ``(n_samples, n_neurons)`` array is read
+            as one bin per sample.
+        y : array-like of shape (n_trials, n_time, n_behavior), default=None
+            The behavior ``b`` aligned with ``X`` (the privileged information), second
+            positional argument as ``y`` is in scikit-learn, so that in a ``Pipeline`` the
+            behavior also reaches a final decoder. Required unless ``strategy=None``.
+        behavior : array-like of shape (n_trials, n_time, n_behavior), default=None
+            Behavior passed by keyword, e.g. through metadata routing when ``y`` is another
+            target (``set_fit_request(behavior=True)``). When given, ``y`` is ignored.
+            With ``strategy=None`` behavior is not used and neither argument is read.
+
+        Returns
+        -------
+        self : BlendEstimator
+        """
+        self._check_params()
+        spikes, _ = check_spikes(X)
+        if self.strategy is None:
+            behavior = None  # the plain model never uses behavior
+        elif behavior is not None:
+            behavior = check_behavior(behavior, spikes, name="behavior")
+        else:
+            behavior = check_behavior(y, spikes, name="y (behavior)")
+        if self.strategy is not None and behavior is None:
+            raise ValueError(
+                f"strategy={self.strategy!r} distils a teacher that needs behavior: pass it "
+                "as fit(X, b) with b of shape (n_trials, n_time, n_behavior), or use "
+                "strategy=None."
+            )
+        self.device_ = _training.resolve_device(self.device)
+        self._record_fit_shape(spikes, behavior)
+        rng = check_random_state(self.random_state)
+        teacher_seed, student_seed = rng.randint(_MAX_SEED, size=2)
+
+        self.teacher_ = None
+        teacher_model = None
+        if self.strategy is not None:
+            self.teacher_ = self._fit_teacher(spikes, behavior, int(teacher_seed))
+            teacher_model = self.teacher_.model_
+            behavior = self.teacher_._standardize(behavior)
+        factory = _training.ObjectiveFactory(
+            self.base,
+            self._model_config(
+                n_neurons=spikes.shape[2],
+                n_time=spikes.shape[1],
+                n_behavior=0,
+                hidden_size=self.hidden_size,
+            ),
+            self.mask_ratio,
+            spikes.mean(axis=(0, 1)),
+            teacher=teacher_model,
+            strategy=self.strategy,
+            alpha=self.alpha,
+            tau=self.tau,
+        )
+        self.student_net_ = _training.train_objective(
+            factory,
+            spikes,
+            behavior if self.strategy is not None else None,
+            self._training_config(self.device_),
+            int(student_seed),
+            description="student" if self.strategy else "model",
+        )
+        self.n_iter_ = len(self.student_net_.history)
+        return self
+
+    def _fit_teacher(self, spikes, behavior, seed):
+        params = self.teacher_params()
+        teacher = BlendTeacher(**{**params, "random_state": seed})
+        key = {k: v for k, v in params.items() if k != "verbose"}
+        if not isinstance(self.random_state, numbers.Integral):
+            key["random_state"] = None  # unseeded: any teacher fitted this way qualifies
+        cache = self.teacher_cache
+        if isinstance(self.random_state, np.random.RandomState):
+            cache = False  # its state cannot be keyed
+        return _teacher_cache.fitted_teacher(teacher, spikes, behavior, cache, key_params=key)
+
+    @property
+    def student_(self):
+        """The fitted PyTorch student model."""
+        check_is_fitted(self)
+        return _training.trained_model(self.student_net_)
+
+    def _predict(self, X):
+        spikes, was_2d = self._check_predict_input(X)
+        log_rates, latents = self._predict_model(self.student_, spikes)
+        if was_2d:
+            log_rates, latents = log_rates[:, 0], latents[:, 0]
+        return log_rates, latents
+
+    def predict_rates(self, X):
+        """Student firing rates from spikes alone, in expected counts per bin.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_time, n_neurons)
+
+        Returns
+        -------
+        rates : ndarray of shape (n_trials, n_time, n_neurons)
+            ``(n_samples, n_neurons)`` for 2-D ``X``.
+        """
+        return np.exp(self._predict(X)[0])
+
+    def transform(self, X):
+        """Student rates (``output="rates"``) or latent factors (``output="latents"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_time, n_neurons)
+
+        Returns
+        -------
+        Xt : ndarray of shape (n_trials, n_time, n_neurons) or (n_trials, n_time, hidden_size)
+            2-D for 2-D ``X``.
+        """
+        log_rates, latents = self._predict(X)
+        return np.exp(log_rates) if self.output == "rates" else latents
+
+    def score(self, X, y=None):
+        """Masked bits per spike of the student on ``X`` (higher is better).
+
+        Every time bin is predicted from a pass in which its spikes were hidden from the
+        model (interleaved masks at ``mask_ratio``), so the score measures prediction, not
+        copying; the null model predicts each neuron's mean count on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_time, n_neurons)
+        y : ignored
+            Behavior is not needed to score the student; present for scikit-learn's
+            ``score(X, y)`` convention.
+
+        Returns
+        -------
+        score : float
+        """
+        spikes, _ = self._check_predict_input(X)
+        return self._masked_bits_per_spike(self.student_, spikes)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # PyTorch computes in float32
+        return tags

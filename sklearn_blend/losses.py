@@ -1,0 +1,151 @@
+"""Training objectives as pure functions of tensors: masked modelling and the four distillations.
+
+Conventions: model outputs are **log-rates** (log of expected counts per bin) of shape
+``(batch, time, neurons)``; ``mask`` arguments are boolean and broadcast against that shape
+(``(batch, time, 1)`` selects whole time bins). Every loss is a mean over what it selects, so
+its scale does not grow with the window length or the batch size, and returns 0 (with zero,
+finite gradients) when nothing is selected.
+
+How these relate to the paper (Guo et al., ICLR 2025, eqs. 1-6) and to its official code
+(``shared/reference/blend_and_base_models.md`` section 1.5):
+
+* :func:`masked_poisson_loss` is eq. 1 with a Poisson reconstruction loss, coded like NDT's
+  ``PoissonNLLLoss(log_input=True)`` (no Stirling term).
+* :func:`hard_distillation` is eq. 3 averaged over all entries (the code's ``F.mse_loss``).
+* :func:`soft_distillation` is eq. 4 with the softmax over neurons in each (trial, bin), as in
+  the code, averaged over (trial, bin); the code's ``batchmean`` instead sums over bins.
+* :func:`feature_distillation` is eq. 5 through learned projections where widths differ. In the
+  official code this term is silently empty (the student returns no layers).
+* :func:`distillation_loss` composes a strategy's term as the official code does: feature and
+  correlation add the hard term.
+* :func:`correlation_distillation` is eq. 6 with the squared Frobenius norm (appendix A.1.2)
+  divided by the N^2 matrix entries, averaged over trials: the official code's element mean.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+
+def _masked_mean(values, mask):
+    """Mean of ``values`` over the entries selected by ``mask`` (all if ``None``); 0 if none."""
+    if mask is None:
+        return values.mean()
+    weights = mask.to(values.dtype).expand_as(values)
+    return (values * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+def poisson_nll(log_rates, counts):
+    """Element-wise Poisson negative log-likelihood without the ``log(counts!)`` term.
+
+    ``exp(log_rates) - counts * log_rates``; for a fixed count ``y`` it is minimised at
+    ``log_rates = log(y)``, and in expectation over ``y ~ Poisson(r)`` at ``log(r)``.
+    """
+    return torch.exp(log_rates) - counts * log_rates
+
+
+def masked_poisson_loss(log_rates, counts, mask=None):
+    """Masked time-step modelling loss (eq. 1): mean Poisson NLL over the ``mask`` entries."""
+    return _masked_mean(poisson_nll(log_rates, counts), mask)
+
+
+def hard_distillation(student, teacher, mask=None):
+    """Mean squared error between student and teacher log-rates (eq. 3)."""
+    return _masked_mean((student - teacher) ** 2, mask)
+
+
+def soft_distillation(student, teacher, tau=2.0, mask=None):
+    """``tau**2 * KL(softmax(teacher / tau) || softmax(student / tau))`` (eq. 4).
+
+    The softmax runs over neurons, one distribution per (trial, bin); the KL divergence is
+    averaged over (trial, bin). Adding a constant to all logits of a (trial, bin) changes
+    nothing.
+    """
+    log_p_teacher = F.log_softmax(teacher / tau, dim=-1)
+    log_p_student = F.log_softmax(student / tau, dim=-1)
+    kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(-1, keepdim=True)
+    return tau**2 * _masked_mean(kl, mask)
+
+
+def feature_distillation(student_features, teacher_features, projections=None, mask=None):
+    """Sum over layers of the mean squared error between aligned hidden states (eq. 5).
+
+    ``projections[l]`` maps student layer ``l`` to the teacher's width (``None`` or a missing
+    entry means identity, for layers of equal width).
+    """
+    if len(student_features) != len(teacher_features):
+        raise ValueError(
+            f"feature distillation needs as many student layers as teacher layers, got "
+            f"{len(student_features)} and {len(teacher_features)}."
+        )
+    total = student_features[0].new_zeros(())
+    for layer, (h_student, h_teacher) in enumerate(zip(student_features, teacher_features)):
+        if projections is not None and projections[layer] is not None:
+            h_student = projections[layer](h_student)
+        if h_student.shape != h_teacher.shape:
+            raise ValueError(
+                f"layer {layer}: student features {tuple(h_student.shape)} do not match "
+                f"teacher features {tuple(h_teacher.shape)}; give a projection."
+            )
+        total = total + _masked_mean((h_student - h_teacher) ** 2, mask)
+    return total
+
+
+def correlation_matrix(outputs, mask=None, eps=1e-8):
+    """Per-trial Pearson correlation between neurons over time: ``(batch, N, N)``.
+
+    ``outputs`` is ``(batch, time, N)``; ``mask`` ``(batch, time, 1)`` restricts the bins used.
+    A neuron that is constant over the selected bins gets a zero row and column (never NaN,
+    and finite gradients).
+    """
+    weights = (
+        torch.ones_like(outputs[..., :1]) if mask is None else mask.to(outputs.dtype)
+    )
+    n_bins = weights.sum(1, keepdim=True).clamp_min(1.0)
+    centered = (outputs - (outputs * weights).sum(1, keepdim=True) / n_bins) * weights
+    squared_norm = centered.pow(2).sum(1, keepdim=True)
+    varies = squared_norm > (eps * (1.0 + outputs.abs().amax(1, keepdim=True))) ** 2
+    # the square root only sees safe values, so constant neurons get zero, finite gradients
+    safe_norm = torch.where(varies, squared_norm, torch.ones_like(squared_norm)).sqrt()
+    z = torch.where(varies, centered / safe_norm, torch.zeros_like(centered))
+    return z.transpose(1, 2) @ z
+
+
+def correlation_distillation(student, teacher, mask=None):
+    """Squared Frobenius distance between per-trial correlation matrices, per matrix entry.
+
+    ``mean_b ||Corr(student_b) - Corr(teacher_b)||_F^2 / N^2`` (eq. 6 divided by the number of
+    entries, as the official code's ``mse_loss`` does): the mean squared difference of
+    correlation coefficients. Without the ``1 / N^2`` the term grows with the square of the
+    neuron count and swamps the masked-modelling loss at any ``alpha < 1``. Unchanged by
+    positive per-neuron affine rescaling of either output.
+    """
+    difference = correlation_matrix(student, mask) - correlation_matrix(teacher, mask)
+    return difference.pow(2).mean(dim=(1, 2)).mean()
+
+
+#: the ``strategy=`` names :func:`distillation_loss` knows
+STRATEGIES = ("hard", "soft", "feature", "correlation")
+
+
+def distillation_loss(strategy, student, teacher, *, tau=2.0, projections=None):
+    """The distillation term of a BLEND strategy between student and teacher outputs.
+
+    ``student`` and ``teacher`` have ``log_rates`` ``(batch, time, neurons)`` and
+    ``features`` (one ``(batch, time, width)`` tensor per layer), like
+    :class:`sklearn_blend.models.ModelOutput`. The strategies are composed as in the official
+    BLEND code: ``"hard"`` and ``"soft"`` alone; ``"feature"`` and ``"correlation"`` add their
+    term to the hard term, which anchors the student's rates (correlations are blind to each
+    neuron's rate level and scale, and hidden states to the readout).
+    """
+    if strategy == "soft":
+        return soft_distillation(student.log_rates, teacher.log_rates, tau)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
+    hard = hard_distillation(student.log_rates, teacher.log_rates)
+    if strategy == "feature":
+        return hard + feature_distillation(student.features, teacher.features, projections)
+    if strategy == "correlation":
+        return hard + correlation_distillation(student.log_rates, teacher.log_rates)
+    return hard

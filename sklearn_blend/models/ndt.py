@@ -1,0 +1,202 @@
+"""Neural Data Transformer (NDT) in plain PyTorch.
+
+NDT (Ye & Pandarinath, 2021) reads binned spike counts ``(batch, time, neurons)`` and returns
+log firing rates of the same shape. This version follows the NLB variant used by BLEND:
+
+* a linear spike embedding; a teacher concatenates behavior to the spikes of each time bin
+  before that embedding (the paper's fusion), so teacher and student differ only in input width;
+* a learned position embedding, then dropout;
+* pre-norm encoder layers (self-attention and feed-forward, residual dropout), with an optional
+  banded attention window (``context_backward`` bins into the past, ``context_forward`` into the
+  future; ``None`` means unlimited);
+* a final layer norm (its output is the model's *latent factors*), dropout, and a linear readout
+  to log-rates whose bias can be initialised at the log mean rate of each neuron.
+
+Dropout is applied to the embedding and to the residual branches, not to the attention
+probabilities or the wide feed-forward hidden tensor, which is where dropout costs the most on a
+CPU (``shared/reference/cpu_performance.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class NDTConfig:
+    """Shape and size of an :class:`NDT`.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Number of spike channels given as input.
+    n_outputs : int
+        Number of neurons whose log-rates are predicted.
+    n_time : int
+        Number of time bins covered by the learned position embedding (the longest input).
+    n_behavior : int
+        Behavior channels concatenated to the spikes of each bin (0 for a student).
+    hidden_size, n_layers, n_heads, ffn_size : int
+        Transformer width, depth, attention heads and feed-forward width.
+    dropout : float
+        Dropout on the embedding, the residual branches and before the readout.
+    context_backward, context_forward : int or None
+        Attention window in bins before and after each query bin (``None``: unlimited).
+    """
+
+    n_inputs: int
+    n_outputs: int
+    n_time: int
+    n_behavior: int = 0
+    hidden_size: int = 64
+    n_layers: int = 2
+    n_heads: int = 2
+    ffn_size: int = 256
+    dropout: float = 0.5
+    context_backward: int | None = None
+    context_forward: int | None = None
+
+
+class ModelOutput(NamedTuple):
+    """What a base model returns.
+
+    ``log_rates`` ``(batch, time, n_outputs)``; ``latents`` ``(batch, time, hidden)``, the
+    representation the readout sees; ``features`` one ``(batch, time, hidden)`` tensor per
+    encoder layer (what feature distillation aligns).
+    """
+
+    log_rates: torch.Tensor
+    latents: torch.Tensor
+    features: list[torch.Tensor]
+
+
+def banded_attention_mask(n_time, backward, forward, device=None):
+    """Boolean ``(n_time, n_time)`` mask, True where query ``t`` may attend key ``s``.
+
+    Key ``s`` is visible when ``t - backward <= s <= t + forward``; ``None`` means unlimited on
+    that side. Returns ``None`` when nothing is masked.
+    """
+    if backward is None and forward is None:
+        return None
+    t = torch.arange(n_time, device=device)
+    offset = t[None, :] - t[:, None]  # key minus query
+    allowed = torch.ones(n_time, n_time, dtype=torch.bool, device=device)
+    if backward is not None:
+        allowed &= offset >= -backward
+    if forward is not None:
+        allowed &= offset <= forward
+    return allowed
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, hidden_size, n_heads):
+        super().__init__()
+        if hidden_size % n_heads:
+            raise ValueError(
+                f"hidden_size ({hidden_size}) must be divisible by n_heads ({n_heads})."
+            )
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
+        self.out = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, x, attn_mask=None):
+        batch, n_time, width = x.shape
+        q, k, v = self.qkv(x).split(width, dim=-1)
+        heads = (batch, n_time, self.n_heads, width // self.n_heads)
+        q, k, v = (z.view(heads).transpose(1, 2) for z in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        return self.out(y.transpose(1, 2).reshape(batch, n_time, width))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, hidden_size, ffn_size):
+        super().__init__()
+        self.up = nn.Linear(hidden_size, ffn_size)
+        self.down = nn.Linear(ffn_size, hidden_size)
+
+    def forward(self, x):
+        return self.down(F.gelu(self.up(x)))
+
+
+class EncoderLayer(nn.Module):
+    """Pre-norm transformer layer with dropout on both residual branches."""
+
+    def __init__(self, config: NDTConfig):
+        super().__init__()
+        self.norm_attention = nn.LayerNorm(config.hidden_size)
+        self.attention = SelfAttention(config.hidden_size, config.n_heads)
+        self.norm_ffn = nn.LayerNorm(config.hidden_size)
+        self.ffn = FeedForward(config.hidden_size, config.ffn_size)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, attn_mask=None):
+        x = x + self.dropout(self.attention(self.norm_attention(x), attn_mask))
+        return x + self.dropout(self.ffn(self.norm_ffn(x)))
+
+
+class NDT(nn.Module):
+    """Neural Data Transformer returning log-rates, latents and per-layer features.
+
+    Parameters
+    ----------
+    config : NDTConfig
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = NDT(NDTConfig(n_inputs=30, n_outputs=30, n_time=50, hidden_size=16))
+    >>> out = model(torch.zeros(4, 50, 30))
+    >>> tuple(out.log_rates.shape), tuple(out.latents.shape), len(out.features)
+    ((4, 50, 30), (4, 50, 16), 2)
+    """
+
+    def __init__(self, config: NDTConfig):
+        super().__init__()
+        self.config = config
+        d = config.hidden_size
+        self.embed = nn.Linear(config.n_inputs + config.n_behavior, d)
+        self.position = nn.Parameter(torch.zeros(1, config.n_time, d))
+        self.embed_dropout = nn.Dropout(config.dropout)
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
+        self.norm = nn.LayerNorm(d)
+        self.readout_dropout = nn.Dropout(config.dropout)
+        self.readout = nn.Linear(d, config.n_outputs)
+        self.apply(self._init_weights)
+        nn.init.normal_(self.position, std=0.02)
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            nn.init.zeros_(module.bias)
+
+    @torch.no_grad()
+    def init_output_bias(self, mean_counts):
+        """Start the readout at ``log(mean count per bin)`` of each output neuron.
+
+        This halves the epochs needed on small data (``cpu_performance.md``, section 4).
+        """
+        mean_counts = torch.as_tensor(mean_counts, dtype=self.readout.bias.dtype)
+        self.readout.bias.copy_(torch.log(mean_counts.clamp_min(1e-4)))
+
+    def forward(self, spikes, behavior=None) -> ModelOutput:
+        """Map ``spikes`` ``(batch, time, n_inputs)`` (and ``behavior``) to :class:`ModelOutput`."""
+        n_time = spikes.shape[1]
+        if self.config.n_behavior:
+            spikes = torch.cat([spikes, behavior], dim=-1)
+        x = self.embed_dropout(self.embed(spikes) + self.position[:, :n_time])
+        attn_mask = banded_attention_mask(
+            n_time, self.config.context_backward, self.config.context_forward, x.device
+        )
+        features = []
+        for layer in self.layers:
+            x = layer(x, attn_mask)
+            features.append(x)
+        latents = self.norm(x)
+        log_rates = self.readout(self.readout_dropout(latents))
+        return ModelOutput(log_rates, latents, features)

@@ -1,0 +1,31 @@
+"""scikit-learn's own estimator checks on tiny, seeded configurations."""
+
+import warnings
+
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_blend import BlendEstimator, PerBin
+
+from .conftest import TINY
+
+ESTIMATORS = [
+    BlendEstimator(strategy="hard", random_state=0, **TINY),
+    BlendEstimator(strategy="feature", output="latents", random_state=0, **TINY),
+    BlendEstimator(strategy=None, random_state=0, **TINY),
+    PerBin(Ridge()),
+    PerBin(LogisticRegression()),
+]
+
+
+def expected_failed_checks(estimator):
+    # None: every check that runs passes. (The array-API checks skip themselves: this
+    # package computes in PyTorch, not in array-API namespaces.)
+    return {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # tiny fits cannot early-stop
+        check(estimator)

@@ -1,0 +1,64 @@
+import pytest
+import torch
+
+from sklearn_blend.models import NDT, NDTConfig, build_model
+from sklearn_blend.models.ndt import banded_attention_mask
+
+
+def make(**overrides):
+    config = dict(n_inputs=6, n_outputs=6, n_time=12, hidden_size=8, n_layers=2, ffn_size=16,
+                  dropout=0.0)
+    config.update(overrides)
+    torch.manual_seed(0)
+    return NDT(NDTConfig(**config)).eval()
+
+
+def test_forward_returns_log_rates_latents_and_one_feature_per_layer():
+    out = make(n_outputs=9)(torch.rand(3, 12, 6))
+    assert out.log_rates.shape == (3, 12, 9)
+    assert out.latents.shape == (3, 12, 8)
+    assert [f.shape for f in out.features] == [(3, 12, 8)] * 2
+
+
+def test_shorter_trials_use_the_first_positions():
+    model = make()
+    assert model(torch.rand(2, 7, 6)).log_rates.shape == (2, 7, 6)
+
+
+def test_banded_attention_limits_what_each_bin_sees():
+    model = make(context_backward=1, context_forward=0, n_layers=1)
+    x = torch.rand(1, 12, 6)
+    y = x.clone()
+    y[0, 8] += 5.0  # change bin 8: with one layer only bins 8 and 9 may move
+    a, b = model(x).log_rates, model(y).log_rates
+    moved = (a - b).abs().amax(-1)[0] > 0
+    assert moved.nonzero().flatten().tolist() == [8, 9]
+
+
+def test_attention_mask_bounds():
+    m = banded_attention_mask(5, 1, 2)
+    assert m[2].tolist() == [False, True, True, True, True]
+    assert m[0].tolist() == [True, True, True, False, False]
+    assert banded_attention_mask(5, None, None) is None
+
+
+def test_teacher_fuses_behavior_per_bin():
+    model = make(n_behavior=2)
+    spikes = torch.rand(2, 12, 6)
+    behavior = torch.randn(2, 12, 2)
+    assert not torch.allclose(model(spikes, behavior).log_rates,
+                              model(spikes, behavior + 1).log_rates)
+
+
+def test_output_bias_starts_at_log_mean_rate():
+    model = make(n_layers=0)
+    model.init_output_bias(torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.0]))
+    assert torch.allclose(model.readout.bias[:5], torch.log(torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5])))
+    assert torch.isfinite(model.readout.bias).all()  # a silent neuron does not give -inf
+
+
+def test_registry_rejects_unknown_base():
+    with pytest.raises(ValueError, match="base must be one of"):
+        build_model("lstm", n_inputs=1, n_outputs=1, n_time=1)
+    with pytest.raises(ValueError, match="divisible by n_heads"):
+        make(hidden_size=9, n_heads=2)

@@ -1,0 +1,38 @@
+"""README's commands, CI and the results section stay consistent."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def readme_commands():
+    return re.findall(r"```bash\n(.+?)\n```", README)
+
+
+def test_readme_has_exactly_two_commands_with_the_cpu_torch_pin():
+    commands = readme_commands()
+    assert len(commands) == 2
+    for command in commands:
+        assert "pip install -q torch==2.13.0" in command
+        assert "\n" not in command
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert readme_commands()[1] in ci_lines
+
+
+def test_main_job_and_benchmark_scripts_exist():
+    assert (ROOT / "examples" / "mc_maze_small_strategies.py").exists()
+    assert "examples/mc_maze_small_strategies.py" in readme_commands()[0]
+    assert (ROOT / "benchmarks" / "mc_maze_small_cv.py").exists()
+
+
+def test_results_section_is_generated_from_the_benchmark_output():
+    match = re.search(r"<!-- results: (\S+) -->\n(.*?)<!-- /results -->", README, re.DOTALL)
+    assert match, "README lost its results markers"
+    written = ROOT / "benchmarks" / "results" / f"{match.group(1)}.md"
+    assert written.exists(), f"run the benchmark to create {written}"
+    assert match.group(2).strip() == written.read_text().strip()
