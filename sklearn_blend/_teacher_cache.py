@@ -23,8 +23,8 @@ MAX_CACHED_TEACHERS = 16
 _in_process = OrderedDict()
 
 
-def _fit(teacher, spikes, behavior):
-    return teacher.fit(spikes, behavior)
+def _fit(teacher, data, fit_params):
+    return teacher.fit(*data, **fit_params)
 
 
 def clear():
@@ -32,13 +32,17 @@ def clear():
     _in_process.clear()
 
 
-def fitted_teacher(teacher, spikes, behavior, cache, *, key_params):
-    """Return ``teacher`` fitted on ``(spikes, behavior)``, or an equal teacher fitted before.
+def fitted_teacher(teacher, data, fit_params, cache, *, key_params):
+    """Return ``teacher.fit(*data, **fit_params)``, or an equal teacher fitted before.
 
     Parameters
     ----------
     teacher : BlendTeacher
         Unfitted teacher with its final parameters.
+    data : tuple of arrays
+        Positional arguments of ``fit`` (spikes, behavior).
+    fit_params : dict
+        Keyword arguments of ``fit`` (arrays or ``None``); part of the key.
     cache : bool, str or joblib.Memory
         ``False``: always fit. ``True``: in-process cache. A path or ``joblib.Memory``: on-disk
         cache.
@@ -47,13 +51,13 @@ def fitted_teacher(teacher, spikes, behavior, cache, *, key_params):
         fit, so that any teacher fitted on the same data with the same settings qualifies).
     """
     if cache is False or cache is None:
-        return _fit(teacher, spikes, behavior)
+        return _fit(teacher, data, fit_params)
     if cache is True:
-        key = joblib.hash((spikes, behavior, sorted(key_params.items())))
+        key = joblib.hash((data, sorted(fit_params.items()), sorted(key_params.items())))
         if key in _in_process:
             _in_process.move_to_end(key)
             return _in_process[key]
-        fitted = _fit(teacher, spikes, behavior)
+        fitted = _fit(teacher, data, fit_params)
         _in_process[key] = fitted
         while len(_in_process) > MAX_CACHED_TEACHERS:
             _in_process.popitem(last=False)
@@ -62,9 +66,9 @@ def fitted_teacher(teacher, spikes, behavior, cache, *, key_params):
         cache = joblib.Memory(os.fspath(cache), verbose=0)
     memory = cache
     return memory.cache(_fit_keyed, ignore=["teacher"])(
-        teacher, spikes, behavior, sorted(key_params.items())
+        teacher, data, fit_params, sorted(key_params.items())
     )
 
 
-def _fit_keyed(teacher, spikes, behavior, key_items):
-    return _fit(teacher, spikes, behavior)
+def _fit_keyed(teacher, data, fit_params, key_items):
+    return _fit(teacher, data, fit_params)

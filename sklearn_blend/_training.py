@@ -25,7 +25,7 @@ from skorch.dataset import ValidSplit
 from torch import nn
 
 from . import losses
-from .masking import apply_mask, interleaved_masks, random_timestep_mask
+from .masking import apply_mask, interleaved_masks, random_timestep_mask, scored_entries
 from .models import build_model
 
 #: fewest validation trials for early stopping; with fewer, training runs all ``max_epochs``
@@ -35,15 +35,20 @@ MIN_VALIDATION_TRIALS = 2
 class MaskedModeling(nn.Module):
     """Objective of a teacher or of a plain (no-distillation) model: masked Poisson loss.
 
-    In training mode a fresh random time-step mask is drawn for every batch; in evaluation mode
-    the fixed ``valid_mask`` that comes with the data is used, so the validation loss is
-    comparable from epoch to epoch.
+    ``spikes`` are the model's inputs ``(batch, time, n_inputs)``: the held-in neurons, with
+    ``n_forward`` all-zero bins appended for forward prediction; ``targets``
+    ``(batch, time, n_outputs)`` are the counts of all neurons, held-out ones last. The loss
+    scores masked input bins, every held-out entry and every forward bin
+    (:func:`~sklearn_blend.masking.scored_entries`). In training mode a fresh random time-step
+    mask is drawn for every batch; in evaluation mode the fixed ``valid_mask`` that comes with
+    the data is used, so the validation loss is comparable from epoch to epoch.
     """
 
-    def __init__(self, model, mask_ratio):
+    def __init__(self, model, mask_ratio, n_forward=0):
         super().__init__()
         self.model = model
         self.mask_ratio = mask_ratio
+        self.n_forward = n_forward
 
     def draw_mask(self, spikes, valid_mask):
         if self.training or valid_mask is None:
@@ -51,10 +56,16 @@ class MaskedModeling(nn.Module):
             return random_timestep_mask(n_trials, n_time, self.mask_ratio, device=spikes.device)
         return valid_mask[..., None]
 
-    def forward(self, spikes, behavior=None, valid_mask=None):
+    def masked_loss(self, log_rates, spikes, targets, mask):
+        scored = scored_entries(
+            mask, spikes.shape[2], targets.shape[2], targets.shape[1] - self.n_forward
+        )
+        return losses.masked_poisson_loss(log_rates, targets, scored)
+
+    def forward(self, spikes, targets, behavior=None, valid_mask=None):
         mask = self.draw_mask(spikes, valid_mask)
         output = self.model(apply_mask(spikes, mask), behavior)
-        mtm = losses.masked_poisson_loss(output.log_rates, spikes, mask)
+        mtm = self.masked_loss(output.log_rates, spikes, targets, mask)
         return {"loss": mtm, "mtm": mtm}
 
 
@@ -66,8 +77,8 @@ class Distillation(MaskedModeling):
     student layer to the teacher's width and are trained with the student.
     """
 
-    def __init__(self, student, teacher, *, strategy, alpha, tau, mask_ratio):
-        super().__init__(student, mask_ratio)
+    def __init__(self, student, teacher, *, strategy, alpha, tau, mask_ratio, n_forward=0):
+        super().__init__(student, mask_ratio, n_forward)
         self.teacher = teacher.requires_grad_(False).eval()
         self.strategy = strategy
         self.alpha = alpha
@@ -84,13 +95,13 @@ class Distillation(MaskedModeling):
         self.teacher.eval()
         return self
 
-    def forward(self, spikes, behavior=None, valid_mask=None):
+    def forward(self, spikes, targets, behavior=None, valid_mask=None):
         mask = self.draw_mask(spikes, valid_mask)
         masked = apply_mask(spikes, mask)
         student_output = self.model(masked)
         with torch.no_grad():
             teacher_output = self.teacher(masked, behavior)
-        mtm = losses.masked_poisson_loss(student_output.log_rates, spikes, mask)
+        mtm = self.masked_loss(student_output.log_rates, spikes, targets, mask)
         distill = losses.distillation_loss(
             self.strategy, student_output, teacher_output, tau=self.tau,
             projections=self.projections,
@@ -209,7 +220,8 @@ def _callbacks(config, n_train, use_validation, description, extra_scores):
     return callbacks
 
 
-def train_objective(make_objective, spikes, behavior, config, seed, description="training"):
+def train_objective(make_objective, spikes, targets, behavior, config, seed,
+                    description="training"):
     """Build an objective with ``make_objective()`` and train it; return the fitted skorch net.
 
     Parameters
@@ -217,7 +229,10 @@ def train_objective(make_objective, spikes, behavior, config, seed, description=
     make_objective : callable
         Returns a :class:`MaskedModeling` (or subclass) module. Called under the seed, so the
         initial weights are reproducible.
-    spikes : ndarray (n_trials, n_time, n_neurons), float32
+    spikes : ndarray (n_trials, n_time, n_inputs), float32
+        Model inputs: held-in counts, forward bins (if any) appended as zeros.
+    targets : ndarray (n_trials, n_time, n_outputs), float32
+        Counts of all neurons (held-out last) over window and forward bins.
     behavior : ndarray (n_trials, n_time, n_behavior) float32, or None
     config : TrainingConfig
     seed : int
@@ -238,7 +253,7 @@ def train_objective(make_objective, spikes, behavior, config, seed, description=
             stacklevel=3,
         )
     n_train = n_trials - n_valid if use_validation else n_trials
-    data = {"spikes": spikes}
+    data = {"spikes": spikes, "targets": targets}
     if behavior is not None:
         data["behavior"] = behavior
     valid_generator = torch.Generator().manual_seed(seed)
@@ -282,11 +297,13 @@ def _mask_ratio_of(make_objective):
 class ObjectiveFactory:
     """Picklable recipe for an objective: base model config plus, for students, the teacher."""
 
-    def __init__(self, base, model_config, mask_ratio, mean_counts, teacher=None, **distill):
+    def __init__(self, base, model_config, mask_ratio, mean_counts, n_forward=0, teacher=None,
+                 **distill):
         self.base = base
         self.model_config = model_config
         self.mask_ratio = mask_ratio
         self.mean_counts = mean_counts
+        self.n_forward = n_forward
         self.teacher = teacher
         self.distill = distill
 
@@ -294,8 +311,11 @@ class ObjectiveFactory:
         model = build_model(self.base, **self.model_config)
         model.init_output_bias(self.mean_counts)
         if self.teacher is None:
-            return MaskedModeling(model, self.mask_ratio)
-        return Distillation(model, self.teacher, mask_ratio=self.mask_ratio, **self.distill)
+            return MaskedModeling(model, self.mask_ratio, self.n_forward)
+        return Distillation(
+            model, self.teacher, mask_ratio=self.mask_ratio, n_forward=self.n_forward,
+            **self.distill,
+        )
 
 
 def resolve_device(device):
@@ -335,24 +355,28 @@ def _forward(model, spikes, behavior, hidden_bins, batch_size, device):
     return np.concatenate(log_rates), np.concatenate(latents)
 
 
-def predict(model, spikes, behavior=None, *, mask_ratio=None, batch_size=256, device="cpu"):
+def predict(model, spikes, behavior=None, *, mask_ratio=None, n_window=None, batch_size=256,
+            device="cpu"):
     """Run ``model`` in evaluation mode; return ``(log_rates, latents)`` as float32 NumPy arrays.
 
-    With ``mask_ratio=None`` the model sees the whole input in one pass. With a ratio, each
-    bin's outputs come from a pass in which that bin was hidden, as in training: the passes
-    use interleaved masks (:func:`~sklearn_blend.masking.interleaved_masks`) that hide about
-    ``mask_ratio`` of the bins each and every bin once, so no output contains the spikes of
-    its own bin.
+    ``spikes`` are model inputs ``(n_trials, n_time, n_inputs)``; the first ``n_window`` bins
+    are observed (default: all), the rest are forward bins. With ``mask_ratio=None`` the model
+    sees the whole input in one pass. With a ratio, the outputs of the input neurons in each
+    observed bin, and the latents there, come from a pass in which that bin was hidden, as in
+    training: interleaved masks (:func:`~sklearn_blend.masking.interleaved_masks`) hide about
+    ``mask_ratio`` of the bins each and every bin once, so no rate contains its own bin's spikes.
+    Held-out neurons and forward bins, never input, come from the full pass.
     """
+    log_rates, latents = _forward(model, spikes, behavior, None, batch_size, device)
     if mask_ratio is None:
-        return _forward(model, spikes, behavior, None, batch_size, device)
-    log_rates = latents = None
-    for hidden in interleaved_masks(spikes.shape[1], mask_ratio).numpy():
+        return log_rates, latents
+    n_time, n_inputs = spikes.shape[1:]
+    n_window = n_time if n_window is None else n_window
+    for hidden in interleaved_masks(n_window, mask_ratio).numpy():
+        hidden = np.concatenate([hidden, np.zeros(n_time - n_window, dtype=bool)])
         pass_log_rates, pass_latents = _forward(
             model, spikes, behavior, hidden, batch_size, device
         )
-        if log_rates is None:
-            log_rates, latents = np.empty_like(pass_log_rates), np.empty_like(pass_latents)
-        log_rates[:, hidden] = pass_log_rates[:, hidden]
+        log_rates[:, hidden, :n_inputs] = pass_log_rates[:, hidden, :n_inputs]
         latents[:, hidden] = pass_latents[:, hidden]
     return log_rates, latents

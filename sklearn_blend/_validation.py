@@ -116,13 +116,18 @@ def check_behavior(b, spikes, *, name="b"):
 
 
 def check_fitted_shape(spikes, estimator, *, name="X"):
-    """Check neurons and bins of ``spikes`` against what ``estimator`` was fitted on."""
+    """Check neurons and bins of ``spikes`` against what ``estimator`` was fitted on.
+
+    With held-out neurons (``estimator.n_heldout``), the held-in columns alone are accepted too.
+    """
     n_neurons = spikes.shape[2]
     expected = estimator.n_features_in_
-    if n_neurons != expected:
+    n_heldin = expected - getattr(estimator, "n_heldout", 0)
+    if n_neurons not in (expected, n_heldin):
+        also = f" (or the {n_heldin} held-in ones)" if n_heldin != expected else ""
         raise ValueError(
             f"{name} has {n_neurons} features, but {type(estimator).__name__} is expecting "
-            f"{expected} features as input (neurons, the last axis of {SPIKES_SHAPE})."
+            f"{expected} features as input{also} (neurons, the last axis of {SPIKES_SHAPE})."
         )
     if spikes.shape[1] > estimator.n_time_in_:
         raise ValueError(

@@ -23,7 +23,7 @@ from ._validation import (
     check_spikes,
 )
 from .losses import STRATEGIES
-from .metrics import bits_per_spike
+from .metrics import bits_per_spike, co_bps
 from .models import BASES
 
 _MAX_SEED = np.iinfo(np.int32).max
@@ -56,6 +56,8 @@ class _MaskedModelEstimator(BaseEstimator):
         for name in ("context_backward", "context_forward"):
             if getattr(self, name) is not None:
                 check_number(getattr(self, name), name, low=0, integer=True)
+        check_number(self.n_heldout, "n_heldout", low=0, integer=True)
+        check_number(self.forward_bins, "forward_bins", low=0, integer=True)
         check_in(self.early_stopping, "early_stopping", (True, False))
         check_in(self.inference, "inference", ("masked", "full"))
         check_number(self.verbose, "verbose", low=0, integer=True)
@@ -68,11 +70,11 @@ class _MaskedModelEstimator(BaseEstimator):
                 f"{self.random_state!r}."
             )
 
-    def _model_config(self, *, n_neurons, n_time, n_behavior, hidden_size):
+    def _model_config(self, *, n_behavior, hidden_size):
         return dict(
-            n_inputs=n_neurons,
-            n_outputs=n_neurons,
-            n_time=n_time,
+            n_inputs=self.n_features_in_ - self.n_heldout,
+            n_outputs=self.n_features_in_,
+            n_time=self.n_time_in_ + self.forward_bins,
             n_behavior=n_behavior,
             hidden_size=hidden_size,
             n_layers=self.n_layers,
@@ -98,29 +100,111 @@ class _MaskedModelEstimator(BaseEstimator):
             verbose=self.verbose,
         )
 
-    def _record_fit_shape(self, spikes, behavior):
-        self.n_features_in_ = spikes.shape[2]
-        self.n_time_in_ = spikes.shape[1]
-        self.n_behavior_in_ = 0 if behavior is None else behavior.shape[2]
+    def _training_arrays(self, X, spikes_forward):
+        """Validate training spikes; return ``(inputs, targets)`` and record the fitted shape.
+
+        Inputs are the held-in neurons with ``forward_bins`` zero bins appended; targets are all
+        neurons (held-out last) over the window and the forward bins.
+        """
+        spikes, _ = check_spikes(X)
+        n_trials, n_time, n_neurons = spikes.shape
+        if self.n_heldout >= n_neurons:
+            raise ValueError(
+                f"n_heldout={self.n_heldout} must leave at least one held-in neuron: X has "
+                f"{n_neurons} neurons (n_trials, n_time, n_neurons), held-out neurons last."
+            )
+        targets = spikes
+        if self.forward_bins:
+            if spikes_forward is None:
+                raise ValueError(
+                    f"forward_bins={self.forward_bins} needs spikes_forward, the counts of "
+                    f"the bins after each trial: fit(X, b, spikes_forward=...) with shape "
+                    f"({n_trials}, {self.forward_bins}, {n_neurons})."
+                )
+            forward, _ = check_spikes(spikes_forward, name="spikes_forward")
+            if forward.shape != (n_trials, self.forward_bins, n_neurons):
+                raise ValueError(
+                    f"spikes_forward must be (n_trials, forward_bins, n_neurons) = "
+                    f"({n_trials}, {self.forward_bins}, {n_neurons}) to match X and "
+                    f"forward_bins; got shape {forward.shape}."
+                )
+            targets = np.concatenate([spikes, forward], axis=1)
+        elif spikes_forward is not None:
+            raise ValueError(
+                "spikes_forward was given but forward_bins=0; set forward_bins to the number "
+                "of bins in spikes_forward to predict them."
+            )
+        self.n_features_in_ = n_neurons
+        self.n_time_in_ = n_time
+        return self._model_inputs(spikes), targets
+
+    def _model_inputs(self, spikes):
+        """Held-in columns of validated spikes, with zero forward bins for full-length trials."""
+        inputs = spikes[..., : self.n_features_in_ - self.n_heldout]
+        if self.forward_bins and spikes.shape[1] == self.n_time_in_:
+            padding = np.zeros((len(inputs), self.forward_bins, inputs.shape[2]), np.float32)
+            inputs = np.concatenate([inputs, padding], axis=1)
+        return inputs
+
+    def _pad_behavior(self, behavior, n_time):
+        """Standardised behavior, zero (the training mean) over forward bins."""
+        if behavior is None or behavior.shape[1] == n_time:
+            return behavior
+        padding = np.zeros((len(behavior), n_time - behavior.shape[1], behavior.shape[2]))
+        return np.concatenate([behavior, padding.astype(np.float32)], axis=1)
 
     def _check_predict_input(self, X):
+        """Validated spikes (held-in or all neurons), model inputs and whether X was 2-D."""
         check_is_fitted(self)
         spikes, was_2d = check_spikes(X)
         check_fitted_shape(spikes, self)
-        return spikes, was_2d
+        return spikes, self._model_inputs(spikes), was_2d
 
-    def _predict_model(self, model, spikes, behavior=None, *, masked=None):
-        """Log-rates and latents; ``masked`` defaults to ``inference == "masked"``."""
+    def _predict_model(self, model, inputs, n_window, behavior=None, *, masked=None):
+        """Log-rates and latents of all bins; ``masked`` defaults to ``inference="masked"``."""
         if masked is None:
             masked = self.inference == "masked"
         return _training.predict(
-            model, spikes, behavior, mask_ratio=self.mask_ratio if masked else None,
+            model, inputs, self._pad_behavior(behavior, inputs.shape[1]),
+            mask_ratio=self.mask_ratio if masked else None, n_window=n_window,
             device=self.device_,
         )
 
-    def _masked_bits_per_spike(self, model, spikes, behavior=None):
-        log_rates, _ = self._predict_model(model, spikes, behavior, masked=True)
-        return bits_per_spike(np.exp(log_rates), spikes)
+    def _rates(self, model, X, behavior_of=None, *, forward=False):
+        """Rates ``(n_trials, n_time[+forward_bins], n_neurons)`` and latents of the window."""
+        spikes, inputs, was_2d = self._check_predict_input(X)
+        n_window = spikes.shape[1]
+        if forward and (not self.forward_bins or n_window != self.n_time_in_):
+            raise ValueError(
+                "forward=True needs a model fitted with forward_bins > 0 and trials of the "
+                f"fitted length ({self.n_time_in_} bins); this model has forward_bins="
+                f"{self.forward_bins} and X has {n_window} bins."
+            )
+        behavior = None if behavior_of is None else behavior_of(spikes)
+        log_rates, latents = self._predict_model(model, inputs, n_window, behavior)
+        rates = np.exp(log_rates if forward else log_rates[:, :n_window])
+        latents = latents[:, :n_window]
+        if was_2d:
+            return rates[:, 0], latents[:, 0]
+        return rates, latents
+
+    def _score_model(self, model, X, behavior_of=None):
+        """Co-bps on held-out neurons, or masked bits/spike when there are none."""
+        spikes, inputs, _ = self._check_predict_input(X)
+        n_window = spikes.shape[1]
+        behavior = None if behavior_of is None else behavior_of(spikes)
+        if self.n_heldout:
+            if spikes.shape[2] != self.n_features_in_:
+                raise ValueError(
+                    f"score needs the held-out neurons to compute co-bps: X must have all "
+                    f"{self.n_features_in_} neurons (held-in, then the {self.n_heldout} "
+                    f"held-out), got {spikes.shape[2]}."
+                )
+            log_rates, _ = self._predict_model(model, inputs, n_window, behavior)
+            heldout = slice(self.n_features_in_ - self.n_heldout, None)
+            return co_bps(np.exp(log_rates[:, :n_window, heldout]), spikes[..., heldout])
+        log_rates, _ = self._predict_model(model, inputs, n_window, behavior, masked=True)
+        return bits_per_spike(np.exp(log_rates[:, :n_window]), spikes)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -173,6 +257,8 @@ class BlendTeacher(_MaskedModelEstimator):
         early_stopping=True,
         validation_fraction=0.2,
         n_iter_no_change=50,
+        n_heldout=0,
+        forward_bins=0,
         inference="masked",
         random_state=None,
         device="cpu",
@@ -195,53 +281,54 @@ class BlendTeacher(_MaskedModelEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.n_heldout = n_heldout
+        self.forward_bins = forward_bins
         self.inference = inference
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
 
-    def fit(self, X, b):
+    def fit(self, X, b, *, spikes_forward=None):
         """Fit the teacher on spikes ``X`` and behavior ``b``.
 
         Parameters
         ----------
         X : array-like of shape (n_trials, n_time, n_neurons)
-            Spike counts per bin.
+            Spike counts per bin, the ``n_heldout`` held-out neurons last.
         b : array-like of shape (n_trials, n_time, n_behavior)
             Behavior aligned with ``X``.
+        spikes_forward : array-like of shape (n_trials, forward_bins, n_neurons), optional
+            Counts of the bins after each trial; required when ``forward_bins > 0``.
 
         Returns
         -------
         self : BlendTeacher
         """
         self._check_shared_params()
-        spikes, _ = check_spikes(X)
-        behavior = check_behavior(b, spikes, name="b")
+        inputs, targets = self._training_arrays(X, spikes_forward)
+        behavior = check_behavior(b, targets[:, : self.n_time_in_], name="b")
         if behavior is None:
             raise ValueError(
                 "b (behavior, (n_trials, n_time, n_behavior)) is required to fit a teacher."
             )
         self.device_ = _training.resolve_device(self.device)
+        self.n_behavior_in_ = behavior.shape[2]
         self.behavior_mean_ = behavior.mean(axis=(0, 1))
         scale = behavior.std(axis=(0, 1))
         self.behavior_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
-        self._record_fit_shape(spikes, behavior)
         factory = _training.ObjectiveFactory(
             self.base,
-            self._model_config(
-                n_neurons=spikes.shape[2],
-                n_time=spikes.shape[1],
-                n_behavior=behavior.shape[2],
-                hidden_size=self.hidden_size,
-            ),
+            self._model_config(n_behavior=self.n_behavior_in_, hidden_size=self.hidden_size),
             self.mask_ratio,
-            spikes.mean(axis=(0, 1)),
+            targets.mean(axis=(0, 1)),
+            n_forward=self.forward_bins,
         )
         seed = check_random_state(self.random_state).randint(_MAX_SEED)
         self.net_ = _training.train_objective(
             factory,
-            spikes,
-            self._standardize(behavior),
+            inputs,
+            targets,
+            self._pad_behavior(self._standardize(behavior), inputs.shape[1]),
             self._training_config(self.device_),
             seed,
             description="teacher",
@@ -258,33 +345,42 @@ class BlendTeacher(_MaskedModelEstimator):
         check_is_fitted(self)
         return _training.trained_model(self.net_)
 
-    def _check_behavior_input(self, X, b):
-        spikes, was_2d = self._check_predict_input(X)
-        behavior = check_behavior(b, spikes, name="b")
-        if behavior is None or behavior.shape[2] != self.n_behavior_in_:
-            got = None if behavior is None else behavior.shape[2]
-            raise ValueError(
-                f"b must have {self.n_behavior_in_} behavior channels as in fit "
-                f"((n_trials, n_time, {self.n_behavior_in_})), got {got}."
-            )
-        return spikes, self._standardize(behavior), was_2d
+    def _behavior_for(self, b):
+        """A function of validated spikes that checks ``b`` and returns it standardised."""
 
-    def predict_rates(self, X, b):
+        def standardized(spikes):
+            behavior = check_behavior(b, spikes, name="b")
+            if behavior is None or behavior.shape[2] != self.n_behavior_in_:
+                got = None if behavior is None else behavior.shape[2]
+                raise ValueError(
+                    f"b must have {self.n_behavior_in_} behavior channels as in fit "
+                    f"((n_trials, n_time, {self.n_behavior_in_})), got {got}."
+                )
+            return self._standardize(behavior)
+
+        return standardized
+
+    def predict_rates(self, X, b, *, forward=False):
         """Teacher firing rates (expected counts per bin) from spikes and behavior.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_time, n_neurons)
+            All neurons, or only the held-in ones.
+        b : array-like of shape (n_trials, n_time, n_behavior)
+        forward : bool, default=False
+            Append the ``forward_bins`` predicted bins after the window.
 
         Returns
         -------
-        rates : ndarray of shape (n_trials, n_time, n_neurons)
+        rates : ndarray of shape (n_trials, n_time[+forward_bins], n_neurons)
         """
-        spikes, behavior, was_2d = self._check_behavior_input(X, b)
-        log_rates, _ = self._predict_model(self.model_, spikes, behavior)
-        rates = np.exp(log_rates)
-        return rates[:, 0] if was_2d else rates
+        return self._rates(self.model_, X, self._behavior_for(b), forward=forward)[0]
 
     def score(self, X, b):
-        """Masked bits per spike of the teacher on ``(X, b)`` (see :meth:`BlendEstimator.score`)."""
-        spikes, behavior, _ = self._check_behavior_input(X, b)
-        return self._masked_bits_per_spike(self.model_, spikes, behavior)
+        """Co-bps (or masked bits/spike) of the teacher on ``(X, b)``; see
+        :meth:`BlendEstimator.score`."""
+        return self._score_model(self.model_, X, self._behavior_for(b))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -345,6 +441,13 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         Share of trials held out for early stopping (drawn with ``random_state``).
     n_iter_no_change : int, default=50
         Patience of early stopping, in epochs.
+    n_heldout : int, default=0
+        The last ``n_heldout`` columns of ``X`` in ``fit`` are held-out neurons, as in NLB
+        co-smoothing: never given to the models as input, always predicted (at every bin).
+        After fitting, ``X`` may hold all neurons or only the held-in ones; rates cover all.
+    forward_bins : int, default=0
+        Bins after the window to predict (NLB forward prediction); ``fit`` then needs
+        ``spikes_forward`` and ``predict_rates(X, forward=True)`` appends them.
     inference : {"masked", "full"}, default="masked"
         How rates and latents are computed after fitting. ``"masked"``: each time bin from a
         pass in which that bin's spikes are hidden, as in training (``ceil(1 / mask_ratio)``
@@ -429,6 +532,8 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         early_stopping=True,
         validation_fraction=0.2,
         n_iter_no_change=50,
+        n_heldout=0,
+        forward_bins=0,
         inference="masked",
         output="rates",
         teacher_cache=True,
@@ -457,6 +562,8 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.n_heldout = n_heldout
+        self.forward_bins = forward_bins
         self.inference = inference
         self.output = output
         self.teacher_cache = teacher_cache
@@ -489,14 +596,14 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             params["hidden_size"] = self.teacher_hidden_size
         return params
 
-    def fit(self, X, y=None, *, behavior=None):
+    def fit(self, X, y=None, *, behavior=None, spikes_forward=None):
         """Train the teacher on spikes ``X`` and behavior, then the spikes-only student on ``X``.
 
         Parameters
         ----------
         X : array-like of shape (n_trials, n_time, n_neurons)
-            Non-negative spike counts per bin. A 2-D ``(n_samples, n_neurons)`` array is read
-            as one bin per sample.
+            Non-negative spike counts per bin, the ``n_heldout`` held-out neurons last. A 2-D
+            ``(n_samples, n_neurons)`` array is read as one bin per sample.
         y : array-like of shape (n_trials, n_time, n_behavior), default=None
             The behavior ``b`` aligned with ``X`` (the privileged information), second
             positional argument as ``y`` is in scikit-learn, so that in a ``Pipeline`` the
@@ -505,19 +612,24 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             Behavior passed by keyword, e.g. through metadata routing when ``y`` is another
             target (``set_fit_request(behavior=True)``). When given, ``y`` is ignored.
             With ``strategy=None`` behavior is not used and neither argument is read.
+        spikes_forward : array-like of shape (n_trials, forward_bins, n_neurons), optional
+            Counts of all neurons in the ``forward_bins`` bins after each trial, which the
+            models learn to predict (NLB forward prediction). Required when
+            ``forward_bins > 0``.
 
         Returns
         -------
         self : BlendEstimator
         """
         self._check_params()
-        spikes, _ = check_spikes(X)
+        inputs, targets = self._training_arrays(X, spikes_forward)
+        window = targets[:, : self.n_time_in_]
         if self.strategy is None:
             behavior = None  # the plain model never uses behavior
         elif behavior is not None:
-            behavior = check_behavior(behavior, spikes, name="behavior")
+            behavior = check_behavior(behavior, window, name="behavior")
         else:
-            behavior = check_behavior(y, spikes, name="y (behavior)")
+            behavior = check_behavior(y, window, name="y (behavior)")
         if self.strategy is not None and behavior is None:
             raise ValueError(
                 f"strategy={self.strategy!r} distils a teacher that needs behavior: pass it "
@@ -525,26 +637,23 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
                 "strategy=None."
             )
         self.device_ = _training.resolve_device(self.device)
-        self._record_fit_shape(spikes, behavior)
+        self.n_behavior_in_ = 0 if behavior is None else behavior.shape[2]
         rng = check_random_state(self.random_state)
         teacher_seed, student_seed = rng.randint(_MAX_SEED, size=2)
 
         self.teacher_ = None
         teacher_model = None
         if self.strategy is not None:
-            self.teacher_ = self._fit_teacher(spikes, behavior, int(teacher_seed))
+            forward = targets[:, self.n_time_in_ :] if self.forward_bins else None
+            self.teacher_ = self._fit_teacher(window, behavior, forward, int(teacher_seed))
             teacher_model = self.teacher_.model_
-            behavior = self.teacher_._standardize(behavior)
+            behavior = self._pad_behavior(self.teacher_._standardize(behavior), inputs.shape[1])
         factory = _training.ObjectiveFactory(
             self.base,
-            self._model_config(
-                n_neurons=spikes.shape[2],
-                n_time=spikes.shape[1],
-                n_behavior=0,
-                hidden_size=self.hidden_size,
-            ),
+            self._model_config(n_behavior=0, hidden_size=self.hidden_size),
             self.mask_ratio,
-            spikes.mean(axis=(0, 1)),
+            targets.mean(axis=(0, 1)),
+            n_forward=self.forward_bins,
             teacher=teacher_model,
             strategy=self.strategy,
             alpha=self.alpha,
@@ -552,8 +661,9 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         )
         self.student_net_ = _training.train_objective(
             factory,
-            spikes,
-            behavior if self.strategy is not None else None,
+            inputs,
+            targets,
+            behavior,
             self._training_config(self.device_),
             int(student_seed),
             description="student" if self.strategy else "model",
@@ -561,7 +671,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         self.n_iter_ = len(self.student_net_.history)
         return self
 
-    def _fit_teacher(self, spikes, behavior, seed):
+    def _fit_teacher(self, spikes, behavior, spikes_forward, seed):
         params = self.teacher_params()
         teacher = BlendTeacher(**{**params, "random_state": seed})
         key = {k: v for k, v in params.items() if k != "verbose"}
@@ -570,7 +680,10 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         cache = self.teacher_cache
         if isinstance(self.random_state, np.random.RandomState):
             cache = False  # its state cannot be keyed
-        return _teacher_cache.fitted_teacher(teacher, spikes, behavior, cache, key_params=key)
+        return _teacher_cache.fitted_teacher(
+            teacher, (spikes, behavior), {"spikes_forward": spikes_forward}, cache,
+            key_params=key,
+        )
 
     @property
     def student_(self):
@@ -578,26 +691,24 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         check_is_fitted(self)
         return _training.trained_model(self.student_net_)
 
-    def _predict(self, X):
-        spikes, was_2d = self._check_predict_input(X)
-        log_rates, latents = self._predict_model(self.student_, spikes)
-        if was_2d:
-            log_rates, latents = log_rates[:, 0], latents[:, 0]
-        return log_rates, latents
-
-    def predict_rates(self, X):
+    def predict_rates(self, X, *, forward=False):
         """Student firing rates from spikes alone, in expected counts per bin.
 
         Parameters
         ----------
         X : array-like of shape (n_trials, n_time, n_neurons)
+            All neurons, or only the held-in ones (``n_neurons - n_heldout`` columns); the
+            held-out columns, if present, are never read.
+        forward : bool, default=False
+            Append the ``forward_bins`` bins predicted after the window (trials of the fitted
+            length only).
 
         Returns
         -------
-        rates : ndarray of shape (n_trials, n_time, n_neurons)
-            ``(n_samples, n_neurons)`` for 2-D ``X``.
+        rates : ndarray of shape (n_trials, n_time[+forward_bins], n_neurons)
+            Rates of all neurons, held-out ones last; ``(n_samples, n_neurons)`` for 2-D ``X``.
         """
-        return np.exp(self._predict(X)[0])
+        return self._rates(self.student_, X, forward=forward)[0]
 
     def transform(self, X):
         """Student rates (``output="rates"``) or latent factors (``output="latents"``).
@@ -605,25 +716,30 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         Parameters
         ----------
         X : array-like of shape (n_trials, n_time, n_neurons)
+            All neurons, or only the held-in ones.
 
         Returns
         -------
         Xt : ndarray of shape (n_trials, n_time, n_neurons) or (n_trials, n_time, hidden_size)
-            2-D for 2-D ``X``.
+            Rates of all neurons (held-out last) or latents; 2-D for 2-D ``X``.
         """
-        log_rates, latents = self._predict(X)
-        return np.exp(log_rates) if self.output == "rates" else latents
+        rates, latents = self._rates(self.student_, X)
+        return rates if self.output == "rates" else latents
 
     def score(self, X, y=None):
-        """Masked bits per spike of the student on ``X`` (higher is better).
+        """How well the student predicts spikes it did not see (higher is better).
 
-        Every time bin is predicted from a pass in which its spikes were hidden from the
-        model (interleaved masks at ``mask_ratio``), so the score measures prediction, not
-        copying; the null model predicts each neuron's mean count on ``X``.
+        With held-out neurons (``n_heldout > 0``): co-smoothing bits per spike, the held-out
+        neurons' rates predicted from the held-in columns of ``X`` and scored on its held-out
+        columns (NLB's co-bps). Without: masked bits per spike, every time bin predicted from
+        a pass in which its spikes were hidden (interleaved masks at ``mask_ratio``), so the
+        score measures prediction, not copying. The null model predicts each neuron's mean
+        count on ``X``.
 
         Parameters
         ----------
         X : array-like of shape (n_trials, n_time, n_neurons)
+            All neurons, held-out last.
         y : ignored
             Behavior is not needed to score the student; present for scikit-learn's
             ``score(X, y)`` convention.
@@ -632,8 +748,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         -------
         score : float
         """
-        spikes, _ = self._check_predict_input(X)
-        return self._masked_bits_per_spike(self.student_, spikes)
+        return self._score_model(self.student_, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -35,3 +35,17 @@ def interleaved_masks(n_time, ratio):
     n_passes = min(math.ceil(1.0 / ratio), n_time)
     t = torch.arange(n_time)
     return t[None, :] % n_passes == torch.arange(n_passes)[:, None]
+
+
+def scored_entries(time_mask, n_inputs, n_outputs, n_window):
+    """Which (trial, bin, neuron) entries the masked-modelling loss scores.
+
+    Masked bins of the neurons given as input (the first ``n_inputs`` outputs); every bin of
+    the other, held-out neurons (they are never input, as in NLB co-smoothing); and every bin
+    after the first ``n_window`` (forward prediction, whose input is always zero). Returns a
+    boolean tensor broadcastable to ``(n_trials, n_time, n_outputs)``.
+    """
+    n_time = time_mask.shape[1]
+    heldout = torch.arange(n_outputs, device=time_mask.device) >= n_inputs
+    forward = torch.arange(n_time, device=time_mask.device) >= n_window
+    return time_mask | heldout[None, None, :] | forward[None, :, None]

@@ -50,3 +50,174 @@ def bits_per_spike(rates, spikes):
     nll_model = poisson_log_likelihood_terms(rates, spikes).sum()
     nll_null = poisson_log_likelihood_terms(null_rates, spikes).sum()
     return float((nll_null - nll_model) / total / np.log(2))
+
+
+# --- Neural Latents Benchmark metrics (same formulas as ``nlb_tools.evaluation``) -------------
+
+#: ridge penalties NLB searches for velocity decoding
+NLB_RIDGE_ALPHAS = np.logspace(-4, 0, 9)
+
+
+def co_bps(eval_rates_heldout, eval_spikes_heldout):
+    """Co-smoothing bits per spike: held-out neurons' rates (predicted from held-in spikes).
+
+    Both arrays ``(n_trials, n_time, n_heldout)``, counts per bin.
+    """
+    return bits_per_spike(eval_rates_heldout, eval_spikes_heldout)
+
+
+def fp_bps(eval_rates_forward, eval_spikes_forward):
+    """Forward-prediction bits per spike over the bins after the window, all neurons.
+
+    Arrays ``(n_trials, n_forward_bins, n_heldin + n_heldout)`` (held-in and held-out
+    concatenated along the last axis, as ``nlb_tools`` stacks them).
+    """
+    return bits_per_spike(eval_rates_forward, eval_spikes_forward)
+
+
+def _drop_missing_behavior(rates, behavior):
+    keep = ~np.isnan(behavior[:, 0])
+    return rates[keep], behavior[keep]
+
+
+def vel_r2(train_rates, train_behavior, eval_rates, eval_behavior, train_decode_mask=None,
+           eval_decode_mask=None):
+    """NLB velocity decoding R^2 from rates of all neurons.
+
+    For each decode-mask column (one column of all trials by default), bins are pooled over
+    trials, rows with NaN behavior dropped, a ``GridSearchCV(Ridge(), alpha in
+    logspace(-4, 0, 9))`` (5-fold, unshuffled) is fit on the training trials' rates and scored
+    (R^2 averaged over behavior channels) on the evaluation trials; the result is the mean over
+    masks.
+
+    Parameters
+    ----------
+    train_rates, eval_rates : ndarray (n_trials, n_time, n_neurons)
+    train_behavior, eval_behavior : ndarray (n_trials, n_time, n_behavior)
+    train_decode_mask, eval_decode_mask : ndarray (n_trials, n_masks) of bool, optional
+    """
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GridSearchCV
+
+    arrays = [np.asarray(a, dtype=np.float64)
+              for a in (train_rates, train_behavior, eval_rates, eval_behavior)]
+    train_rates, train_behavior, eval_rates, eval_behavior = arrays
+    if train_decode_mask is None:
+        train_decode_mask = np.ones((len(train_rates), 1), dtype=bool)
+    if eval_decode_mask is None:
+        eval_decode_mask = np.ones((len(eval_rates), 1), dtype=bool)
+    scores = []
+    for column in range(train_decode_mask.shape[1]):
+        pooled = [
+            a[m[:, column]].reshape(-1, a.shape[-1])
+            for a, m in ((train_rates, train_decode_mask), (train_behavior, train_decode_mask),
+                         (eval_rates, eval_decode_mask), (eval_behavior, eval_decode_mask))
+        ]
+        fit_x, fit_y = _drop_missing_behavior(pooled[0], pooled[1])
+        test_x, test_y = _drop_missing_behavior(pooled[2], pooled[3])
+        if np.isnan(fit_x).any() or np.isnan(test_x).any():
+            raise ValueError("rates contain NaN within the decoded bins.")
+        decoder = GridSearchCV(Ridge(), {"alpha": NLB_RIDGE_ALPHAS}).fit(fit_x, fit_y)
+        scores.append(decoder.score(test_x, test_y))
+    return float(np.mean(scores))
+
+
+def _shift_trial(rates, shift):
+    """Delay (``shift > 0``) or advance a trial's rates by ``shift`` bins, padding with NaN."""
+    if shift == 0:
+        return rates
+    pad = np.full((abs(shift), rates.shape[1]), np.nan)
+    if shift > 0:
+        return np.vstack([pad, rates[:-shift]])
+    return np.vstack([rates[-shift:], pad])
+
+
+def psth_r2(psth, eval_rates, eval_cond_idx, jitter=None):
+    """NLB PSTH R^2: condition-averaged predicted rates against the true PSTHs.
+
+    Parameters
+    ----------
+    psth : ndarray (n_conditions, n_time, n_neurons)
+        True PSTHs; bins that are NaN (in the first neuron) are left out.
+    eval_rates : ndarray (n_trials, n_time, n_neurons)
+    eval_cond_idx : sequence of integer arrays
+        Evaluation-trial indices of each condition (empty conditions are skipped).
+    jitter : ndarray (n_trials,) of int, optional
+        Per-trial shift in bins applied before averaging.
+
+    Returns
+    -------
+    float
+        ``r2_score`` with conditions x bins as rows and neurons as outputs, averaged uniformly
+        over neurons.
+    """
+    from sklearn.metrics import r2_score
+
+    psth = np.asarray(psth, dtype=np.float64)
+    eval_rates = np.asarray(eval_rates, dtype=np.float64)
+    if jitter is None:
+        jitter = np.zeros(len(eval_rates), dtype=int)
+    true_rows, predicted_rows = [], []
+    for condition, trials in enumerate(eval_cond_idx):
+        trials = np.asarray(trials)
+        if trials.size == 0:
+            continue
+        predicted = np.mean([_shift_trial(eval_rates[i], int(jitter[i])) for i in trials], axis=0)
+        keep = ~np.isnan(psth[condition, :, 0])
+        if np.isnan(predicted[keep]).any():
+            raise ValueError("rates contain NaN within the PSTH bins (check jitter).")
+        true_rows.append(psth[condition][keep])
+        predicted_rows.append(predicted[keep])
+    return float(r2_score(np.vstack(true_rows), np.vstack(predicted_rows)))
+
+
+# --- scorers for GridSearchCV(scoring=...) ------------------------------------------------------
+
+
+def _blend_model(estimator):
+    """The first step of a pipeline (or the estimator itself): the model that makes rates."""
+    steps = getattr(estimator, "steps", None)
+    model = steps[0][1] if steps else estimator
+    if not hasattr(model, "predict_rates") or not hasattr(model, "n_heldout"):
+        raise TypeError(
+            "co_bps_scorer needs a BlendEstimator (or a Pipeline that starts with one), got "
+            f"{type(model).__name__}."
+        )
+    return model
+
+
+def co_bps_scorer(estimator, X, y=None):
+    """Scorer: co-bps of a fitted ``BlendEstimator`` (or Pipeline starting with one) on ``X``.
+
+    ``X`` holds all neurons, the estimator's ``n_heldout`` held-out ones last; their rates are
+    predicted from the held-in columns alone. Use as ``GridSearchCV(..., scoring=co_bps_scorer)``.
+    """
+    model = _blend_model(estimator)
+    if not model.n_heldout:
+        raise ValueError("co_bps_scorer needs an estimator fitted with n_heldout > 0.")
+    return model.score(X)
+
+
+def vel_r2_scorer(estimator, X, y):
+    """Scorer: velocity-decoding R^2 of a fitted ``Pipeline`` ending in ``PerBin(decoder)``.
+
+    The pipeline's rates of the scored trials go through the decoder fitted on the training
+    trials' rates, R^2 pooled over bins and averaged over behavior channels: NLB's Vel-R2 when
+    the decoder is :func:`nlb_velocity_decoder`.
+    """
+    from .adapters import PerBin
+
+    steps = getattr(estimator, "steps", None)
+    if not steps or not isinstance(steps[-1][1], PerBin):
+        raise TypeError("vel_r2_scorer needs a Pipeline whose last step is PerBin(decoder).")
+    return estimator.score(X, y)
+
+
+def nlb_velocity_decoder():
+    """NLB's velocity decoder as a pipeline step: per-bin ridge, alpha chosen by 5-fold CV."""
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GridSearchCV
+
+    from .adapters import PerBin
+
+    return PerBin(GridSearchCV(Ridge(), {"alpha": NLB_RIDGE_ALPHAS}))

@@ -123,7 +123,8 @@ def test_teacher_is_trained_once_across_a_search_over_student_parameters(trials,
     X, b = trials
     fits = []
     original = BlendTeacher.fit
-    monkeypatch.setattr(BlendTeacher, "fit", lambda self, *a: fits.append(1) or original(self, *a))
+    monkeypatch.setattr(BlendTeacher, "fit",
+                        lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
     pipe = Pipeline([("blend", BlendEstimator(random_state=0, **tiny)),
                      ("ridge", PerBin(RidgeCV()))])
     grid = {"blend__alpha": [0.3, 0.7], "blend__tau": [1.0, 2.0],
@@ -152,7 +153,8 @@ def test_disk_cache_is_shared(trials, tiny, tmp_path, monkeypatch):
     X, b = trials
     fits = []
     original = BlendTeacher.fit
-    monkeypatch.setattr(BlendTeacher, "fit", lambda self, *a: fits.append(1) or original(self, *a))
+    monkeypatch.setattr(BlendTeacher, "fit",
+                        lambda self, *a, **k: fits.append(1) or original(self, *a, **k))
     memory = joblib.Memory(str(tmp_path), verbose=0)
     a = BlendEstimator(random_state=0, teacher_cache=memory, **tiny).fit(X, b)
     c = BlendEstimator(random_state=0, alpha=0.2, teacher_cache=tmp_path, **tiny).fit(X, b)

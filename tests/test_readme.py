@@ -24,10 +24,13 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert readme_commands()[1] in ci_lines
 
 
-def test_main_job_and_benchmark_scripts_exist():
-    assert (ROOT / "examples" / "mc_maze_small_strategies.py").exists()
-    assert "examples/mc_maze_small_strategies.py" in readme_commands()[0]
-    assert (ROOT / "benchmarks" / "mc_maze_small_cv.py").exists()
+def test_main_job_is_the_command_line_and_scripts_exist():
+    assert "-m sklearn_blend fit" in readme_commands()[0]
+    assert "--no-deps nlb-tools" in readme_commands()[1]
+    for script in ("benchmarks/nlb_mc_maze_small.py", "benchmarks/update_readme.py",
+                   "examples/grid_search_alpha_tau.py"):
+        assert (ROOT / script).exists()
+        assert script in README
 
 
 def test_results_section_is_generated_from_the_benchmark_output():

@@ -3,16 +3,18 @@
 NDT (Ye & Pandarinath, 2021) reads binned spike counts ``(batch, time, neurons)`` and returns
 log firing rates of the same shape. This version follows the NLB variant used by BLEND:
 
-* a linear spike embedding; a teacher concatenates behavior to the spikes of each time bin
-  before that embedding (the paper's fusion), so teacher and student differ only in input width;
-* a learned position embedding, then dropout;
+* dropout on the input counts of each neuron (as NDT's embedding dropout acts on its
+  identity-embedded spikes), then a linear spike embedding; a teacher concatenates behavior to
+  the spikes of each time bin before that (the paper's fusion), so teacher and student differ
+  only in input width;
+* a learned position embedding;
 * pre-norm encoder layers (self-attention and feed-forward, residual dropout), with an optional
   banded attention window (``context_backward`` bins into the past, ``context_forward`` into the
   future; ``None`` means unlimited);
 * a final layer norm (its output is the model's *latent factors*), dropout, and a linear readout
   to log-rates whose bias can be initialised at the log mean rate of each neuron.
 
-Dropout is applied to the embedding and to the residual branches, not to the attention
+Dropout is applied to the input and to the residual branches, not to the attention
 probabilities or the wide feed-forward hidden tensor, which is where dropout costs the most on a
 CPU (``shared/reference/cpu_performance.md``).
 """
@@ -44,7 +46,7 @@ class NDTConfig:
     hidden_size, n_layers, n_heads, ffn_size : int
         Transformer width, depth, attention heads and feed-forward width.
     dropout : float
-        Dropout on the embedding, the residual branches and before the readout.
+        Dropout on the input counts, the residual branches and before the readout.
     context_backward, context_forward : int or None
         Attention window in bins before and after each query bin (``None``: unlimited).
     """
@@ -161,7 +163,7 @@ class NDT(nn.Module):
         d = config.hidden_size
         self.embed = nn.Linear(config.n_inputs + config.n_behavior, d)
         self.position = nn.Parameter(torch.zeros(1, config.n_time, d))
-        self.embed_dropout = nn.Dropout(config.dropout)
+        self.input_dropout = nn.Dropout(config.dropout)
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(d)
         self.readout_dropout = nn.Dropout(config.dropout)
@@ -189,7 +191,7 @@ class NDT(nn.Module):
         n_time = spikes.shape[1]
         if self.config.n_behavior:
             spikes = torch.cat([spikes, behavior], dim=-1)
-        x = self.embed_dropout(self.embed(spikes) + self.position[:, :n_time])
+        x = self.embed(self.input_dropout(spikes)) + self.position[:, :n_time]
         attn_mask = banded_attention_mask(
             n_time, self.config.context_backward, self.config.context_forward, x.device
         )

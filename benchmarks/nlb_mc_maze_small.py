@@ -1,0 +1,178 @@
+"""BLEND on real MC_Maze_Small, NLB'21 metrics: baselines, teacher and students side by side.
+
+Protocol (leak-free): trial-wise 5-fold cross-validation over the 75 trials that carry behavior,
+held-out neurons and forward bins. In every fold every model (smoothing, NDT, teacher,
+students) is trained on the fold's 60 training trials only and scored on its 15 test trials,
+which neither it nor its teacher saw. All methods share folds and seeds: a student and the NDT
+with the same seed start from the same student seed, and all students of one (fold, seed) share
+one teacher, so gains are paired. The smoothing baseline is deterministic (computed once per
+fold).
+
+Metrics on the test trials (``sklearn_blend.metrics``, equal to ``nlb_tools``'):
+
+* co-bps: held-out neurons' rates (predicted from held-in spikes) against their spikes;
+* fp-bps: the 40 bins (200 ms) after the window, all neurons;
+* Vel-R2: ridge (alpha in logspace(-4, 0, 9), 5-fold CV) from the rates of all 142 neurons to
+  hand velocity, fit on the training trials' rates, R^2 on the test trials. The teacher's rates
+  come from behavior as well as spikes: its Vel-R2 is an upper reference, not a fair decode.
+
+Run ``python benchmarks/nlb_mc_maze_small.py`` (3 seeds, about an hour on 2 cores). It prints
+and writes ``benchmarks/results/nlb_mc_maze_small.{csv,md}`` and
+``benchmarks/results/nlb_mc_maze_small_velocity.png`` (true and decoded velocity of fold 0's
+test trials, NDT vs the best student). ``--quick`` (1 seed, 2 folds, 20 epochs) checks the
+script in a few minutes; ``--set NAME=VALUE`` changes BlendEstimator parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.model_selection import KFold
+
+from sklearn_blend.cli import parse_assignments
+from sklearn_blend.datasets import load_mc_maze_small
+from sklearn_blend.evaluation import METHODS, STUDENTS, decoded_velocity, evaluate_split
+
+RESULTS = Path(__file__).resolve().parent / "results"
+METRICS = ("co_bps", "fp_bps", "vel_r2")
+
+
+def run_split(fold, seed, train, test, methods, params, n_threads, keep_decoded):
+    import torch
+
+    torch.set_num_threads(n_threads)
+    warnings.filterwarnings("ignore", module="sklearn")  # ill-conditioned small ridge alphas
+    data = load_mc_maze_small()
+    results = evaluate_split(data, train, test, methods, params=params, seed=seed)
+    rows = [dict(result, fold=fold, seed=seed) for result in results]
+    decoded = {}
+    if keep_decoded:
+        for result in results:
+            if result["method"] == "ndt" or result["method"] in STUDENTS:
+                decoded[result["method"]] = decoded_velocity(result, data.behavior, train, test)
+    return rows, decoded
+
+
+def _mean_sd(values):
+    values = np.asarray(values, dtype=float)
+    if np.all(np.isnan(values)):
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{np.nanmean(values):.3f} +- {np.nanstd(values, ddof=1):.3f}"
+
+
+def summarize(results):
+    """Mean +- sd over seeds of each seed's 5-fold mean, paired gains over the NDT."""
+    per_seed = results.groupby(["method", "seed"])[[*METRICS, "seconds", "epochs"]].mean()
+    lines = [
+        "| method | co-bps | fp-bps | Vel-R2 | Vel-R2 gain vs NDT | co-bps gain vs NDT "
+        "| wins (Vel-R2) | epochs | training s per fit |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    baseline = results[results.method == "ndt"].set_index(["fold", "seed"])
+    for method in [m for m in METHODS if m in results.method.values]:
+        rows = per_seed.loc[method]
+        gains = ["", ""]
+        wins = ""
+        if method in STUDENTS and len(baseline):
+            mine = results[results.method == method].set_index(["fold", "seed"])
+            for k, metric in enumerate(("vel_r2", "co_bps")):
+                diff = (mine[metric] - baseline[metric]).dropna()
+                gains[k] = _mean_sd(diff.groupby(level="seed").mean().to_numpy())
+                if gains[k] != "–" and not gains[k].startswith("-"):
+                    gains[k] = "+" + gains[k]
+            diff = (mine.vel_r2 - baseline.vel_r2).dropna()
+            wins = f"{int((diff > 0).sum())}/{len(diff)}"
+        label = {"teacher": "teacher (sees behavior)", "ndt": "NDT (no behavior)",
+                 "smoothing": "smoothing (NLB baseline)"}.get(method, f"BLEND {method}")
+        lines.append(
+            f"| {label} | {_mean_sd(rows.co_bps)} | {_mean_sd(rows.fp_bps)} "
+            f"| {_mean_sd(rows.vel_r2)} | {gains[0]} | {gains[1]} | {wins} "
+            f"| {rows.epochs.mean():.0f} | {rows.seconds.mean():.0f} |"
+        )
+    seeds, folds = results.seed.nunique(), results.fold.nunique()
+    lines += [
+        "",
+        f"Mean +- sd over {seeds} seeds of the {folds}-fold mean (smoothing is deterministic: "
+        "one value). Gains are paired differences with the NDT of the same fold and seed; "
+        "wins count the (fold, seed) pairs where the student's Vel-R2 beats the NDT's.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="BlendEstimator parameters for every neural model")
+    parser.add_argument("--n-jobs", type=int, default=2, help="parallel (fold, seed) tasks")
+    parser.add_argument("--quick", action="store_true", help="1 seed, 2 folds, 20 epochs")
+    parser.add_argument("--out", default=str(RESULTS / "nlb_mc_maze_small"),
+                        help="output path without suffix")
+    args = parser.parse_args(argv)
+
+    params = parse_assignments(args.set)
+    seeds, n_folds_run = args.seeds, args.folds
+    if args.quick:
+        seeds, n_folds_run = seeds[:1], 2
+        params.setdefault("max_epochs", 20)
+    n_trials = len(load_mc_maze_small().spikes)
+    splits = list(KFold(args.folds, shuffle=True, random_state=0).split(np.arange(n_trials)))
+    tasks = []
+    for seed in seeds:
+        for fold, (train, test) in enumerate(splits[:n_folds_run]):
+            methods = [m for m in args.methods if m != "smoothing" or seed == seeds[0]]
+            tasks.append((fold, seed, train, test, methods))
+    n_threads = max(1, (os.cpu_count() or 1) // args.n_jobs)
+    start = time.perf_counter()
+    outputs = Parallel(n_jobs=args.n_jobs)(
+        delayed(run_split)(fold, seed, train, test, methods, params, n_threads,
+                           keep_decoded=(fold == 0 and seed == seeds[0]))
+        for fold, seed, train, test, methods in tasks
+    )
+    wall = time.perf_counter() - start
+    results = pd.DataFrame([row for rows, _ in outputs for row in rows])
+    table = summarize(results)
+    timing = results.groupby("method").seconds.agg(["mean", "sum"])
+    timing_lines = ["| method | training s per fit | total training s |", "|---|---|---|"]
+    timing_lines += [f"| {m} | {timing.loc[m, 'mean']:.0f} | {timing.loc[m, 'sum']:.0f} |"
+                     for m in METHODS if m in timing.index]
+    header = (
+        f"MC_Maze_Small (75 trials, 107 held-in + 35 held-out neurons, 40 forward bins), "
+        f"trial-wise {args.folds}-fold CV{' (quick)' if args.quick else ''}; BlendEstimator "
+        f"parameters: {params or 'defaults'}; wall time {wall / 60:.0f} min on "
+        f"{os.cpu_count()} cores."
+    )
+    print(header, table, "", "Training time per method:", *timing_lines, sep="\n")
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results.to_csv(out.with_suffix(".csv"), index=False)
+    out.with_suffix(".md").write_text(f"{header}\n\n{table}\n")
+    decoded = next((d for _, d in outputs if d), {})
+    vel = results[results.method.isin(list(STUDENTS))].groupby("method").vel_r2.mean()
+    if len(decoded) and len(vel):
+        from sklearn_blend.evaluation import plot_velocity
+
+        best = vel.idxmax()
+        test = splits[0][1]
+        behavior = load_mc_maze_small().behavior[test]
+        curves = {"NDT": decoded["ndt"], f"BLEND {best}": decoded[best]}
+        figure = plot_velocity(behavior, curves, bin_size_ms=5)
+        figure.savefig(f"{out}_velocity.png", dpi=110)
+        print(f"wrote {out}_velocity.png (fold 0 test trials, seed {seeds[0]})")
+    print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""Command line: ``python -m sklearn_blend`` (or ``sklearn-blend``).
+
+``fit`` trains the NLB smoothing baseline, the plain NDT, the teacher and the BLEND students on
+the training trials of a dataset (the bundled MC_Maze_Small by default, or an NLB ``.h5`` or
+NWB file), scores them on held-out test trials, and writes the table, a velocity figure and
+the fitted models to an output folder. ``predict`` loads a saved model and writes its rates
+for a file's trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+DEFAULT_METHODS = ("smoothing", "ndt", "teacher", "hard", "soft", "feature", "correlation")
+
+
+def _value(text):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"None": None, "True": True, "False": False}.get(text, text)
+
+
+def parse_assignments(pairs):
+    """``["alpha=0.3", "hidden_size=32"]`` -> ``{"alpha": 0.3, "hidden_size": 32}``."""
+    params = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise SystemExit(f"--set expects NAME=VALUE, got {pair!r}")
+        name, text = pair.split("=", 1)
+        params[name] = _value(text)
+    return params
+
+
+def _add_data_options(parser):
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--data", default="mc_maze_small",
+        help="'mc_maze_small' (bundled, default), an nlb_tools tensor file (.h5) or an NWB "
+             "file (.nwb)",
+    )
+    data.add_argument("--bin-size", type=float, default=5, metavar="MS",
+                      help="bin width in ms (NWB; recorded for .h5) [5]")
+    data.add_argument("--align-field", default="move_onset_time",
+                      help="NWB trial-table column to align trials on [move_onset_time]")
+    data.add_argument("--align-range", type=float, nargs=2, default=(-250, 450),
+                      metavar=("START", "STOP"),
+                      help="NWB window around the event in ms [-250 450]")
+    data.add_argument("--forward-ms", type=float, default=0,
+                      help="NWB: also bin this many ms after the window, for forward "
+                           "prediction [0]")
+    data.add_argument("--behavior", nargs="*", default=None, metavar="NAME",
+                      help="NWB time series to use as behavior, e.g. hand_vel [none]")
+    data.add_argument("--behavior-lag", type=float, default=0, metavar="MS",
+                      help="NWB: behavior shifted this much later than spikes (NLB: 120 for "
+                           "MC_Maze_Small) [0]")
+    data.add_argument("--split", default=None,
+                      help="NWB: keep trials whose 'split' column equals this, e.g. train")
+    return data
+
+
+def load_data(args):
+    """The dataset Bunch the options describe."""
+    from .datasets import load_mc_maze_small, load_nlb_h5, load_nwb
+
+    if args.data == "mc_maze_small":
+        return load_mc_maze_small()
+    suffix = Path(args.data).suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        return load_nlb_h5(args.data, bin_size_ms=args.bin_size)
+    if suffix == ".nwb":
+        start, stop = args.align_range
+        data = load_nwb(args.data, align_field=args.align_field,
+                        align_range_ms=(start, stop + args.forward_ms),
+                        bin_size_ms=args.bin_size, behavior=args.behavior,
+                        behavior_lag_ms=args.behavior_lag, split=args.split)
+        n_forward = int(round(args.forward_ms / args.bin_size))
+        if n_forward:
+            for name in ("spikes", "spikes_heldout"):
+                data[f"{name}_forward"] = data[name][:, -n_forward:]
+                data[name] = data[name][:, :-n_forward]
+            if data.behavior is not None:
+                data.behavior = data.behavior[:, :-n_forward]
+        return data
+    raise SystemExit(f"--data must be 'mc_maze_small', a .h5 or a .nwb file, got {args.data!r}")
+
+
+def _markdown(rows, columns):
+    def cell(value):
+        if isinstance(value, float):
+            return "–" if np.isnan(value) else f"{value:.3f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def command_fit(args):
+    from sklearn.model_selection import train_test_split
+
+    from . import __version__
+    from .evaluation import decoded_velocity, evaluate_split, plot_velocity
+
+    data = load_data(args)
+    methods = list(args.methods)
+    if data.get("behavior") is None:
+        dropped = [m for m in methods if m not in ("smoothing", "ndt")]
+        if dropped:
+            print(f"no behavior in {args.data}: skipping {dropped} (they need it)")
+        methods = [m for m in methods if m in ("smoothing", "ndt")]
+    if data.get("spikes_heldout") is None or data.spikes_heldout.shape[-1] == 0:
+        if "smoothing" in methods:
+            print("no held-out neurons: skipping 'smoothing' (it predicts held-out neurons)")
+            methods.remove("smoothing")
+    if not methods:
+        raise SystemExit("nothing to fit: no method applies to this dataset")
+    trials = np.arange(len(data.spikes))
+    train, test = train_test_split(trials, test_size=args.test_fraction,
+                                   random_state=args.seed)
+    print(f"{args.data}: {len(trials)} trials x {data.spikes.shape[1]} bins, "
+          f"{data.spikes.shape[2]} held-in + "
+          f"{0 if data.get('spikes_heldout') is None else data.spikes_heldout.shape[2]} "
+          f"held-out neurons; training on {len(train)} trials, testing on {len(test)}")
+    start = time.perf_counter()
+    results = evaluate_split(data, train, test, methods, params=parse_assignments(args.set),
+                             seed=args.seed, verbose=0 if args.quiet else 1)
+    out = Path(args.out)
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    columns = ["method", "co_bps", "fp_bps", "vel_r2", "epochs", "seconds"]
+    table = _markdown(results, columns)
+    print(table)
+    (out / "results.md").write_text(
+        f"{args.data}, {len(train)} training / {len(test)} test trials, seed {args.seed}\n\n"
+        f"{table}\n")
+    with open(out / "results.csv", "w") as f:
+        f.write(",".join(columns) + "\n")
+        for row in results:
+            f.write(",".join(str(row[c]) for c in columns) + "\n")
+    for result in results:
+        joblib.dump(result.model, out / "models" / f"{result['method']}.joblib")
+    behavior = data.get("behavior")
+    scored = [r for r in results if r["method"] not in ("teacher",) and np.isfinite(r["vel_r2"])]
+    if behavior is not None and scored:
+        baseline = next((r for r in scored if r["method"] == "ndt"), scored[0])
+        students = [r for r in scored if r["method"] not in ("ndt", "smoothing")]
+        labels = {baseline["method"]: baseline}
+        if students:
+            best = max(students, key=lambda r: r["vel_r2"])
+            labels[f"{best['method']} student"] = best
+        decoded = {label: decoded_velocity(r, behavior, train, test)
+                   for label, r in labels.items()}
+        plot_velocity(behavior[test], decoded, data.bin_size_ms or args.bin_size).savefig(
+            out / "velocity.png", dpi=120)
+    run = dict(vars(args), methods=methods, train_trials=train.tolist(),
+               test_trials=test.tolist(), seconds=time.perf_counter() - start,
+               versions={"sklearn_blend": __version__, "python": platform.python_version()})
+    (out / "run.json").write_text(json.dumps(run, indent=1, default=str))
+    print(f"wrote {out}/results.md, results.csv, run.json, models/*.joblib"
+          + (", velocity.png" if (out / "velocity.png").exists() else ""))
+    print("load a model again with joblib.load(path)")
+
+
+def command_predict(args):
+    import h5py
+
+    from .evaluation import split_arrays
+
+    model = joblib.load(args.model)
+    data = load_data(args)
+    X, behavior, _ = split_arrays(data)
+    if hasattr(model, "behavior_mean_"):  # a teacher needs behavior
+        if behavior is None:
+            raise SystemExit("this model is a teacher and needs behavior; the data has none")
+        rates = model.predict_rates(X, behavior)
+    else:
+        rates = model.predict_rates(X)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(out, "w") as f:
+        f["rates"] = rates
+        f["rates"].attrs["model"] = os.fspath(args.model)
+    print(f"wrote rates {rates.shape} to {out}")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="sklearn-blend",
+        description="BLEND behavior-guided distillation for neural population models.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    fit = commands.add_parser(
+        "fit", help="fit and compare the methods on a dataset, write table, figure, models",
+        description="Fit the NLB smoothing baseline, the plain NDT, the teacher and the BLEND "
+                    "students on the training trials, score co-bps, fp-bps and Vel-R2 on the "
+                    "test trials, and write results.md/.csv, velocity.png and models/.",
+    )
+    _add_data_options(fit)
+    fit.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
+                     choices=DEFAULT_METHODS, help="what to fit [all]")
+    fit.add_argument("--test-fraction", type=float, default=0.2,
+                     help="share of trials held out for testing [0.2]")
+    fit.add_argument("--seed", type=int, default=0,
+                     help="random_state of the split and of every model [0]")
+    fit.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
+                     help="BlendEstimator parameters for every model, e.g. --set alpha=0.3 "
+                          "max_epochs=100")
+    fit.add_argument("--out", default="output/mc_maze_small", help="output folder")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars")
+    fit.set_defaults(handler=command_fit)
+
+    predict = commands.add_parser(
+        "predict", help="rates of a saved model for a dataset's trials",
+        description="Load a model written by 'fit' (models/*.joblib) and save its rates for "
+                    "the trials of --data to an .h5 file (dataset 'rates').",
+    )
+    predict.add_argument("model", help="a .joblib file written by 'fit'")
+    _add_data_options(predict)
+    predict.add_argument("--out", default="rates.h5", help="output .h5 file [rates.h5]")
+    predict.set_defaults(handler=command_predict)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    args.handler(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""NLB-style evaluation of BLEND and its baselines on one train/test split of trials.
+
+Shared by the command line (``python -m sklearn_blend fit``) and
+``benchmarks/nlb_mc_maze_small.py``: fit every method on the training trials only, predict
+rates of all neurons for training and test trials from their held-in spikes, and score the test
+trials with NLB's metrics (co-bps on held-out neurons, fp-bps on the forward bins, Vel-R2 with
+the decoder fit on the training trials' rates).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import metrics
+from .estimator import BlendEstimator, BlendTeacher
+from .smoothing import SmoothingGLM
+
+#: method name -> BlendEstimator strategy ("ndt" is the plain model, "teacher" sees behavior)
+STUDENTS = {"hard": "hard", "soft": "soft", "feature": "feature", "correlation": "correlation"}
+METHODS = ("smoothing", "ndt", "teacher", *STUDENTS)
+
+
+def all_neurons(heldin, heldout):
+    """Held-in and held-out counts side by side (held-out last), or held-in alone."""
+    if heldout is None or heldout.shape[-1] == 0:
+        return heldin
+    return np.concatenate([heldin, heldout], axis=-1)
+
+
+def split_arrays(data):
+    """``(X, b, forward)`` of a dataset Bunch: all neurons, behavior, forward bins (or None)."""
+    X = all_neurons(data.spikes, data.get("spikes_heldout"))
+    forward = None
+    if data.get("spikes_forward") is not None:
+        forward = all_neurons(data.spikes_forward, data.get("spikes_heldout_forward"))
+    return X, data.get("behavior"), forward
+
+
+def _training_seconds(net):
+    return float(sum(net.history[:, "dur"]))
+
+
+class MethodResult(dict):
+    """Scores of one method (a dict) with its fitted model and rates as attributes."""
+
+
+def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
+                   smoothing_params=None, verbose=0):
+    """Fit ``methods`` on the ``train`` trials of ``data`` and score them on ``test``.
+
+    Parameters
+    ----------
+    data : Bunch
+        As returned by the loaders: ``spikes`` (held-in), ``spikes_heldout``, ``behavior``,
+        ``spikes_forward``, ``spikes_heldout_forward`` (the last four may be missing/None).
+    train, test : array of int
+        Trial indices.
+    methods : sequence of str
+        Any of :data:`METHODS`. ``teacher`` and the students need behavior.
+    params : dict, optional
+        Extra :class:`BlendEstimator` parameters for every neural model.
+    seed : int
+        ``random_state`` of every neural model (students and baseline share it, so their
+        comparison is paired; all students share one teacher).
+    smoothing_params : dict, optional
+        :class:`SmoothingGLM` parameters (NLB's MC_Maze_Small values by default).
+
+    Returns
+    -------
+    list of MethodResult
+        Per method: ``method``, ``co_bps``, ``fp_bps``, ``vel_r2`` (NaN where the data or the
+        method do not allow it), ``epochs``, ``seconds`` (training time of that model alone);
+        attributes ``model``, ``train_rates``, ``test_rates``.
+    """
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}.")
+    X, b, forward = split_arrays(data)
+    n_heldout = 0 if data.get("spikes_heldout") is None else data.spikes_heldout.shape[-1]
+    needs_behavior = [m for m in methods if m == "teacher" or m in STUDENTS]
+    if needs_behavior and b is None:
+        raise ValueError(
+            f"methods {needs_behavior} need behavior, and this dataset has none; use "
+            "'smoothing' and 'ndt' only, or load the behavior."
+        )
+    forward_bins = 0 if forward is None else forward.shape[1]
+    settings = dict(n_heldout=n_heldout, forward_bins=forward_bins, random_state=seed,
+                    verbose=verbose, **(params or {}))
+    fit_params = {} if forward is None else {"spikes_forward": forward[train]}
+    heldin = X[..., : X.shape[-1] - n_heldout]
+    results, teacher = [], None
+    # students first, so that the teacher row is the teacher they were distilled from
+    for method in sorted(methods, key=lambda m: m == "teacher"):
+        forward_rates = None
+        if method == "smoothing":
+            start = time.perf_counter()
+            model = SmoothingGLM(n_heldout=n_heldout, **(smoothing_params or {})).fit(X[train])
+            seconds, epochs = time.perf_counter() - start, 0
+            train_rates, test_rates = model.predict_rates(heldin[train]), model.predict_rates(
+                heldin[test])
+        elif method == "teacher":
+            if teacher is None:
+                teacher_params = BlendEstimator(**settings).teacher_params()
+                teacher = BlendTeacher(**teacher_params).fit(X[train], b[train], **fit_params)
+            model = teacher
+            seconds, epochs = _training_seconds(model.net_), model.n_iter_
+            train_rates = model.predict_rates(heldin[train], b[train])
+            test_rates = model.predict_rates(heldin[test], b[test], forward=bool(forward_bins))
+        else:
+            strategy = None if method == "ndt" else STUDENTS[method]
+            model = BlendEstimator(strategy=strategy, **settings)
+            model.fit(X[train], b[train] if b is not None else None, **fit_params)
+            teacher = model.teacher_ or teacher
+            seconds, epochs = _training_seconds(model.student_net_), model.n_iter_
+            train_rates = model.predict_rates(heldin[train])
+            test_rates = model.predict_rates(heldin[test], forward=bool(forward_bins))
+        if method != "smoothing" and forward_bins:
+            test_rates, forward_rates = test_rates[:, :-forward_bins], test_rates[:, -forward_bins:]
+        result = MethodResult(
+            method=method,
+            co_bps=(metrics.co_bps(test_rates[..., -n_heldout:], X[test][..., -n_heldout:])
+                    if n_heldout else np.nan),
+            fp_bps=(metrics.fp_bps(forward_rates, forward[test])
+                    if forward_rates is not None else np.nan),
+            vel_r2=(metrics.vel_r2(train_rates, b[train], test_rates, b[test])
+                    if b is not None else np.nan),
+            epochs=epochs,
+            seconds=seconds,
+        )
+        result.model, result.train_rates, result.test_rates = model, train_rates, test_rates
+        results.append(result)
+    return results
+
+
+def decoded_velocity(result, behavior, train, test):
+    """Velocity of the test trials decoded from a method's rates (NLB decoder on train rates)."""
+    decoder = metrics.nlb_velocity_decoder().fit(result.train_rates, behavior[train])
+    return decoder.predict(result.test_rates)
+
+
+def plot_velocity(behavior, decoded, bin_size_ms, trials=(0, 1, 2)):
+    """Figure like the BLEND paper's Fig. 3: true vs decoded velocity and hand trajectories.
+
+    Parameters
+    ----------
+    behavior : ndarray (n_test, n_time, 2)
+        True velocity of the test trials.
+    decoded : dict of str -> ndarray (n_test, n_time, 2)
+        Decoded velocity per method label.
+    bin_size_ms : float
+        To integrate velocity (per second) into position.
+    trials : sequence of int
+        Test trials whose x/y traces are drawn.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(decoded)
+    trials = [trial for trial in trials if trial < len(behavior)]
+    fig = plt.figure(figsize=(4.0 * (len(labels) + 2), 6.5))
+    grid = fig.add_gridspec(2, len(labels) + 2)
+    t = np.arange(behavior.shape[1]) * bin_size_ms
+    colors = plt.cm.tab10(np.arange(len(trials)) % 10)
+    styles = ("--", ":", "-.")
+    for row, axis_name in enumerate(("x", "y")):
+        ax = fig.add_subplot(grid[row, 0])
+        for color, trial in zip(colors, trials):
+            ax.plot(t, behavior[trial, :, row], color=color, lw=2.5, alpha=0.45)
+            for style, label in zip(styles, labels):
+                ax.plot(t, decoded[label][trial, :, row], color=color, ls=style, lw=1.1)
+        ax.set_ylabel(f"{axis_name} velocity")
+        ax.set_xlabel("time in trial (ms)")
+    fig.axes[0].set_title("true (thick); " + "; ".join(
+        f"{label} ({style})" for style, label in zip(styles, labels)), fontsize=9)
+    dt = bin_size_ms / 1000.0
+    paths = {"true": behavior, **decoded}
+    cmap = plt.cm.viridis(np.linspace(0, 1, len(behavior)))
+    shared = None
+    for column, (label, velocity) in enumerate(paths.items(), start=1):
+        ax = fig.add_subplot(grid[:, column], sharex=shared, sharey=shared)
+        shared = shared or ax
+        for color, trajectory in zip(cmap, np.cumsum(velocity, axis=1) * dt):
+            ax.plot(trajectory[:, 0], trajectory[:, 1], color=color, lw=0.9)
+        ax.set_title(f"hand trajectory: {label}", fontsize=10)
+        ax.set_aspect("equal", adjustable="box")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,68 @@
+"""The command line: fit on real data end to end (tiny settings), reload a model, predict."""
+
+import json
+
+import h5py
+import joblib
+import numpy as np
+import pytest
+
+from sklearn_blend import BlendEstimator
+from sklearn_blend.cli import build_parser, main, parse_assignments
+
+from .test_loaders import write_small_nwb
+
+TINY = ["hidden_size=8", "n_layers=1", "ffn_size=16", "max_epochs=2", "early_stopping=False"]
+
+
+def test_help_documents_every_option(capsys):
+    for command in (["--help"], ["fit", "--help"], ["predict", "--help"]):
+        with pytest.raises(SystemExit):
+            main(command)
+    text = capsys.readouterr().out
+    for option in ("--data", "--align-field", "--align-range", "--forward-ms", "--behavior",
+                   "--behavior-lag", "--methods", "--test-fraction", "--seed", "--set",
+                   "--out", "--quiet"):
+        assert option in text
+    for action in build_parser()._subparsers._group_actions[0].choices["fit"]._actions:
+        assert action.help, action.dest
+
+
+def test_fit_on_bundled_data_writes_table_figure_and_models(tmp_path):
+    out = tmp_path / "run"
+    main(["fit", "--methods", "ndt", "hard", "teacher", "--set", *TINY, "--out", str(out),
+          "--quiet"])
+    table = (out / "results.md").read_text()
+    for method in ("ndt", "hard", "teacher"):
+        assert f"| {method} |" in table
+    assert (out / "velocity.png").stat().st_size > 10_000
+    run = json.loads((out / "run.json").read_text())
+    assert len(run["test_trials"]) == 15
+    model = joblib.load(out / "models" / "hard.joblib")
+    assert isinstance(model, BlendEstimator) and model.n_heldout == 35
+    assert model.forward_bins == 40
+    rates_file = tmp_path / "rates.h5"
+    main(["predict", str(out / "models" / "hard.joblib"), "--out", str(rates_file)])
+    with h5py.File(rates_file) as f:
+        assert f["rates"].shape == (75, 140, 142)
+
+
+def test_fit_on_an_nwb_file(tmp_path):
+    path = tmp_path / "small.nwb"
+    write_small_nwb(path)
+    out = tmp_path / "nwb_run"
+    main(["fit", "--data", str(path), "--align-range", "-100", "100", "--bin-size", "10",
+          "--behavior", "hand_vel", "--methods", "ndt", "hard", "--test-fraction", "0.3",
+          "--set", *TINY, "--out", str(out), "--quiet"])
+    assert "| hard |" in (out / "results.md").read_text()
+
+
+def test_bad_arguments_fail_clearly(tmp_path):
+    with pytest.raises(SystemExit, match="--set expects NAME=VALUE"):
+        parse_assignments(["alpha"])
+    assert parse_assignments(["alpha=0.3", "strategy=None", "hidden_size=8"]) == {
+        "alpha": 0.3, "strategy": None, "hidden_size": 8}
+    with pytest.raises(SystemExit, match="a .h5 or a .nwb file"):
+        main(["fit", "--data", str(tmp_path / "data.csv"), "--out", str(tmp_path)])
+    with pytest.raises(FileNotFoundError, match="no NWB file"):
+        main(["fit", "--data", str(tmp_path / "absent.nwb"), "--out", str(tmp_path)])
