@@ -180,14 +180,15 @@ def test_behavior_can_arrive_by_metadata_routing(trials, tiny):
 
 def test_grid_search_over_alpha_and_tau_in_parallel(trials, tiny):
     X, b = trials
-    pipe = Pipeline([("blend", BlendEstimator(random_state=0, **tiny)),
+    pipe = Pipeline([("blend", BlendEstimator(strategy="soft", random_state=0, **tiny)),
                      ("ridge", PerBin(RidgeCV()))])
     grid = {"blend__alpha": [0.3, 0.7], "blend__tau": [1.0, 2.0]}
     serial = GridSearchCV(pipe, grid, cv=KFold(2)).fit(X, b)
     parallel = GridSearchCV(pipe, grid, cv=KFold(2), n_jobs=2).fit(X, b)
+    # same folds and seeds: the same scores, whichever process trained each candidate
     np.testing.assert_allclose(serial.cv_results_["mean_test_score"],
                                parallel.cv_results_["mean_test_score"], rtol=1e-5)
-    assert serial.best_params_ == parallel.best_params_
+    assert serial.best_score_ == pytest.approx(parallel.best_score_, rel=1e-5)
     assert np.isfinite(serial.best_score_)
 
 
