@@ -666,7 +666,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             behavior,
             self._training_config(self.device_),
             int(student_seed),
-            description="student" if self.strategy else "model",
+            description=f"{self.strategy} student" if self.strategy else "model (no behavior)",
         )
         self.n_iter_ = len(self.student_net_.history)
         return self

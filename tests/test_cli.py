@@ -66,3 +66,15 @@ def test_bad_arguments_fail_clearly(tmp_path):
         main(["fit", "--data", str(tmp_path / "data.csv"), "--out", str(tmp_path)])
     with pytest.raises(FileNotFoundError, match="no NWB file"):
         main(["fit", "--data", str(tmp_path / "absent.nwb"), "--out", str(tmp_path)])
+
+
+def test_console_script_and_module_entry_points():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("sklearn-blend")
+    assert script.exists(), "pip install -e . installs the sklearn-blend console script"
+    for command in ([str(script), "--help"], [sys.executable, "-m", "sklearn_blend", "--help"]):
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+        assert "{fit,predict}" in result.stdout
