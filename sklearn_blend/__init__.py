@@ -1,4 +1,4 @@
-"""sklearn_blend: BLEND behavior-guided privileged knowledge distillation as scikit-learn estimators.
+"""sklearn_blend: BLEND behavior-guided privileged knowledge distillation for scikit-learn.
 
 A teacher sees spike counts plus behavior; a student of the same kind sees spikes only and is
 distilled from the teacher. :class:`BlendEstimator` trains both in ``fit(X, b)`` and needs only

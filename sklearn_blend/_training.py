@@ -159,7 +159,9 @@ class EpochProgressBar(Callback):
     def on_train_begin(self, net, **kwargs):
         from tqdm.auto import tqdm
 
-        self.bar_ = tqdm(total=net.max_epochs, desc=self.description, leave=False)
+        self.bar_ = tqdm(
+            total=net.max_epochs, desc=self.description, leave=False, mininterval=1.0
+        )
 
     def on_epoch_end(self, net, **kwargs):
         row = net.history[-1]

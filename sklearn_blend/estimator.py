@@ -391,22 +391,24 @@ class BlendTeacher(_MaskedModelEstimator):
 class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
     """BLEND: a spikes-only model distilled from a teacher that also saw behavior.
 
-    ``fit(X, b)`` (behavior ``b`` in the place of scikit-learn's ``y``) first trains a teacher (:class:`BlendTeacher`) by masked time-step modelling
-    on spikes ``X`` plus behavior ``b``, freezes it, then trains a fresh student of the same
-    kind on ``X`` alone with ``alpha * MTM + (1 - alpha) * distillation``; in every student
-    step the teacher sees the same masked spikes as the student. ``transform(X)`` needs spikes
-    only. ``strategy=None`` trains the student by masked modelling alone: the plain base model
-    without behavior, one parameter away from every distilled variant.
+    ``fit(X, b)`` (behavior ``b`` in the place of scikit-learn's ``y``) first trains a teacher
+    (:class:`BlendTeacher`) by masked time-step modelling on spikes ``X`` plus behavior ``b``,
+    freezes it, then trains a fresh student of the same kind on ``X`` alone with
+    ``alpha * MTM + (1 - alpha) * distillation``; in every student step the teacher sees the
+    same masked spikes as the student. ``transform(X)`` needs spikes only. ``strategy=None``
+    trains the student by masked modelling alone: the plain base model without behavior, one
+    parameter away from every distilled variant.
 
     Parameters
     ----------
     base : {"ndt"}, default="ndt"
         Base model of teacher and student (Neural Data Transformer).
     strategy : {"hard", "soft", "feature", "correlation"} or None, default="hard"
-        Distillation loss (see :mod:`sklearn_blend.losses`): MSE of log-rates; temperature
-        softmax KL over neurons; per-layer hidden-state MSE (through a learned projection
-        where widths differ); squared Frobenius distance of per-trial neuron correlation
-        matrices. ``None``: no teacher, no distillation.
+        Distillation loss (see :func:`sklearn_blend.losses.distillation_loss`): MSE of
+        log-rates; temperature softmax KL over neurons; MSE of log-rates plus per-layer
+        hidden-state MSE (through a learned projection where widths differ); MSE of log-rates
+        plus squared Frobenius distance (per entry) of per-trial neuron correlation matrices.
+        ``None``: no teacher, no distillation.
     alpha : float in [0, 1], default=0.5
         Weight of the student's own masked-modelling loss; ``1 - alpha`` weighs distillation.
     tau : float > 0, default=2.0
@@ -418,7 +420,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
     n_layers, n_heads, ffn_size : int, default=2, 2, 256
         Transformer depth, attention heads and feed-forward width.
     dropout : float, default=0.5
-        Dropout on embeddings, residual branches and before the readout.
+        Dropout on the input counts, the residual branches and before the readout.
     context_backward, context_forward : int or None, default=None
         Attention window in bins before / after each bin (``None``: whole trial).
     teacher_hidden_size : int or None, default=None

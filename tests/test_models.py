@@ -53,7 +53,8 @@ def test_teacher_fuses_behavior_per_bin():
 def test_output_bias_starts_at_log_mean_rate():
     model = make(n_layers=0)
     model.init_output_bias(torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.0]))
-    assert torch.allclose(model.readout.bias[:5], torch.log(torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5])))
+    expected = torch.log(torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5]))
+    assert torch.allclose(model.readout.bias[:5], expected)
     assert torch.isfinite(model.readout.bias).all()  # a silent neuron does not give -inf
 
 
