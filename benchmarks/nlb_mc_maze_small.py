@@ -41,6 +41,8 @@ from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.evaluation import METHODS, STUDENTS, decoded_velocity, evaluate_split
 
 RESULTS = Path(__file__).resolve().parent / "results"
+#: table labels of the plain (no-behavior) model of each base
+BASE_LABELS = {"ndt": "NDT", "lfads": "LFADS"}
 METRICS = ("co_bps", "fp_bps", "vel_r2")
 
 
@@ -69,11 +71,12 @@ def _mean_sd(values):
     return f"{np.nanmean(values):.3f} +- {np.nanstd(values, ddof=1):.3f}"
 
 
-def summarize(results):
-    """Mean +- sd over seeds of each seed's 5-fold mean, paired gains over the NDT."""
+def summarize(results, base="ndt"):
+    """Mean +- sd over seeds of each seed's 5-fold mean, paired gains over the plain model."""
+    model = BASE_LABELS[base]
     per_seed = results.groupby(["method", "seed"])[[*METRICS, "seconds", "epochs"]].mean()
     lines = [
-        "| method | co-bps | fp-bps | Vel-R2 | Vel-R2 gain vs NDT | co-bps gain vs NDT "
+        f"| method | co-bps | fp-bps | Vel-R2 | Vel-R2 gain vs {model} | co-bps gain vs {model} "
         "| wins (Vel-R2) | epochs | training s per fit |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -91,8 +94,9 @@ def summarize(results):
                     gains[k] = "+" + gains[k]
             diff = (mine.vel_r2 - baseline.vel_r2).dropna()
             wins = f"{int((diff > 0).sum())}/{len(diff)}"
-        label = {"teacher": "teacher (sees behavior)", "ndt": "NDT (no behavior)",
-                 "smoothing": "smoothing (NLB baseline)"}.get(method, f"BLEND {method}")
+        label = {"teacher": f"{model} teacher (sees behavior)",
+                 "ndt": f"{model} (no behavior)",
+                 "smoothing": "smoothing (NLB baseline)"}.get(method, f"BLEND {model} {method}")
         lines.append(
             f"| {label} | {_mean_sd(rows.co_bps)} | {_mean_sd(rows.fp_bps)} "
             f"| {_mean_sd(rows.vel_r2)} | {gains[0]} | {gains[1]} | {wins} "
@@ -101,9 +105,10 @@ def summarize(results):
     seeds, folds = results.seed.nunique(), results.fold.nunique()
     lines += [
         "",
-        f"Mean +- sd over {seeds} seeds of the {folds}-fold mean (smoothing is deterministic: "
-        "one value). Gains are paired differences with the NDT of the same fold and seed; "
-        "wins count the (fold, seed) pairs where the student's Vel-R2 beats the NDT's.",
+        f"Mean +- sd over {seeds} seeds of the mean over {folds} folds (smoothing is "
+        "deterministic: "
+        f"one value). Gains are paired differences with the {model} of the same fold and seed; "
+        f"wins count the (fold, seed) pairs where the student's Vel-R2 beats the {model}'s.",
     ]
     return "\n".join(lines)
 
@@ -112,17 +117,28 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--max-folds", type=int, default=None,
+                        help="run only the first K of the folds (all by default)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--base", default="ndt", choices=sorted(BASE_LABELS),
+                        help="base model of the neural methods (the 'ndt' method is then the "
+                             "plain model of that base)")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="BlendEstimator parameters for every neural model")
     parser.add_argument("--n-jobs", type=int, default=2, help="parallel (fold, seed) tasks")
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 folds, 20 epochs")
-    parser.add_argument("--out", default=str(RESULTS / "nlb_mc_maze_small"),
-                        help="output path without suffix")
+    parser.add_argument("--out", default=None,
+                        help="output path without suffix [benchmarks/results/"
+                             "nlb_mc_maze_small, with _lfads for --base lfads]")
     args = parser.parse_args(argv)
 
     params = parse_assignments(args.set)
-    seeds, n_folds_run = args.seeds, args.folds
+    if args.base != "ndt":
+        params["base"] = args.base
+    if args.out is None:
+        suffix = "" if args.base == "ndt" else f"_{args.base}"
+        args.out = str(RESULTS / f"nlb_mc_maze_small{suffix}")
+    seeds, n_folds_run = args.seeds, min(args.folds, args.max_folds or args.folds)
     if args.quick:
         seeds, n_folds_run = seeds[:1], 2
         params.setdefault("max_epochs", 20)
@@ -142,14 +158,16 @@ def main(argv=None):
     )
     wall = time.perf_counter() - start
     results = pd.DataFrame([row for rows, _ in outputs for row in rows])
-    table = summarize(results)
+    table = summarize(results, args.base)
     timing = results.groupby("method").seconds.agg(["mean", "sum"])
     timing_lines = ["| method | training s per fit | total training s |", "|---|---|---|"]
     timing_lines += [f"| {m} | {timing.loc[m, 'mean']:.0f} | {timing.loc[m, 'sum']:.0f} |"
                      for m in METHODS if m in timing.index]
     header = (
         f"MC_Maze_Small (75 trials, 107 held-in + 35 held-out neurons, 40 forward bins), "
-        f"trial-wise {args.folds}-fold CV{' (quick)' if args.quick else ''}; BlendEstimator "
+        f"trial-wise {args.folds}-fold CV"
+        f"{f' (first {n_folds_run} folds run)' if n_folds_run < args.folds else ''}"
+        f"{' (quick)' if args.quick else ''}; BlendEstimator "
         f"parameters: {params or 'defaults'}; wall time {wall / 60:.0f} min on "
         f"{os.cpu_count()} cores."
     )
@@ -167,7 +185,8 @@ def main(argv=None):
         best = vel.idxmax()
         test = splits[0][1]
         behavior = load_mc_maze_small().behavior[test]
-        curves = {"NDT": decoded["ndt"], f"BLEND {best}": decoded[best]}
+        model = BASE_LABELS[args.base]
+        curves = {model: decoded["ndt"], f"BLEND {model} {best}": decoded[best]}
         figure = plot_velocity(behavior, curves, bin_size_ms=5)
         figure.savefig(f"{out}_velocity.png", dpi=110)
         print(f"wrote {out}_velocity.png (fold 0 test trials, seed {seeds[0]})")

@@ -13,6 +13,8 @@ which parallel workers (``GridSearchCV(n_jobs=...)``) share.
 from __future__ import annotations
 
 import os
+import pickle
+import warnings
 from collections import OrderedDict
 
 import joblib
@@ -52,8 +54,18 @@ def fitted_teacher(teacher, data, fit_params, cache, *, key_params):
     """
     if cache is False or cache is None:
         return _fit(teacher, data, fit_params)
-    if cache is True:
+    try:
         key = joblib.hash((data, sorted(fit_params.items()), sorted(key_params.items())))
+    except (pickle.PicklingError, AttributeError, TypeError) as error:
+        warnings.warn(
+            f"the teacher cannot be cached, its parameters cannot be pickled ({error}); a "
+            "base defined as a lambda or inside a function is the usual cause. Every fit "
+            "trains its own teacher.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return _fit(teacher, data, fit_params)
+    if cache is True:
         if key in _in_process:
             _in_process.move_to_end(key)
             return _in_process[key]

@@ -26,7 +26,7 @@ from torch import nn
 
 from . import losses
 from .masking import apply_mask, interleaved_masks, random_timestep_mask, scored_entries
-from .models import build_model
+from .models import build_model, resolve_base  # noqa: F401 (resolve_base re-exported)
 
 #: fewest validation trials for early stopping; with fewer, training runs all ``max_epochs``
 MIN_VALIDATION_TRIALS = 2
@@ -85,10 +85,7 @@ class Distillation(MaskedModeling):
         self.tau = tau
         self.projections = None
         if strategy == "feature":
-            self.projections = nn.ModuleList(
-                _projection(student.config.hidden_size, teacher.config.hidden_size)
-                for _ in range(student.config.n_layers)
-            )
+            self.projections = _feature_projections(student, teacher)
 
     def train(self, mode=True):
         super().train(mode)
@@ -110,10 +107,20 @@ class Distillation(MaskedModeling):
         return {"loss": loss, "mtm": mtm, "distill": distill}
 
 
-def _projection(width_in, width_out):
-    if width_in == width_out:
-        return None
-    return nn.Linear(width_in, width_out)
+def _feature_projections(student, teacher):
+    """One learned linear map per aligned layer where student and teacher widths differ."""
+    student_widths, teacher_widths = student.feature_widths(), teacher.feature_widths()
+    if not student_widths or len(student_widths) != len(teacher_widths):
+        raise ValueError(
+            f"strategy='feature' aligns the layers student and teacher both return as "
+            f"features; this base returns {len(student_widths)} (student) and "
+            f"{len(teacher_widths)} (teacher). Return the same non-empty list of per-layer "
+            "features from the base's forward, or choose another strategy."
+        )
+    return nn.ModuleList(
+        None if width_in == width_out else nn.Linear(width_in, width_out)
+        for width_in, width_out in zip(student_widths, teacher_widths)
+    )
 
 
 class ObjectiveNet(NeuralNet):
@@ -299,9 +306,8 @@ def _mask_ratio_of(make_objective):
 class ObjectiveFactory:
     """Picklable recipe for an objective: base model config plus, for students, the teacher."""
 
-    def __init__(self, base, model_config, mask_ratio, mean_counts, n_forward=0, teacher=None,
+    def __init__(self, model_config, mask_ratio, mean_counts, n_forward=0, teacher=None,
                  **distill):
-        self.base = base
         self.model_config = model_config
         self.mask_ratio = mask_ratio
         self.mean_counts = mean_counts
@@ -310,7 +316,7 @@ class ObjectiveFactory:
         self.distill = distill
 
     def __call__(self):
-        model = build_model(self.base, **self.model_config)
+        model = build_model(**self.model_config)
         model.init_output_bias(self.mean_counts)
         if self.teacher is None:
             return MaskedModeling(model, self.mask_ratio, self.n_forward)
@@ -353,8 +359,9 @@ def _forward(model, spikes, behavior, hidden_bins, batch_size, device):
                 b = torch.as_tensor(behavior[start : start + batch_size], device=device)
             output = model(x, b)
             log_rates.append(output.log_rates.float().cpu().numpy())
-            latents.append(output.latents.float().cpu().numpy())
-    return np.concatenate(log_rates), np.concatenate(latents)
+            if output.latents is not None:
+                latents.append(output.latents.float().cpu().numpy())
+    return np.concatenate(log_rates), (np.concatenate(latents) if latents else None)
 
 
 def predict(model, spikes, behavior=None, *, mask_ratio=None, n_window=None, batch_size=256,
@@ -367,7 +374,8 @@ def predict(model, spikes, behavior=None, *, mask_ratio=None, n_window=None, bat
     observed bin, and the latents there, come from a pass in which that bin was hidden, as in
     training: interleaved masks (:func:`~sklearn_blend.masking.interleaved_masks`) hide about
     ``mask_ratio`` of the bins each and every bin once, so no rate contains its own bin's spikes.
-    Held-out neurons and forward bins, never input, come from the full pass.
+    Held-out neurons and forward bins, never input, come from the full pass. ``latents`` is
+    ``None`` for a base that returns none.
     """
     log_rates, latents = _forward(model, spikes, behavior, None, batch_size, device)
     if mask_ratio is None:
@@ -380,5 +388,6 @@ def predict(model, spikes, behavior=None, *, mask_ratio=None, n_window=None, bat
             model, spikes, behavior, hidden, batch_size, device
         )
         log_rates[:, hidden, :n_inputs] = pass_log_rates[:, hidden, :n_inputs]
-        latents[:, hidden] = pass_latents[:, hidden]
+        if latents is not None:
+            latents[:, hidden] = pass_latents[:, hidden]
     return log_rates, latents

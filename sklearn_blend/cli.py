@@ -180,7 +180,7 @@ def command_predict(args):
     model = joblib.load(args.model)
     data = load_data(args)
     X, behavior, _ = split_arrays(data)
-    if hasattr(model, "behavior_mean_"):  # a teacher needs behavior
+    if hasattr(model, "behavior_encoding_"):  # a teacher needs behavior
         if behavior is None:
             raise SystemExit("this model is a teacher and needs behavior; the data has none")
         rates = model.predict_rates(X, behavior)

@@ -7,6 +7,7 @@ parameters, derives seeds, and turns model outputs into what scikit-learn users 
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import joblib
 import numpy as np
@@ -15,16 +16,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import _teacher_cache, _training
-from ._validation import (
-    check_behavior,
-    check_fitted_shape,
-    check_in,
-    check_number,
-    check_spikes,
-)
+from ._validation import check_fitted_shape, check_in, check_number, check_spikes
+from .behavior import BehaviorEncoding, read_behavior
 from .losses import STRATEGIES
 from .metrics import bits_per_spike, co_bps
-from .models import BASES
+
+#: estimator parameters that shape a base's architecture, with their defaults; a base receives
+#: those its registry entry forwards, and the others must stay at their defaults
+ARCHITECTURE_DEFAULTS = dict(hidden_size=64, n_layers=2, n_heads=2, ffn_size=256, dropout=0.5,
+                             context_backward=None, context_forward=None)
+#: per-bin width of the learnable embedding of trial-level behavior
+TRIAL_BEHAVIOR_WIDTH = 16
 
 _MAX_SEED = np.iinfo(np.int32).max
 _GRAD_CLIP = 1.0
@@ -34,16 +36,43 @@ class _MaskedModelEstimator(BaseEstimator):
     """What teacher and student share: hyper-parameter checks, configs, prediction, tags."""
 
     def _check_shared_params(self):
-        check_in(self.base, "base", tuple(BASES))
+        entry = _training.resolve_base(self.base)
         check_number(self.mask_ratio, "mask_ratio", low=0, high=1, low_open=True, high_open=True)
         for name in ("n_layers", "n_heads", "ffn_size", "max_epochs", "batch_size",
                      "n_iter_no_change"):
             check_number(getattr(self, name), name, low=1, integer=True)
         check_number(self.hidden_size, "hidden_size", low=1, integer=True)
-        if self.hidden_size % self.n_heads:
+        if "n_heads" in entry.estimator_params and self.hidden_size % self.n_heads:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by n_heads "
                 f"({self.n_heads})."
+            )
+        for name, default in ARCHITECTURE_DEFAULTS.items():
+            if name not in entry.estimator_params and getattr(self, name) != default:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} does not apply to base={self.base!r}, "
+                    f"which takes {list(entry.estimator_params) or 'only base_params'}; "
+                    f"leave {name} at its default ({default!r}) and pass that base's own "
+                    "options as base_params."
+                )
+        if self.base_params is not None:
+            if not isinstance(self.base_params, dict):
+                raise TypeError(
+                    f"base_params must be a dict of keyword arguments for the base, or None; "
+                    f"got {type(self.base_params).__name__}."
+                )
+            clash = sorted(set(self.base_params) & set(entry.estimator_params))
+            if clash:
+                raise ValueError(
+                    f"base_params sets {clash}, which are BlendEstimator parameters for "
+                    f"base={self.base!r}: set them directly."
+                )
+        if self.categorical_behavior is not None and not isinstance(
+            self.categorical_behavior, (str, numbers.Integral, list, tuple)
+        ):
+            raise TypeError(
+                "categorical_behavior must be None, a column (index or name) or a list of "
+                f"them, got {self.categorical_behavior!r}."
             )
         check_number(self.warmup_steps, "warmup_steps", low=0, integer=True)
         check_number(self.dropout, "dropout", low=0, high=1, high_open=True)
@@ -70,19 +99,30 @@ class _MaskedModelEstimator(BaseEstimator):
                 f"{self.random_state!r}."
             )
 
-    def _model_config(self, *, n_behavior, hidden_size):
+    def _model_config(self, *, hidden_size, encoding=None):
+        """Keyword arguments of :func:`sklearn_blend.models.build_model` for this estimator.
+
+        ``encoding`` (a teacher's :class:`~sklearn_blend.behavior.BehaviorEncoding`) sets the
+        behavior input: per-bin channels, or trial-level ones embedded per bin.
+        """
+        entry = _training.resolve_base(self.base)
+        options = {name: getattr(self, name) for name in entry.estimator_params}
+        if "hidden_size" in options:
+            options["hidden_size"] = hidden_size
+        options.update(self.base_params or {})
+        n_behavior, trial_behavior = 0, 0
+        if encoding is not None and encoding.per_bin:
+            n_behavior = encoding.width
+        elif encoding is not None:
+            n_behavior, trial_behavior = TRIAL_BEHAVIOR_WIDTH, encoding.width
         return dict(
+            base=self.base,
             n_inputs=self.n_features_in_ - self.n_heldout,
             n_outputs=self.n_features_in_,
-            n_time=self.n_time_in_ + self.forward_bins,
             n_behavior=n_behavior,
-            hidden_size=hidden_size,
-            n_layers=self.n_layers,
-            n_heads=self.n_heads,
-            ffn_size=self.ffn_size,
-            dropout=self.dropout,
-            context_backward=self.context_backward,
-            context_forward=self.context_forward,
+            n_time=self.n_time_in_ + self.forward_bins,
+            options=options,
+            trial_behavior=trial_behavior,
         )
 
     def _training_config(self, device):
@@ -147,8 +187,8 @@ class _MaskedModelEstimator(BaseEstimator):
         return inputs
 
     def _pad_behavior(self, behavior, n_time):
-        """Standardised behavior, zero (the training mean) over forward bins."""
-        if behavior is None or behavior.shape[1] == n_time:
+        """Encoded per-bin behavior, zero over forward bins (trial-level: unchanged)."""
+        if behavior is None or behavior.ndim == 2 or behavior.shape[1] == n_time:
             return behavior
         padding = np.zeros((len(behavior), n_time - behavior.shape[1], behavior.shape[2]))
         return np.concatenate([behavior, padding.astype(np.float32)], axis=1)
@@ -183,9 +223,10 @@ class _MaskedModelEstimator(BaseEstimator):
         behavior = None if behavior_of is None else behavior_of(spikes)
         log_rates, latents = self._predict_model(model, inputs, n_window, behavior)
         rates = np.exp(log_rates if forward else log_rates[:, :n_window])
-        latents = latents[:, :n_window]
+        if latents is not None:
+            latents = latents[:, :n_window]
         if was_2d:
-            return rates[:, 0], latents[:, 0]
+            return rates[:, 0], None if latents is None else latents[:, 0]
         return rates, latents
 
     def _score_model(self, model, X, behavior_of=None):
@@ -217,8 +258,11 @@ class _MaskedModelEstimator(BaseEstimator):
 class BlendTeacher(_MaskedModelEstimator):
     """Teacher of BLEND: masked time-step modelling of spikes with behavior as extra input.
 
-    Behavior is standardised per channel with the training mean and standard deviation, then
-    concatenated to the (masked) spikes of each time bin; it is never masked. The teacher
+    Behavior is encoded (:class:`~sklearn_blend.behavior.BehaviorEncoding`: continuous
+    columns standardised with the training mean and standard deviation, categorical ones
+    one-hot, missing values as zeros plus "observed" channels) and given to the base model with
+    the (masked) spikes of each time bin, per bin or, for trial-level behavior, through a
+    learnable per-bin embedding; it is never masked. The teacher
     predicts log-rates of all neurons. :class:`BlendEstimator` trains one of these (or reuses a
     cached one) and distils it into a spikes-only student; use it on its own to measure what
     behavior adds. Parameters have the meaning they have in :class:`BlendEstimator`.
@@ -227,8 +271,10 @@ class BlendTeacher(_MaskedModelEstimator):
     ----------
     net_ : skorch.NeuralNet
         The fitted net; ``net_.history`` holds the training curves.
-    behavior_mean_, behavior_scale_ : ndarray of shape (n_behavior,)
-        Standardisation of the behavior channels.
+    behavior_encoding_ : sklearn_blend.behavior.BehaviorEncoding
+        How behavior columns become model inputs: form (per-bin or trial-level), means and
+        scales of continuous columns, categories of categorical ones, whether missing values
+        were seen (``behavior_encoding_.observed_fraction``).
     n_features_in_, n_time_in_, n_behavior_in_ : int
         Neurons, time bins and behavior channels seen in ``fit``.
     n_iter_ : int
@@ -241,6 +287,7 @@ class BlendTeacher(_MaskedModelEstimator):
         self,
         *,
         base="ndt",
+        base_params=None,
         mask_ratio=0.25,
         hidden_size=64,
         n_layers=2,
@@ -260,11 +307,13 @@ class BlendTeacher(_MaskedModelEstimator):
         n_heldout=0,
         forward_bins=0,
         inference="masked",
+        categorical_behavior=None,
         random_state=None,
         device="cpu",
         verbose=0,
     ):
         self.base = base
+        self.base_params = base_params
         self.mask_ratio = mask_ratio
         self.hidden_size = hidden_size
         self.n_layers = n_layers
@@ -284,6 +333,7 @@ class BlendTeacher(_MaskedModelEstimator):
         self.n_heldout = n_heldout
         self.forward_bins = forward_bins
         self.inference = inference
+        self.categorical_behavior = categorical_behavior
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -295,8 +345,9 @@ class BlendTeacher(_MaskedModelEstimator):
         ----------
         X : array-like of shape (n_trials, n_time, n_neurons)
             Spike counts per bin, the ``n_heldout`` held-out neurons last.
-        b : array-like of shape (n_trials, n_time, n_behavior)
-            Behavior aligned with ``X``.
+        b : array-like of shape (n_trials, n_time, n_behavior) or (n_trials, n_behavior)
+            Behavior aligned with ``X``: per bin, or one row per trial (an array or a pandas
+            DataFrame). NaN marks missing values; see :mod:`sklearn_blend.behavior`.
         spikes_forward : array-like of shape (n_trials, forward_bins, n_neurons), optional
             Counts of the bins after each trial; required when ``forward_bins > 0``.
 
@@ -306,19 +357,25 @@ class BlendTeacher(_MaskedModelEstimator):
         """
         self._check_shared_params()
         inputs, targets = self._training_arrays(X, spikes_forward)
-        behavior = check_behavior(b, targets[:, : self.n_time_in_], name="b")
-        if behavior is None:
+        raw = read_behavior(b, targets[:, : self.n_time_in_], name="b",
+                            categorical=self.categorical_behavior)
+        if raw is None:
             raise ValueError(
-                "b (behavior, (n_trials, n_time, n_behavior)) is required to fit a teacher."
+                "b (behavior, (n_trials, n_time, n_behavior) or (n_trials, n_behavior)) is "
+                "required to fit a teacher."
+            )
+        if not raw.any_observed:
+            warnings.warn(
+                "b holds no observed value (all NaN): the teacher is a spikes-only model, and "
+                "distilling it is self-distillation without behavior.",
+                UserWarning,
+                stacklevel=2,
             )
         self.device_ = _training.resolve_device(self.device)
-        self.n_behavior_in_ = behavior.shape[2]
-        self.behavior_mean_ = behavior.mean(axis=(0, 1))
-        scale = behavior.std(axis=(0, 1))
-        self.behavior_scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        self.n_behavior_in_ = len(raw.names)
+        self.behavior_encoding_ = BehaviorEncoding(raw)
         factory = _training.ObjectiveFactory(
-            self.base,
-            self._model_config(n_behavior=self.n_behavior_in_, hidden_size=self.hidden_size),
+            self._model_config(hidden_size=self.hidden_size, encoding=self.behavior_encoding_),
             self.mask_ratio,
             targets.mean(axis=(0, 1)),
             n_forward=self.forward_bins,
@@ -328,7 +385,7 @@ class BlendTeacher(_MaskedModelEstimator):
             factory,
             inputs,
             targets,
-            self._pad_behavior(self._standardize(behavior), inputs.shape[1]),
+            self._model_behavior(raw, inputs.shape[1]),
             self._training_config(self.device_),
             seed,
             description="teacher",
@@ -336,8 +393,32 @@ class BlendTeacher(_MaskedModelEstimator):
         self.n_iter_ = len(self.net_.history)
         return self
 
-    def _standardize(self, behavior):
-        return ((behavior - self.behavior_mean_) / self.behavior_scale_).astype(np.float32)
+    def _model_behavior(self, raw, n_time, name="b"):
+        """Encoded behavior as the model reads it (per-bin ones padded to ``n_time`` bins)."""
+        return self._pad_behavior(self.behavior_encoding_.transform(raw, name), n_time)
+
+    def encode_behavior(self, b, X, *, name="b"):
+        """Behavior ``b`` of trials ``X`` encoded as the teacher model reads it.
+
+        Parameters
+        ----------
+        b : array-like or DataFrame
+            Behavior in the form seen in ``fit``.
+        X : array-like of shape (n_trials, n_time, n_neurons)
+            The trials' spikes (for shape checks).
+
+        Returns
+        -------
+        ndarray of shape (n_trials, n_time[+forward_bins], width) or (n_trials, width)
+        """
+        check_is_fitted(self)
+        spikes, _ = check_spikes(X)
+        raw = read_behavior(b, spikes, name=name, categorical=self.categorical_behavior)
+        if raw is None:
+            raise ValueError(f"{name} (behavior) is required by the teacher.")
+        n_time = spikes.shape[1] + (self.forward_bins if spikes.shape[1] == self.n_time_in_
+                                    else 0)
+        return self._model_behavior(raw, n_time, name)
 
     @property
     def model_(self):
@@ -346,19 +427,17 @@ class BlendTeacher(_MaskedModelEstimator):
         return _training.trained_model(self.net_)
 
     def _behavior_for(self, b):
-        """A function of validated spikes that checks ``b`` and returns it standardised."""
+        """A function of validated spikes that checks ``b`` and returns it encoded."""
 
-        def standardized(spikes):
-            behavior = check_behavior(b, spikes, name="b")
-            if behavior is None or behavior.shape[2] != self.n_behavior_in_:
-                got = None if behavior is None else behavior.shape[2]
+        def encoded(spikes):
+            raw = read_behavior(b, spikes, name="b", categorical=self.categorical_behavior)
+            if raw is None:
                 raise ValueError(
-                    f"b must have {self.n_behavior_in_} behavior channels as in fit "
-                    f"((n_trials, n_time, {self.n_behavior_in_})), got {got}."
+                    f"b must have {self.n_behavior_in_} behavior channels as in fit, got None."
                 )
-            return self._standardize(behavior)
+            return self.behavior_encoding_.transform(raw, "b")
 
-        return standardized
+        return encoded
 
     def predict_rates(self, X, b, *, forward=False):
         """Teacher firing rates (expected counts per bin) from spikes and behavior.
@@ -401,8 +480,19 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
 
     Parameters
     ----------
-    base : {"ndt"}, default="ndt"
-        Base model of teacher and student (Neural Data Transformer).
+    base : {"ndt", "lfads"} or callable, default="ndt"
+        Base model of teacher and student: ``"ndt"`` (Neural Data Transformer), ``"lfads"``
+        (BLEND's deterministic LFADS: bidirectional GRU encoder, controller and generator GRUs,
+        ``factor_size`` factors), another name registered with
+        :func:`sklearn_blend.models.register_base`, or your own ``torch.nn.Module`` class (or
+        factory) following the protocol of :mod:`sklearn_blend.models.base`: built from
+        ``n_inputs``, ``n_outputs`` and ``n_behavior`` (0 for the student), its ``forward``
+        returns log-rates and optionally per-layer features and latents.
+    base_params : dict or None, default=None
+        Extra keyword arguments for the base: ``{"factor_size": 32}`` for ``"lfads"``, any
+        options of a user base. Architecture parameters below that a base does not take
+        (for LFADS: ``n_heads``, ``ffn_size``, ``context_*``; for a user base: all of them)
+        must stay at their defaults.
     strategy : {"hard", "soft", "feature", "correlation"} or None, default="hard"
         Distillation loss (see :func:`sklearn_blend.losses.distillation_loss`): MSE of
         log-rates; temperature softmax KL over neurons; MSE of log-rates plus per-layer
@@ -416,13 +506,17 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
     mask_ratio : float in (0, 1), default=0.25
         Probability that a time bin is masked (all its spike counts set to 0) in training.
     hidden_size : int, default=64
-        Transformer width of the student (and of the teacher unless ``teacher_hidden_size``).
-    n_layers, n_heads, ffn_size : int, default=2, 2, 256
-        Transformer depth, attention heads and feed-forward width.
+        Width of the student (and of the teacher unless ``teacher_hidden_size``): transformer
+        width for NDT, GRU units for LFADS.
+    n_layers : int, default=2
+        Transformer layers (NDT) or layers of the bidirectional encoder GRU (LFADS).
+    n_heads, ffn_size : int, default=2, 256
+        Attention heads and feed-forward width (NDT only).
     dropout : float, default=0.5
-        Dropout on the input counts, the residual branches and before the readout.
+        Dropout on the input counts and inside the model (NDT: residual branches and before
+        the readout; LFADS: between encoder layers and before the factors).
     context_backward, context_forward : int or None, default=None
-        Attention window in bins before / after each bin (``None``: whole trial).
+        Attention window in bins before / after each bin (``None``: whole trial; NDT only).
     teacher_hidden_size : int or None, default=None
         Width of the teacher if it should differ from the student's.
     max_epochs : int, default=300
@@ -458,7 +552,12 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         pass over the whole input, as NDT's NLB submissions do.
     output : {"rates", "latents"}, default="rates"
         What :meth:`transform` returns: firing rates in counts per bin, or the latent factors
-        (last hidden layer) of the student.
+        of the student (NDT: last hidden layer; LFADS: the factors).
+    categorical_behavior : int, str, list of them, or None, default=None
+        Columns of the behavior that are categorical (indices, or names for a DataFrame);
+        they are one-hot encoded. Columns of a DataFrame with a ``category`` dtype are
+        categorical too. Categories are never guessed. See :mod:`sklearn_blend.behavior`
+        for the behavior forms (per bin, per trial, partly missing).
     teacher_cache : bool, str or joblib.Memory, default=True
         Reuse a teacher fitted on the same data with the same teacher parameters: ``True``
         keeps recent teachers in this process (a grid search over ``alpha``, ``tau`` or
@@ -514,6 +613,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         self,
         *,
         base="ndt",
+        base_params=None,
         strategy="hard",
         alpha=0.5,
         tau=2.0,
@@ -538,12 +638,14 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         forward_bins=0,
         inference="masked",
         output="rates",
+        categorical_behavior=None,
         teacher_cache=True,
         random_state=None,
         device="cpu",
         verbose=0,
     ):
         self.base = base
+        self.base_params = base_params
         self.strategy = strategy
         self.alpha = alpha
         self.tau = tau
@@ -569,6 +671,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         self.inference = inference
         self.output = output
         self.teacher_cache = teacher_cache
+        self.categorical_behavior = categorical_behavior
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -581,6 +684,11 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         check_in(self.output, "output", ("rates", "latents"))
         if self.teacher_hidden_size is not None:
             check_number(self.teacher_hidden_size, "teacher_hidden_size", low=1, integer=True)
+            if "hidden_size" not in _training.resolve_base(self.base).estimator_params:
+                raise ValueError(
+                    f"teacher_hidden_size does not apply to base={self.base!r}; give the "
+                    "teacher's width through the base's own options."
+                )
         if not (
             isinstance(self.teacher_cache, (bool, str, joblib.Memory))
             or hasattr(self.teacher_cache, "__fspath__")
@@ -609,7 +717,10 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         y : array-like of shape (n_trials, n_time, n_behavior), default=None
             The behavior ``b`` aligned with ``X`` (the privileged information), second
             positional argument as ``y`` is in scikit-learn, so that in a ``Pipeline`` the
-            behavior also reaches a final decoder. Required unless ``strategy=None``.
+            behavior also reaches a final decoder. Required unless ``strategy=None``. Also
+            accepted: trial-level behavior ``(n_trials, n_behavior)`` (array or DataFrame),
+            and NaN for missing values or trials without behavior (the student still
+            distils on every trial); see :mod:`sklearn_blend.behavior`.
         behavior : array-like of shape (n_trials, n_time, n_behavior), default=None
             Behavior passed by keyword, e.g. through metadata routing when ``y`` is another
             target (``set_fit_request(behavior=True)``). When given, ``y`` is ignored.
@@ -626,20 +737,23 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         self._check_params()
         inputs, targets = self._training_arrays(X, spikes_forward)
         window = targets[:, : self.n_time_in_]
+        name = "behavior" if behavior is not None else "y (behavior)"
         if self.strategy is None:
             behavior = None  # the plain model never uses behavior
-        elif behavior is not None:
-            behavior = check_behavior(behavior, window, name="behavior")
-        else:
-            behavior = check_behavior(y, window, name="y (behavior)")
-        if self.strategy is not None and behavior is None:
+        elif behavior is None:
+            behavior = y
+        raw = None
+        if behavior is not None:
+            raw = read_behavior(behavior, window, name=name,
+                                categorical=self.categorical_behavior)
+        if self.strategy is not None and raw is None:
             raise ValueError(
                 f"strategy={self.strategy!r} distils a teacher that needs behavior: pass it "
                 "as fit(X, b) with b of shape (n_trials, n_time, n_behavior), or use "
                 "strategy=None."
             )
         self.device_ = _training.resolve_device(self.device)
-        self.n_behavior_in_ = 0 if behavior is None else behavior.shape[2]
+        self.n_behavior_in_ = 0 if raw is None else len(raw.names)
         rng = check_random_state(self.random_state)
         teacher_seed, student_seed = rng.randint(_MAX_SEED, size=2)
 
@@ -649,10 +763,9 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             forward = targets[:, self.n_time_in_ :] if self.forward_bins else None
             self.teacher_ = self._fit_teacher(window, behavior, forward, int(teacher_seed))
             teacher_model = self.teacher_.model_
-            behavior = self._pad_behavior(self.teacher_._standardize(behavior), inputs.shape[1])
+            behavior = self.teacher_.encode_behavior(behavior, window, name=name)
         factory = _training.ObjectiveFactory(
-            self.base,
-            self._model_config(n_behavior=0, hidden_size=self.hidden_size),
+            self._model_config(hidden_size=self.hidden_size),
             self.mask_ratio,
             targets.mean(axis=(0, 1)),
             n_forward=self.forward_bins,
@@ -726,7 +839,14 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             Rates of all neurons (held-out last) or latents; 2-D for 2-D ``X``.
         """
         rates, latents = self._rates(self.student_, X)
-        return rates if self.output == "rates" else latents
+        if self.output == "rates":
+            return rates
+        if latents is None:
+            raise ValueError(
+                f"output='latents', but base {self.base!r} returns no latents from its forward; "
+                "return (log_rates, features, latents) from it, or use output='rates'."
+            )
+        return latents
 
     def score(self, X, y=None):
         """How well the student predicts spikes it did not see (higher is better).

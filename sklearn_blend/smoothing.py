@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 from scipy.signal import windows
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
 from sklearn.utils.validation import check_is_fitted
 

@@ -4,7 +4,6 @@ import json
 
 import h5py
 import joblib
-import numpy as np
 import pytest
 
 from sklearn_blend import BlendEstimator

@@ -8,11 +8,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn_blend import BlendEstimator, PerBin
 
 from .conftest import TINY
+from .test_bases import TINY_LFADS, TINY_TRAINING, TinyGRU
 
 ESTIMATORS = [
     BlendEstimator(strategy="hard", random_state=0, **TINY),
     BlendEstimator(strategy="feature", output="latents", random_state=0, **TINY),
     BlendEstimator(strategy=None, random_state=0, **TINY),
+    # the same suite for the LFADS base and for a user's own PyTorch base
+    BlendEstimator(base="lfads", strategy="feature", random_state=0, **TINY_LFADS),
+    BlendEstimator(base=TinyGRU, strategy="correlation", random_state=0, **TINY_TRAINING),
     PerBin(Ridge()),
     PerBin(LogisticRegression()),
 ]

@@ -1,7 +1,6 @@
 """BlendEstimator and BlendTeacher: API, reproducibility, teacher reuse, distillation effects."""
 
 import pickle
-import warnings
 
 import joblib
 import numpy as np
@@ -13,7 +12,6 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 
 from sklearn_blend import BlendEstimator, BlendTeacher, PerBin
-from sklearn_blend.datasets import make_synthetic
 
 from .conftest import assert_same
 
@@ -91,18 +89,21 @@ def test_clone_params_and_pickle_round_trip(trials, tiny):
 def _feature_distance(est, X, b):
     """Mean squared distance between student and teacher hidden states, summed over layers."""
     spikes = torch.as_tensor(X)
-    behavior = torch.as_tensor(est.teacher_._standardize(b))
+    behavior = torch.as_tensor(est.teacher_.encode_behavior(b, X))
     with torch.no_grad():
         student = est.student_.eval()(spikes).features
         teacher = est.teacher_.model_.eval()(spikes, behavior).features
     return sum(((s - t) ** 2).mean().item() for s, t in zip(student, teacher))
 
 
-def test_feature_distillation_changes_the_student(trials, tiny):
+@pytest.mark.parametrize("base", ["ndt", "lfads"])
+def test_feature_distillation_changes_the_student(trials, tiny, base):
     X, b = trials
     tiny.update(max_epochs=30, lr=3e-3)
-    hard = BlendEstimator(strategy="hard", random_state=0, **tiny).fit(X, b)
-    feature = BlendEstimator(strategy="feature", random_state=0, **tiny).fit(X, b)
+    if base == "lfads":
+        del tiny["n_heads"], tiny["ffn_size"]
+    hard = BlendEstimator(base=base, strategy="hard", random_state=0, **tiny).fit(X, b)
+    feature = BlendEstimator(base=base, strategy="feature", random_state=0, **tiny).fit(X, b)
     assert feature.teacher_ is hard.teacher_  # same teacher, from the cache
     assert not np.allclose(hard.transform(X), feature.transform(X), atol=1e-4)
     # the feature term is really optimised: its hidden states end up nearer the teacher's

@@ -60,6 +60,8 @@ def test_output_bias_starts_at_log_mean_rate():
 
 def test_registry_rejects_unknown_base():
     with pytest.raises(ValueError, match="base must be one of"):
-        build_model("lstm", n_inputs=1, n_outputs=1, n_time=1)
+        build_model("lstm", n_inputs=1, n_outputs=1, n_behavior=0, n_time=1)
+    with pytest.raises(TypeError, match="registered name"):
+        build_model(3, n_inputs=1, n_outputs=1, n_behavior=0, n_time=1)
     with pytest.raises(ValueError, match="divisible by n_heads"):
         make(hidden_size=9, n_heads=2)

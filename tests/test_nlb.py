@@ -47,7 +47,8 @@ def test_heldout_neurons_and_forward_bins(nlb_trials, tiny):
     assert np.isfinite(est.score(X))
     assert est.teacher_.predict_rates(heldin, b, forward=True).shape == (20, 15, 8)
     assert np.isfinite(est.teacher_.score(X, b))
-    assert est.student_.config.n_inputs == 6 and est.student_.config.n_outputs == 8
+    assert est.student_.n_inputs == 6 and est.student_.n_outputs == 8
+    assert est.student_.base.config.n_inputs == 6  # the NDT inside the adapter
 
 
 def test_heldout_and_forward_errors(nlb_trials, tiny):

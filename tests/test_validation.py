@@ -45,9 +45,11 @@ def test_bad_spikes_in_fit(trials, tiny, make_X, error, match):
     [
         (lambda b: b[:-1], r"disagree on the number of trials: X has 24, y \(behavior\) has 23"),
         (lambda b: b[:, :-1], r"disagree on the number of time bins: X has 10"),
-        (lambda b: b[:, :, 0], r"\(n_trials, n_time, n_behavior\) = \(24, 10, n_behavior\)"),
-        (lambda b: with_value(b, np.nan), "contains NaN"),
+        (lambda b: b[:, :, 0], r"ambiguous: per-bin behavior must be 3-D .* = \(24, 10, n_be"),
+        (lambda b: b[None], r"per-bin behavior .* or trial-level behavior"),
+        (lambda b: with_value(b, np.inf), "contains infinity"),
         (lambda b: b[:, :, :0], "no behavior channels"),
+        (lambda b: np.full(b.shape, "a"), "must hold numbers"),
     ],
 )
 def test_bad_behavior_in_fit(trials, tiny, make_b, match):
@@ -59,8 +61,12 @@ def test_bad_behavior_in_fit(trials, tiny, make_b, match):
 def test_behavior_is_never_rounded(trials, tiny):
     X, b = trials
     est = BlendEstimator(random_state=0, **tiny).fit(X, b * 0.001)  # all |b| < 1
-    assert np.abs(est.teacher_.behavior_mean_).max() < 1e-3
-    assert est.teacher_.behavior_scale_.min() > 0
+    encoding = est.teacher_.behavior_encoding_
+    np.testing.assert_allclose(list(encoding.mean.values()), b.mean(axis=(0, 1)) * 0.001,
+                               rtol=1e-4)
+    assert min(encoding.scale.values()) < 0.01  # the true scale, not a rounded one
+    encoded = est.teacher_.encode_behavior(b * 0.001, X)
+    assert len(np.unique(encoded[..., 0])) > 100
 
 
 def test_distillation_needs_behavior(trials, tiny):

@@ -1,20 +1,37 @@
-"""Base models (pure PyTorch) and the registry that maps ``base=`` names to them."""
+"""Base models (pure PyTorch), the base-model protocol and the registry of ``base=`` names."""
 
-from .ndt import NDT, ModelOutput, NDTConfig
+from .base import (
+    BASES,
+    BaseAdapter,
+    ModelOutput,
+    TrialBehaviorEmbedding,
+    build_model,
+    register_base,
+    resolve_base,
+)
+from .lfads import LFADS, LFADSConfig, build_lfads
+from .ndt import NDT, NDTConfig, build_ndt
 
-#: ``base=`` name -> (model class, config class)
-BASES = {"ndt": (NDT, NDTConfig)}
+#: BlendEstimator parameters each built-in base receives (the rest come from base_params)
+NDT_PARAMS = ("hidden_size", "n_layers", "n_heads", "ffn_size", "dropout", "context_backward",
+              "context_forward")
+LFADS_PARAMS = ("hidden_size", "n_layers", "dropout")
 
+register_base("ndt", build_ndt, estimator_params=NDT_PARAMS)
+register_base("lfads", build_lfads, estimator_params=LFADS_PARAMS)
 
-def build_model(base, **config):
-    """Build the base model registered under ``base`` from its config fields."""
-    try:
-        model_cls, config_cls = BASES[base]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"base must be one of {sorted(BASES)}, got {base!r}."
-        ) from None
-    return model_cls(config_cls(**config))
-
-
-__all__ = ["BASES", "NDT", "ModelOutput", "NDTConfig", "build_model"]
+__all__ = [
+    "BASES",
+    "BaseAdapter",
+    "LFADS",
+    "LFADSConfig",
+    "ModelOutput",
+    "NDT",
+    "NDTConfig",
+    "TrialBehaviorEmbedding",
+    "build_lfads",
+    "build_model",
+    "build_ndt",
+    "register_base",
+    "resolve_base",
+]

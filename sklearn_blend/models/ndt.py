@@ -22,11 +22,12 @@ CPU (``shared/reference/cpu_performance.md``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .base import ModelOutput
 
 
 @dataclass(frozen=True)
@@ -62,19 +63,6 @@ class NDTConfig:
     dropout: float = 0.5
     context_backward: int | None = None
     context_forward: int | None = None
-
-
-class ModelOutput(NamedTuple):
-    """What a base model returns.
-
-    ``log_rates`` ``(batch, time, n_outputs)``; ``latents`` ``(batch, time, hidden)``, the
-    representation the readout sees; ``features`` one ``(batch, time, hidden)`` tensor per
-    encoder layer (what feature distillation aligns).
-    """
-
-    log_rates: torch.Tensor
-    latents: torch.Tensor
-    features: list[torch.Tensor]
 
 
 def banded_attention_mask(n_time, backward, forward, device=None):
@@ -202,3 +190,8 @@ class NDT(nn.Module):
         latents = self.norm(x)
         log_rates = self.readout(self.readout_dropout(latents))
         return ModelOutput(log_rates, latents, features)
+
+
+def build_ndt(**config):
+    """Builder of ``base="ndt"``: keyword arguments are the fields of :class:`NDTConfig`."""
+    return NDT(NDTConfig(**config))

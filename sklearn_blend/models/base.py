@@ -1,0 +1,234 @@
+"""The base-model protocol, the registry of bases, and the adapter every base is trained through.
+
+A *base* is what teacher and student are made of (NDT, LFADS, or a user's PyTorch module). It
+is given by a name in :data:`BASES` or by a callable (a ``torch.nn.Module`` subclass or a
+factory function) that follows this protocol:
+
+* it is called with keyword arguments ``n_inputs`` (spike channels given as input: the held-in
+  neurons), ``n_outputs`` (neurons whose log-rates are predicted: held-in then held-out),
+  ``n_behavior`` (behavior channels per time bin; ``0`` for a student) and, if its signature
+  accepts it, ``n_time`` (the longest trial it will see, forward bins included), plus any
+  options given as ``base_params``;
+* it returns an ``nn.Module`` whose ``forward(spikes, behavior=None)`` takes spikes
+  ``(batch, time, n_inputs)`` (masked bins are zeros) and, for a teacher, behavior
+  ``(batch, time, n_behavior)``, and returns the log-rates ``(batch, time, n_outputs)``: as a
+  tensor, a tuple ``(log_rates, features)`` or ``(log_rates, features, latents)``, a dict with
+  those keys, or a :class:`ModelOutput`. ``features`` is a list of ``(batch, time, width)``
+  tensors, one per layer that ``strategy="feature"`` should align; ``latents``
+  ``(batch, time, width)`` is what ``output="latents"`` returns;
+* optionally, a method ``init_output_bias(mean_counts)`` that starts the readout at the log mean
+  count of each output neuron (it roughly halves the epochs needed on small data).
+
+:class:`BaseAdapter` wraps every base, built-in or not, so the training layer sees one kind of
+model: it checks and normalises the output, and turns trial-level behavior ``(batch, k)`` into
+per-bin behavior with a learnable embedding (:class:`TrialBehaviorEmbedding`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import torch
+from torch import nn
+
+
+class ModelOutput(NamedTuple):
+    """What a base model returns, once normalised.
+
+    ``log_rates`` ``(batch, time, n_outputs)``; ``latents`` ``(batch, time, width)`` or ``None``
+    (the representation ``output="latents"`` returns); ``features`` one ``(batch, time, width)``
+    tensor per aligned layer (what feature distillation matches), possibly empty.
+    """
+
+    log_rates: torch.Tensor
+    latents: torch.Tensor | None
+    features: list
+
+
+@dataclass(frozen=True)
+class BaseEntry:
+    """A registered base: its builder and the estimator parameters forwarded to it."""
+
+    builder: Callable
+    estimator_params: tuple = ()
+
+
+#: ``base=`` name -> :class:`BaseEntry`; see :func:`register_base`
+BASES: dict = {}
+
+
+def register_base(name, builder, *, estimator_params=()):
+    """Make ``base=name`` build models with ``builder`` (a callable following the protocol).
+
+    ``estimator_params`` names :class:`~sklearn_blend.BlendEstimator` parameters (such as
+    ``"hidden_size"`` or ``"dropout"``) that are passed to the builder as keyword arguments, in
+    addition to ``base_params``.
+    """
+    if not isinstance(name, str) or not callable(builder):
+        raise TypeError("register_base needs a name (str) and a callable builder.")
+    BASES[name] = BaseEntry(builder, tuple(estimator_params))
+
+
+def resolve_base(base):
+    """The :class:`BaseEntry` of ``base`` (a registered name or a callable)."""
+    if isinstance(base, str):
+        if base not in BASES:
+            raise ValueError(
+                f"base must be one of {sorted(BASES)} or a callable that builds a PyTorch "
+                f"module (see sklearn_blend.models.base), got {base!r}."
+            )
+        return BASES[base]
+    if callable(base):
+        return BaseEntry(base)
+    raise TypeError(
+        f"base must be a registered name ({sorted(BASES)}) or a callable that builds a "
+        f"PyTorch module, got {type(base).__name__} {base!r}."
+    )
+
+
+def _accepts(builder, name):
+    try:
+        parameters = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+
+
+def build_model(base, *, n_inputs, n_outputs, n_behavior, n_time, options=None,
+                trial_behavior=0):
+    """Build ``base`` for these shapes and wrap it in a :class:`BaseAdapter`.
+
+    Parameters
+    ----------
+    base : str or callable
+        A name in :data:`BASES` or a builder following the protocol.
+    n_inputs, n_outputs, n_behavior, n_time : int
+        Shapes (see the module docstring); ``n_behavior`` is the per-bin width the base sees.
+    options : dict, optional
+        Keyword arguments for the builder (forwarded estimator parameters and ``base_params``).
+    trial_behavior : int, default=0
+        Width of trial-level behavior ``(batch, trial_behavior)``: when positive, a
+        :class:`TrialBehaviorEmbedding` maps it to ``n_behavior`` channels per bin.
+    """
+    builder = resolve_base(base).builder
+    kwargs = dict(options or {}, n_inputs=n_inputs, n_outputs=n_outputs, n_behavior=n_behavior)
+    if _accepts(builder, "n_time"):
+        kwargs["n_time"] = n_time
+    try:
+        module = builder(**kwargs)
+    except TypeError as error:
+        raise TypeError(
+            f"could not build base {base!r} with {sorted(kwargs)}: {error}. A base is called "
+            "with n_inputs, n_outputs, n_behavior (and n_time if it accepts it) plus "
+            "base_params."
+        ) from error
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"base {base!r} must build a torch.nn.Module, got {type(module).__name__}."
+        )
+    embedding = None
+    if trial_behavior:
+        embedding = TrialBehaviorEmbedding(trial_behavior, n_behavior, n_time)
+    return BaseAdapter(module, n_inputs=n_inputs, n_outputs=n_outputs, n_behavior=n_behavior,
+                       n_time=n_time, trial_behavior=trial_behavior, embedding=embedding)
+
+
+class TrialBehaviorEmbedding(nn.Module):
+    """Trial-level behavior ``(batch, k)`` to per-bin channels ``(batch, time, width)``.
+
+    ``gelu(W b + p_t)``: a linear map of the trial's behavior plus a learnable embedding of each
+    time bin, so the same trial label can mean different things at different times in the trial
+    (the learnable temporal encoding of BLEND's appendix A.10).
+    """
+
+    def __init__(self, n_features, width, n_time):
+        super().__init__()
+        self.project = nn.Linear(n_features, width)
+        self.position = nn.Parameter(torch.randn(1, n_time, width) * 0.02)
+
+    def forward(self, behavior, n_time):
+        return nn.functional.gelu(self.project(behavior)[:, None, :] + self.position[:, :n_time])
+
+
+def _as_output(result):
+    if isinstance(result, ModelOutput):
+        return result
+    if isinstance(result, torch.Tensor):
+        return ModelOutput(result, None, [])
+    if isinstance(result, dict):
+        if "log_rates" not in result:
+            raise ValueError("a base returning a dict must have a 'log_rates' entry.")
+        return ModelOutput(result["log_rates"], result.get("latents"),
+                           list(result.get("features") or []))
+    if isinstance(result, (tuple, list)) and 1 <= len(result) <= 3:
+        log_rates, features, latents = (*result, None, None)[:3]
+        return ModelOutput(log_rates, latents, list(features or []))
+    raise TypeError(
+        "a base's forward must return log-rates as a tensor, a tuple (log_rates, features[, "
+        f"latents]), a dict or a ModelOutput; got {type(result).__name__}."
+    )
+
+
+class BaseAdapter(nn.Module):
+    """A base model as the training layer sees it: checked :class:`ModelOutput`, any behavior.
+
+    ``forward(spikes, behavior=None)``: behavior is per-bin ``(batch, time, n_behavior)`` or,
+    with ``trial_behavior > 0``, trial-level ``(batch, trial_behavior)``, embedded per bin.
+    """
+
+    def __init__(self, base, *, n_inputs, n_outputs, n_behavior, n_time, trial_behavior=0,
+                 embedding=None):
+        super().__init__()
+        self.base = base
+        self.embedding = embedding
+        self.n_inputs = n_inputs
+        self.n_outputs = n_outputs
+        self.n_behavior = n_behavior
+        self.n_time = n_time
+        self.trial_behavior = trial_behavior
+
+    @torch.no_grad()
+    def init_output_bias(self, mean_counts):
+        """Start the readout at the log mean counts, if the base knows how."""
+        if hasattr(self.base, "init_output_bias"):
+            self.base.init_output_bias(mean_counts)
+
+    def example_inputs(self, n_trials=1):
+        """Zero spikes (and behavior) of the shapes this model takes."""
+        device = next(self.parameters()).device
+        spikes = torch.zeros(n_trials, self.n_time, self.n_inputs, device=device)
+        behavior = None
+        if self.trial_behavior:
+            behavior = torch.zeros(n_trials, self.trial_behavior, device=device)
+        elif self.n_behavior:
+            behavior = torch.zeros(n_trials, self.n_time, self.n_behavior, device=device)
+        return spikes, behavior
+
+    @torch.no_grad()
+    def feature_widths(self):
+        """Width of each feature tensor, from one forward pass in evaluation mode."""
+        was_training = self.training
+        self.eval()
+        output = self(*self.example_inputs())
+        self.train(was_training)
+        return [feature.shape[-1] for feature in output.features]
+
+    def forward(self, spikes, behavior=None):
+        if self.embedding is not None:
+            behavior = self.embedding(behavior, spikes.shape[1])
+        if self.n_behavior:
+            output = _as_output(self.base(spikes, behavior))
+        else:
+            output = _as_output(self.base(spikes))
+        expected = (*spikes.shape[:2], self.n_outputs)
+        if tuple(output.log_rates.shape) != expected:
+            raise ValueError(
+                f"base {type(self.base).__name__} returned log-rates of shape "
+                f"{tuple(output.log_rates.shape)}; expected (batch, time, n_outputs) = "
+                f"{expected}."
+            )
+        return output

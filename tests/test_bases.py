@@ -1,0 +1,185 @@
+"""Bases: LFADS, the base-model protocol, user bases and the registry."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sklearn_blend import BlendEstimator
+from sklearn_blend.models import (
+    BASES,
+    LFADS,
+    BaseAdapter,
+    LFADSConfig,
+    build_model,
+    register_base,
+)
+
+from .conftest import assert_same
+
+pytestmark = pytest.mark.filterwarnings("ignore:early stopping needs")
+
+#: LFADS takes hidden_size, n_layers and dropout from the estimator, the rest as base_params
+TINY_LFADS = dict(hidden_size=8, n_layers=1, dropout=0.1, max_epochs=3, batch_size=8,
+                  warmup_steps=2, early_stopping=False, base_params={"factor_size": 4})
+TINY_TRAINING = dict(max_epochs=3, batch_size=8, warmup_steps=2, early_stopping=False)
+
+
+class TinyGRU(nn.Module):
+    """A user's base: a GRU over spikes (and behavior), per-layer features and latents."""
+
+    def __init__(self, n_inputs, n_outputs, n_behavior, width=6):
+        super().__init__()
+        self.gru = nn.GRU(n_inputs + n_behavior, width, batch_first=True)
+        self.hidden = nn.Linear(width, width)
+        self.readout = nn.Linear(width, n_outputs)
+
+    def forward(self, spikes, behavior=None):
+        x = spikes if behavior is None else torch.cat([spikes, behavior], dim=-1)
+        h, _ = self.gru(x)
+        z = torch.tanh(self.hidden(h))
+        return self.readout(z), [h, z], z
+
+
+class RatesOnly(nn.Module):
+    """The least a base can be: log-rates from a linear map, nothing else."""
+
+    def __init__(self, n_inputs, n_outputs, n_behavior):
+        super().__init__()
+        self.linear = nn.Linear(n_inputs + n_behavior, n_outputs)
+
+    def forward(self, spikes, behavior=None):
+        x = spikes if behavior is None else torch.cat([spikes, behavior], dim=-1)
+        return self.linear(x)
+
+
+def tiny_gru_factory(n_inputs, n_outputs, n_behavior, n_time, width=6):
+    assert n_time == 10  # n_time is passed to builders that accept it
+    return TinyGRU(n_inputs, n_outputs, n_behavior, width)
+
+
+def test_lfads_returns_log_rates_factors_and_three_stages():
+    torch.manual_seed(0)
+    model = LFADS(LFADSConfig(n_inputs=6, n_outputs=9, n_behavior=2, hidden_size=8,
+                              factor_size=3)).eval()
+    spikes, behavior = torch.rand(4, 12, 6), torch.randn(4, 12, 2)
+    out = model(spikes, behavior)
+    assert out.log_rates.shape == (4, 12, 9) and out.latents.shape == (4, 12, 3)
+    assert [f.shape[-1] for f in out.features] == [8, 8, 3]
+    # the teacher's behavior joins the encoding: it changes the rates
+    assert not torch.allclose(out.log_rates, model(spikes, behavior + 1).log_rates)
+
+
+@pytest.mark.parametrize("strategy", ["hard", "soft", "feature", "correlation", None])
+def test_lfads_base_runs_every_strategy_with_heldout_and_forward(strategy):
+    from sklearn_blend.datasets import make_synthetic
+
+    X, b = make_synthetic("simple", n_trials=16, n_time=12, n_neurons=8, random_state=0)
+    X, forward = X[:, :10], X[:, 10:]
+    est = BlendEstimator(base="lfads", strategy=strategy, n_heldout=2, forward_bins=2,
+                         random_state=0, **TINY_LFADS)
+    est.fit(X, b[:, :10], spikes_forward=forward)
+    assert est.predict_rates(X[..., :6], forward=True).shape == (16, 12, 8)
+    assert np.isfinite(est.score(X))
+    assert est.set_params(output="latents").transform(X).shape == (16, 10, 4)
+
+
+@pytest.mark.parametrize("base", [TinyGRU, tiny_gru_factory])
+@pytest.mark.parametrize("strategy", ["hard", "soft", "feature", "correlation", None])
+def test_user_base_runs_every_strategy(trials, base, strategy):
+    X, b = trials
+    est = BlendEstimator(base=base, strategy=strategy, random_state=0, **TINY_TRAINING)
+    rates = est.fit(X, b).transform(X)
+    assert rates.shape == X.shape and np.all(np.isfinite(rates))
+    assert est.set_params(output="latents").transform(X).shape == (24, 10, 6)
+    if strategy == "feature":  # feature widths match, so no projection is needed
+        assert list(est.student_net_.module_.projections) == [None, None]
+
+
+def test_user_base_options_and_feature_projections(trials):
+    X, b = trials
+    est = BlendEstimator(base=TinyGRU, strategy="feature", base_params={"width": 5},
+                         random_state=0, **TINY_TRAINING).fit(X, b)
+    assert est.set_params(output="latents").transform(X).shape == (24, 10, 5)
+    # a user base is pickled by reference, and reloads with identical output
+    restored = pickle.loads(pickle.dumps(est))
+    assert_same(restored.transform(X), est.transform(X))
+
+
+def test_same_seed_same_user_base_gives_identical_results(trials):
+    X, b = trials
+    runs = [BlendEstimator(base=TinyGRU, strategy="correlation", random_state=3,
+                           **TINY_TRAINING).fit(X, b).transform(X) for _ in range(2)]
+    assert_same(*runs)
+
+
+def test_a_base_without_features_or_latents_says_what_is_missing(trials):
+    X, b = trials
+    est = BlendEstimator(base=RatesOnly, strategy="hard", random_state=0, **TINY_TRAINING)
+    assert est.fit(X, b).transform(X).shape == X.shape  # rates are enough for "hard"
+    with pytest.raises(ValueError, match="returns no latents"):
+        est.set_params(output="latents").transform(X)
+    with pytest.raises(ValueError, match="strategy='feature' aligns the layers"):
+        BlendEstimator(base=RatesOnly, strategy="feature", **TINY_TRAINING).fit(X, b)
+
+
+@pytest.mark.filterwarnings("ignore:the teacher cannot be cached")
+def test_protocol_violations_are_clear_errors(trials):
+    X, b = trials
+
+    class WrongShape(RatesOnly):
+        def forward(self, spikes, behavior=None):
+            return super().forward(spikes, behavior)[..., :-1]
+
+    with pytest.raises(ValueError, match=r"returned log-rates of shape .* expected"):
+        BlendEstimator(base=WrongShape, **TINY_TRAINING).fit(X, b)
+    with pytest.raises(TypeError, match="must build a torch.nn.Module"):
+        BlendEstimator(base=lambda **kwargs: "not a module", **TINY_TRAINING,
+                       teacher_cache=False).fit(X, b)
+    with pytest.raises(TypeError, match="could not build base"):
+        BlendEstimator(base=TinyGRU, base_params={"depth": 2}, **TINY_TRAINING).fit(X, b)
+    with pytest.raises(TypeError, match="base must be a registered name"):
+        BlendEstimator(base=3, **TINY_TRAINING).fit(X, b)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(base="lfads", n_heads=4), "n_heads=4 does not apply to base='lfads'"),
+        (dict(base=TinyGRU, hidden_size=32), "hidden_size=32 does not apply"),
+        (dict(base="lfads", base_params={"hidden_size": 8}), "set them directly"),
+        (dict(base=TinyGRU, teacher_hidden_size=8), "teacher_hidden_size does not apply"),
+    ],
+)
+def test_parameters_a_base_does_not_take_are_rejected(trials, params, match):
+    X, b = trials
+    with pytest.raises(ValueError, match=match):
+        BlendEstimator(**params, **TINY_TRAINING).fit(X, b)
+
+
+def test_a_base_that_cannot_be_pickled_still_fits_without_the_cache(trials):
+    X, b = trials
+
+    def local_factory(n_inputs, n_outputs, n_behavior):
+        return RatesOnly(n_inputs, n_outputs, n_behavior)
+
+    with pytest.warns(UserWarning, match="the teacher cannot be cached"):
+        est = BlendEstimator(base=local_factory, random_state=0, **TINY_TRAINING).fit(X, b)
+    assert est.transform(X).shape == X.shape
+
+
+def test_registry_maps_names_to_bases(trials):
+    X, b = trials
+    assert {"ndt", "lfads"} <= set(BASES)
+    register_base("tiny_gru", TinyGRU)
+    try:
+        est = BlendEstimator(base="tiny_gru", random_state=0, **TINY_TRAINING).fit(X, b)
+        assert isinstance(est.student_, BaseAdapter)
+        assert isinstance(est.student_.base, TinyGRU)
+    finally:
+        del BASES["tiny_gru"]
+    model = build_model("lfads", n_inputs=3, n_outputs=4, n_behavior=0, n_time=5,
+                        options={"hidden_size": 4, "factor_size": 2})
+    assert model(torch.zeros(2, 5, 3)).log_rates.shape == (2, 5, 4)
