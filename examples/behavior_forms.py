@@ -4,7 +4,9 @@ Behavior is only needed in training, and it rarely comes as a clean per-bin matr
 variables are per trial (an interval, a choice), some are categorical (a direction, a task
 phase), and tracking drops out. Each block below fits a BLEND student with one form and prints
 what the teacher made of it (``teacher_.behavior_encoding_``) and how well velocity decodes
-from the student's rates on held-out trials.
+from the student's rates on held-out trials. One seed on small data: differences between rows
+are mostly seed noise; ``benchmarks/missing_behavior.py`` compares fractions of missing
+behavior over 3 seeds.
 
 Run: ``python examples/behavior_forms.py`` (about 1 minute on 2 cores).
 """

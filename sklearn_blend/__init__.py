@@ -6,9 +6,9 @@ spikes in ``transform(X)``; :class:`PerBin` puts an ordinary 2-D estimator (``Ri
 ``LogisticRegression``) after it in a ``Pipeline``.
 """
 
-from .adapters import PerBin
-from .estimator import BlendEstimator, BlendTeacher
-
 __version__ = "0.1.0"
+
+from .adapters import PerBin  # noqa: E402 (the estimators read __version__)
+from .estimator import BlendEstimator, BlendTeacher  # noqa: E402
 
 __all__ = ["BlendEstimator", "BlendTeacher", "PerBin", "__version__"]

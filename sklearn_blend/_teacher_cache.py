@@ -58,8 +58,8 @@ def fitted_teacher(teacher, data, fit_params, cache, *, key_params):
         key = joblib.hash((data, sorted(fit_params.items()), sorted(key_params.items())))
     except (pickle.PicklingError, AttributeError, TypeError) as error:
         warnings.warn(
-            f"the teacher cannot be cached, its parameters cannot be pickled ({error}); a "
-            "base defined as a lambda or inside a function is the usual cause. Every fit "
+            f"the teacher cannot be cached: its data or parameters cannot be hashed ({error}); "
+            "a base defined as a lambda or inside a function is the usual cause. Every fit "
             "trains its own teacher.",
             UserWarning,
             stacklevel=4,

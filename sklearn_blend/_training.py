@@ -26,7 +26,12 @@ from torch import nn
 
 from . import losses
 from .masking import apply_mask, interleaved_masks, random_timestep_mask, scored_entries
-from .models import build_model, resolve_base  # noqa: F401 (resolve_base re-exported)
+from .models import (  # noqa: F401 (re-exported for the estimators)
+    RESERVED_OPTIONS,
+    base_fingerprint,
+    build_model,
+    resolve_base,
+)
 
 #: fewest validation trials for early stopping; with fewer, training runs all ``max_epochs``
 MIN_VALIDATION_TRIALS = 2

@@ -132,8 +132,8 @@ def check_fitted_shape(spikes, estimator, *, name="X"):
     if spikes.shape[1] > estimator.n_time_in_:
         raise ValueError(
             f"{name} has {spikes.shape[1]} time bins, but {type(estimator).__name__} was "
-            f"fitted on trials of {estimator.n_time_in_} bins; its learned position embedding "
-            f"covers at most {estimator.n_time_in_}."
+            f"fitted on trials of {estimator.n_time_in_} bins, and its models were built for "
+            f"at most {estimator.n_time_in_} (shorter trials are fine)."
         )
 
 

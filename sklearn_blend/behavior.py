@@ -43,6 +43,7 @@ class RawBehavior:
     names: list
     categorical: frozenset
     per_bin: bool
+    from_dataframe: bool = False
 
     @property
     def n_trials(self):
@@ -57,6 +58,10 @@ def _is_dataframe(b):
     return hasattr(b, "columns") and hasattr(b, "dtypes") and hasattr(b, "iloc")
 
 
+def _is_series(b):
+    return hasattr(b, "to_frame") and hasattr(b, "dtype") and hasattr(b, "iloc")
+
+
 def _declared(categorical, names, name):
     """Column indices declared categorical by index or, for DataFrames, by name."""
     if categorical is None:
@@ -65,7 +70,11 @@ def _declared(categorical, names, name):
         categorical = [categorical]
     declared = set()
     for item in categorical:
-        if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+        if isinstance(item, bool):
+            raise TypeError(
+                f"categorical_behavior lists columns by index or name, got the bool {item!r}."
+            )
+        if isinstance(item, numbers.Integral):
             if not -len(names) <= item < len(names):
                 raise ValueError(
                     f"categorical_behavior names column {item}, but {name} has "
@@ -98,17 +107,25 @@ def _continuous(values, name, column):
     return values, ~np.isnan(values)
 
 
-def _categorical(values):
+def _categorical(values, name, column, observed=None):
     values = np.asarray(values, dtype=object)
-    observed = np.array([not _is_missing(v) for v in values.ravel()], dtype=bool)
-    return values, observed.reshape(values.shape)
+    if observed is None:
+        observed = np.array([not _is_missing(v) for v in values.ravel()], dtype=bool)
+    observed = np.asarray(observed, dtype=bool).reshape(values.shape)
+    for value in values[observed].ravel().tolist():
+        if isinstance(value, numbers.Real) and not np.isfinite(value):
+            raise ValueError(
+                f"Input {name} contains infinity in categorical column {column!r}: a category "
+                "must be a finite number or a label (NaN marks a missing value)."
+            )
+    return values, observed
 
 
 def _is_missing(value):
-    if value is None:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return True
     try:
-        return bool(value != value)  # NaN, pd.NA, NaT
+        return bool(value != value)  # NaN
     except (TypeError, ValueError):
         return False
 
@@ -127,7 +144,8 @@ def _from_dataframe(b, spikes, name, categorical):
     for j, column in enumerate(names):
         series = b.iloc[:, j]
         if j in declared:
-            values, mask = _categorical(series.astype(object).to_numpy())
+            values, mask = _categorical(series.astype(object).to_numpy(), name, column,
+                                        observed=~series.isna().to_numpy())
         else:
             try:
                 numbers_ = series.to_numpy(dtype=float, na_value=np.nan)
@@ -136,7 +154,11 @@ def _from_dataframe(b, spikes, name, categorical):
             values, mask = _continuous(numbers_, name, column)
         columns.append(values)
         observed.append(mask)
-    return RawBehavior(columns, observed, names, frozenset(declared), per_bin=False)
+    per_bin = n_time == 1  # one bin per sample: a row is that bin's behavior, as for arrays
+    if per_bin:
+        columns, observed = [c[:, None] for c in columns], [m[:, None] for m in observed]
+    return RawBehavior(columns, observed, names, frozenset(declared), per_bin,
+                       from_dataframe=True)
 
 
 def read_behavior(b, spikes, *, name="b", categorical=None):
@@ -154,6 +176,8 @@ def read_behavior(b, spikes, *, name="b", categorical=None):
             f"{name} must be a dense array of behavior; got a sparse matrix. Convert it with "
             f"{name}.toarray()."
         )
+    if _is_series(b):
+        b = b.to_frame()  # one trial-level variable
     if _is_dataframe(b):
         return _from_dataframe(b, spikes, name, categorical)
     n_trials, n_time = spikes.shape[:2]
@@ -202,7 +226,7 @@ def read_behavior(b, spikes, *, name="b", categorical=None):
     columns, observed = [], []
     for j in names:
         values = array[..., j]
-        values, mask = (_categorical(values) if j in declared
+        values, mask = (_categorical(values, name, j) if j in declared
                         else _continuous(values, name, j))
         columns.append(values)
         observed.append(mask)
@@ -233,6 +257,7 @@ class BehaviorEncoding:
 
     def __init__(self, raw):
         self.per_bin = raw.per_bin
+        self.from_dataframe = raw.from_dataframe
         self.names = list(raw.names)
         self.categorical = raw.categorical
         self.categories = {}
@@ -273,6 +298,18 @@ class BehaviorEncoding:
             raise ValueError(
                 f"{name} must have {self.n_columns} behavior channels as in fit ({form} with "
                 f"n_behavior={self.n_columns}), got {len(raw.names)}."
+            )
+        if raw.from_dataframe != self.from_dataframe:
+            given = "a DataFrame" if raw.from_dataframe else "an array"
+            fitted = "a DataFrame" if self.from_dataframe else "an array"
+            raise ValueError(
+                f"{name} is {given}, but fit saw {fitted}; pass behavior as in fit, so that "
+                "its columns are matched by name (DataFrame) or position (array)."
+            )
+        if self.from_dataframe and list(raw.names) != self.names:
+            raise ValueError(
+                f"{name} has columns {list(raw.names)}, but fit saw {self.names} (same names, "
+                f"same order; reorder with {name}[{self.names!r}])."
             )
         if raw.categorical != self.categorical:
             raise ValueError(

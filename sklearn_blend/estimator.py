@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from . import _teacher_cache, _training
+from . import __version__, _teacher_cache, _training
 from ._validation import check_fitted_shape, check_in, check_number, check_spikes
 from .behavior import BehaviorEncoding, read_behavior
 from .losses import STRATEGIES
@@ -60,6 +60,12 @@ class _MaskedModelEstimator(BaseEstimator):
                 raise TypeError(
                     f"base_params must be a dict of keyword arguments for the base, or None; "
                     f"got {type(self.base_params).__name__}."
+                )
+            reserved = sorted(set(self.base_params) & set(_training.RESERVED_OPTIONS))
+            if reserved:
+                raise ValueError(
+                    f"base_params may not set {reserved}: the estimator sets the shapes "
+                    f"{list(_training.RESERVED_OPTIONS)} from the data."
                 )
             clash = sorted(set(self.base_params) & set(entry.estimator_params))
             if clash:
@@ -790,6 +796,9 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         params = self.teacher_params()
         teacher = BlendTeacher(**{**params, "random_state": seed})
         key = {k: v for k, v in params.items() if k != "verbose"}
+        # the base's code, not only its name: a redefined class must not reuse old teachers
+        key["base"] = _training.base_fingerprint(self.base)
+        key["package_version"] = __version__
         if not isinstance(self.random_state, numbers.Integral):
             key["random_state"] = None  # unseeded: any teacher fitted this way qualifies
         cache = self.teacher_cache

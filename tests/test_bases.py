@@ -125,7 +125,6 @@ def test_a_base_without_features_or_latents_says_what_is_missing(trials):
         BlendEstimator(base=RatesOnly, strategy="feature", **TINY_TRAINING).fit(X, b)
 
 
-@pytest.mark.filterwarnings("ignore:the teacher cannot be cached")
 def test_protocol_violations_are_clear_errors(trials):
     X, b = trials
 
@@ -143,6 +142,22 @@ def test_protocol_violations_are_clear_errors(trials):
     with pytest.raises(TypeError, match="base must be a registered name"):
         BlendEstimator(base=3, **TINY_TRAINING).fit(X, b)
 
+    class LatentsAsFeatures(RatesOnly):  # (log_rates, latents): features must be a list
+        def forward(self, spikes, behavior=None):
+            log_rates = super().forward(spikes, behavior)
+            return log_rates, log_rates
+
+    with pytest.raises(TypeError, match="returned features of type Tensor"):
+        BlendEstimator(base=LatentsAsFeatures, **TINY_TRAINING).fit(X, b)
+
+    class FlatLatents(RatesOnly):
+        def forward(self, spikes, behavior=None):
+            log_rates = super().forward(spikes, behavior)
+            return log_rates, [], log_rates.mean(1)
+
+    with pytest.raises(ValueError, match=r"returned latents of shape \(8, 6\); expected \(batch, t"):
+        BlendEstimator(base=FlatLatents, **TINY_TRAINING).fit(X, b)
+
 
 @pytest.mark.parametrize(
     "params, match",
@@ -151,6 +166,7 @@ def test_protocol_violations_are_clear_errors(trials):
         (dict(base=TinyGRU, hidden_size=32), "hidden_size=32 does not apply"),
         (dict(base="lfads", base_params={"hidden_size": 8}), "set them directly"),
         (dict(base=TinyGRU, teacher_hidden_size=8), "teacher_hidden_size does not apply"),
+        (dict(base="lfads", base_params={"n_outputs": 99}), r"may not set \['n_outputs'\]"),
     ],
 )
 def test_parameters_a_base_does_not_take_are_rejected(trials, params, match):
@@ -159,15 +175,31 @@ def test_parameters_a_base_does_not_take_are_rejected(trials, params, match):
         BlendEstimator(**params, **TINY_TRAINING).fit(X, b)
 
 
-def test_a_base_that_cannot_be_pickled_still_fits_without_the_cache(trials):
+def test_a_base_defined_inside_a_function_is_cached_by_its_code(trials):
     X, b = trials
 
     def local_factory(n_inputs, n_outputs, n_behavior):
         return RatesOnly(n_inputs, n_outputs, n_behavior)
 
-    with pytest.warns(UserWarning, match="the teacher cannot be cached"):
-        est = BlendEstimator(base=local_factory, random_state=0, **TINY_TRAINING).fit(X, b)
-    assert est.transform(X).shape == X.shape
+    first = BlendEstimator(base=local_factory, random_state=0, **TINY_TRAINING).fit(X, b)
+    again = BlendEstimator(base=local_factory, random_state=0, **TINY_TRAINING).fit(X, b)
+    assert again.teacher_ is first.teacher_
+
+
+def test_a_redefined_base_does_not_reuse_the_old_teacher(trials):
+    X, b = trials
+    first = BlendEstimator(base="tiny", random_state=0, **TINY_TRAINING)
+    register_base("tiny", TinyGRU)
+    try:
+        first.fit(X, b)
+        again = BlendEstimator(base="tiny", random_state=0, **TINY_TRAINING).fit(X, b)
+        assert again.teacher_ is first.teacher_  # same code and data: reused
+        register_base("tiny", RatesOnly)  # same name, other code
+        other = BlendEstimator(base="tiny", random_state=0, **TINY_TRAINING).fit(X, b)
+        assert other.teacher_ is not first.teacher_
+        assert isinstance(other.teacher_.model_.base, RatesOnly)
+    finally:
+        del BASES["tiny"]
 
 
 def test_registry_maps_names_to_bases(trials):

@@ -54,6 +54,25 @@ def test_dataframe_categories_come_from_the_dtype_or_the_declaration():
             df.assign(theta=pd.Categorical(["up"] * 4)), SPIKES, categorical=["is_eye"]))
 
 
+def test_nullable_missing_values_are_missing_not_a_category():
+    df = pd.DataFrame({"choice": pd.array([1, 2, None, 1], dtype="Int64"),
+                       "label": pd.array(["a", None, "b", "a"], dtype="string")})
+    encoding, encoded = encode(df, categorical=["choice", "label"])
+    assert encoding.categories == {0: [1, 2], 1: ["a", "b"]} and encoding.missing
+    np.testing.assert_array_equal(encoded[:, -2:], [[1, 1], [1, 0], [0, 1], [1, 1]])
+
+
+def test_dataframe_columns_are_matched_by_name():
+    df = pd.DataFrame({"a": [1.0, 2, 3, 4], "b": [100.0, 200, 300, 400]})
+    encoding, _ = encode(df)
+    with pytest.raises(ValueError, match=r"has columns \['b', 'a'\], but fit saw \['a', 'b'\]"):
+        encoding.transform(read_behavior(df[["b", "a"]], SPIKES))
+    with pytest.raises(ValueError, match="is an array, but fit saw a DataFrame"):
+        encoding.transform(read_behavior(df.to_numpy(), SPIKES))
+    # a Series is one trial-level column
+    assert encode(df["a"])[1].shape == (4, 1)
+
+
 def test_strings_must_be_declared_categorical():
     df = pd.DataFrame({"choice": ["a", "b", "a", "b"]})
     with pytest.raises(TypeError, match="column 'choice' is not numeric; declare it"):
@@ -84,6 +103,7 @@ def test_missing_values_need_missing_values_in_fit():
         (np.ones((4, 2)), {"categorical": [5]}, "names column 5"),
         (pd.DataFrame({"a": [1, 2, 3]}), {}, "disagree on the number of trials"),
         (pd.DataFrame({"a": [1, 2, 3, 4]}), {"categorical": ["b"]}, "does not have"),
+        (np.array([[1.0], [np.inf], [1], [2]]), {"categorical": [0]}, "infinity in categorical"),
     ],
 )
 def test_bad_behavior_is_a_clear_error(b, kwargs, match):

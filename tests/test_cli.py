@@ -46,6 +46,14 @@ def test_fit_on_bundled_data_writes_table_figure_and_models(tmp_path):
         assert f["rates"].shape == (75, 140, 142)
 
 
+def test_fit_with_the_lfads_base(tmp_path):
+    out = tmp_path / "lfads_run"
+    main(["fit", "--methods", "ndt", "hard", "--set", "base=lfads", "hidden_size=8",
+          "n_layers=1", "max_epochs=2", "early_stopping=False", "--out", str(out), "--quiet"])
+    model = joblib.load(out / "models" / "hard.joblib")
+    assert model.base == "lfads" and type(model.student_.base).__name__ == "LFADS"
+
+
 def test_fit_on_an_nwb_file(tmp_path):
     path = tmp_path / "small.nwb"
     write_small_nwb(path)

@@ -229,3 +229,15 @@ def test_shorter_trials_at_transform(trials, tiny):
     assert est.transform(X[:, :6]).shape == (24, 6, 6)
     with pytest.raises(ValueError, match="time bins"):
         est.transform(np.concatenate([X, X], axis=1))
+
+
+def test_teacher_data_that_cannot_be_hashed_is_fitted_without_the_cache(trials, tiny):
+    from sklearn_blend import _teacher_cache
+
+    X, b = trials
+    teacher = BlendTeacher(random_state=0, **tiny)
+    unhashable = {"key": lambda: None}  # e.g. an object column holding something unpicklable
+    with pytest.warns(UserWarning, match="the teacher cannot be cached"):
+        fitted = _teacher_cache.fitted_teacher(teacher, (X, b), {}, True,
+                                               key_params=unhashable)
+    assert fitted is teacher and _teacher_cache._in_process == {}

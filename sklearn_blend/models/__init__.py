@@ -2,9 +2,11 @@
 
 from .base import (
     BASES,
+    RESERVED_OPTIONS,
     BaseAdapter,
     ModelOutput,
     TrialBehaviorEmbedding,
+    base_fingerprint,
     build_model,
     register_base,
     resolve_base,
@@ -23,6 +25,8 @@ register_base("lfads", build_lfads, estimator_params=LFADS_PARAMS)
 __all__ = [
     "BASES",
     "BaseAdapter",
+    "RESERVED_OPTIONS",
+    "base_fingerprint",
     "LFADS",
     "LFADSConfig",
     "ModelOutput",

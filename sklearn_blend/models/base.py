@@ -26,6 +26,7 @@ per-bin behavior with a learnable embedding (:class:`TrialBehaviorEmbedding`).
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
@@ -86,6 +87,27 @@ def resolve_base(base):
         f"base must be a registered name ({sorted(BASES)}) or a callable that builds a "
         f"PyTorch module, got {type(base).__name__} {base!r}."
     )
+
+
+#: builder arguments the estimator sets; ``base_params`` may not
+RESERVED_OPTIONS = ("n_inputs", "n_outputs", "n_behavior", "n_time")
+
+
+def base_fingerprint(base):
+    """What identifies a base's code, for the teacher cache: name and a hash of its source.
+
+    A class or factory redefined under the same name (an edited notebook cell, a reloaded
+    module, ``register_base`` on an existing name) gets a new fingerprint. When the source is
+    not available, the object's ``id`` stands in (valid within this process only).
+    """
+    builder = resolve_base(base).builder
+    name = f"{getattr(builder, '__module__', '?')}.{getattr(builder, '__qualname__', builder)}"
+    try:
+        source = inspect.getsource(builder)
+    except (OSError, TypeError):
+        return (base if isinstance(base, str) else None, name, f"id:{id(builder)}")
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    return (base if isinstance(base, str) else None, name, digest)
 
 
 def _accepts(builder, name):
@@ -154,23 +176,59 @@ class TrialBehaviorEmbedding(nn.Module):
         return nn.functional.gelu(self.project(behavior)[:, None, :] + self.position[:, :n_time])
 
 
+PROTOCOL = ("a base's forward returns log-rates (batch, time, n_outputs) as a tensor, a tuple "
+            "(log_rates, features) or (log_rates, features, latents) with features a list of "
+            "(batch, time, width) tensors (possibly empty) and latents a (batch, time, width) "
+            "tensor or None, a dict with those keys, or a ModelOutput")
+
+
 def _as_output(result):
     if isinstance(result, ModelOutput):
-        return result
-    if isinstance(result, torch.Tensor):
-        return ModelOutput(result, None, [])
-    if isinstance(result, dict):
+        log_rates, latents, features = result
+    elif isinstance(result, torch.Tensor):
+        log_rates, latents, features = result, None, []
+    elif isinstance(result, dict):
         if "log_rates" not in result:
-            raise ValueError("a base returning a dict must have a 'log_rates' entry.")
-        return ModelOutput(result["log_rates"], result.get("latents"),
-                           list(result.get("features") or []))
-    if isinstance(result, (tuple, list)) and 1 <= len(result) <= 3:
-        log_rates, features, latents = (*result, None, None)[:3]
-        return ModelOutput(log_rates, latents, list(features or []))
-    raise TypeError(
-        "a base's forward must return log-rates as a tensor, a tuple (log_rates, features[, "
-        f"latents]), a dict or a ModelOutput; got {type(result).__name__}."
-    )
+            raise ValueError(f"the base returned a dict without 'log_rates'; {PROTOCOL}.")
+        log_rates = result["log_rates"]
+        latents, features = result.get("latents"), result.get("features", [])
+    elif isinstance(result, (tuple, list)) and 1 <= len(result) <= 3:
+        log_rates = result[0]
+        features = result[1] if len(result) > 1 else []
+        latents = result[2] if len(result) > 2 else None
+    else:
+        raise TypeError(f"the base returned a {type(result).__name__}; {PROTOCOL}.")
+    if features is None:
+        features = []
+    if not isinstance(features, (list, tuple)) or not all(
+        isinstance(f, torch.Tensor) for f in features
+    ):
+        raise TypeError(
+            f"the base returned features of type {type(features).__name__}; {PROTOCOL}."
+        )
+    for what, value in (("log-rates", log_rates), ("latents", latents)):
+        if value is not None and not isinstance(value, torch.Tensor):
+            raise TypeError(f"the base returned {what} of type {type(value).__name__}; "
+                            f"{PROTOCOL}.")
+    return ModelOutput(log_rates, latents, list(features))
+
+
+def _check_output(output, spikes, n_outputs, base):
+    batch_time = tuple(spikes.shape[:2])
+    expected = (*batch_time, n_outputs)
+    if tuple(output.log_rates.shape) != expected:
+        raise ValueError(
+            f"base {type(base).__name__} returned log-rates of shape "
+            f"{tuple(output.log_rates.shape)}; expected (batch, time, n_outputs) = {expected}."
+        )
+    tensors = [("latents", output.latents)] if output.latents is not None else []
+    tensors += [(f"features[{i}]", f) for i, f in enumerate(output.features)]
+    for what, tensor in tensors:
+        if tensor.dim() != 3 or tuple(tensor.shape[:2]) != batch_time:
+            raise ValueError(
+                f"base {type(base).__name__} returned {what} of shape {tuple(tensor.shape)}; "
+                f"expected (batch, time, width) = ({batch_time[0]}, {batch_time[1]}, width)."
+            )
 
 
 class BaseAdapter(nn.Module):
@@ -224,11 +282,5 @@ class BaseAdapter(nn.Module):
             output = _as_output(self.base(spikes, behavior))
         else:
             output = _as_output(self.base(spikes))
-        expected = (*spikes.shape[:2], self.n_outputs)
-        if tuple(output.log_rates.shape) != expected:
-            raise ValueError(
-                f"base {type(self.base).__name__} returned log-rates of shape "
-                f"{tuple(output.log_rates.shape)}; expected (batch, time, n_outputs) = "
-                f"{expected}."
-            )
+        _check_output(output, spikes, self.n_outputs, self.base)
         return output
