@@ -155,7 +155,7 @@ def test_protocol_violations_are_clear_errors(trials):
             log_rates = super().forward(spikes, behavior)
             return log_rates, [], log_rates.mean(1)
 
-    with pytest.raises(ValueError, match=r"returned latents of shape \(8, 6\); expected \(batch, t"):
+    with pytest.raises(ValueError, match=r"latents of shape \(8, 6\); expected \(batch, time"):
         BlendEstimator(base=FlatLatents, **TINY_TRAINING).fit(X, b)
 
 

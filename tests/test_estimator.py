@@ -13,7 +13,8 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_blend import BlendEstimator, BlendTeacher, PerBin
 
-from .conftest import assert_same
+from .conftest import TINY, assert_same
+from .test_bases import TINY_LFADS, TINY_TRAINING, TinyGRU
 
 pytestmark = pytest.mark.filterwarnings("ignore:early stopping needs")
 
@@ -50,8 +51,16 @@ def test_latents_output_and_teacher_rates(trials, tiny):
         est.teacher_.predict_rates(X, b[..., :1])
 
 
-def test_same_seed_gives_bit_identical_results_and_leaves_global_rng_alone(trials, tiny):
+@pytest.fixture(params=["ndt", "lfads", "user base"])
+def any_base(request):
+    """Tiny settings of each kind of base: the built-in NDT and LFADS, and a user's module."""
+    return {"ndt": dict(TINY), "lfads": dict(TINY_LFADS, base="lfads"),
+            "user base": dict(TINY_TRAINING, base=TinyGRU)}[request.param]
+
+
+def test_same_seed_gives_bit_identical_results_and_leaves_global_rng_alone(trials, any_base):
     X, b = trials
+    tiny = any_base
     torch.manual_seed(123)
     before = torch.get_rng_state()
     a = BlendEstimator(strategy="soft", random_state=7, **tiny).fit(X, b).transform(X)
@@ -73,11 +82,12 @@ def test_early_stopping_uses_a_validation_split(trials, tiny):
         BlendEstimator(strategy=None, random_state=0, **tiny).fit(X[:4], b[:4])
 
 
-def test_clone_params_and_pickle_round_trip(trials, tiny):
+def test_clone_params_and_pickle_round_trip(trials, any_base):
     X, b = trials
+    tiny = any_base
     est = BlendEstimator(strategy="correlation", alpha=0.3, random_state=0, **tiny)
     assert clone(est).get_params() == est.get_params()
-    est.set_params(tau=3.0, blend_unused=None) if False else est.set_params(tau=3.0)
+    est.set_params(tau=3.0)
     assert est.tau == 3.0
     est.fit(X, b)
     restored = pickle.loads(pickle.dumps(est))
@@ -119,9 +129,10 @@ def test_feature_distillation_projects_a_narrower_student(trials, tiny):
     assert [tuple(p.weight.shape) for p in projections] == [(12, tiny["hidden_size"])]
 
 
-def test_teacher_is_trained_once_across_a_search_over_student_parameters(trials, tiny,
+def test_teacher_is_trained_once_across_a_search_over_student_parameters(trials, any_base,
                                                                           monkeypatch):
     X, b = trials
+    tiny = any_base
     fits = []
     original = BlendTeacher.fit
     monkeypatch.setattr(BlendTeacher, "fit",
