@@ -89,6 +89,17 @@ def resolve_base(base):
     )
 
 
+@torch.no_grad()
+def set_log_mean_bias(readout, mean_counts):
+    """Set a readout layer's bias to ``log(mean count per bin)`` of each output neuron.
+
+    Starting there halves the epochs needed on small data (``cpu_performance.md``, section 4);
+    a silent neuron gets ``log(1e-4)``, not ``-inf``.
+    """
+    mean_counts = torch.as_tensor(mean_counts, dtype=readout.bias.dtype)
+    readout.bias.copy_(torch.log(mean_counts.clamp_min(1e-4)))
+
+
 #: builder arguments the estimator sets; ``base_params`` may not
 RESERVED_OPTIONS = ("n_inputs", "n_outputs", "n_behavior", "n_time")
 

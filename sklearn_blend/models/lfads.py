@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import ModelOutput
+from .base import ModelOutput, set_log_mean_bias
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,7 @@ class LFADS(nn.Module):
     @torch.no_grad()
     def init_output_bias(self, mean_counts):
         """Start the readout at ``log(mean count per bin)`` of each output neuron."""
-        mean_counts = torch.as_tensor(mean_counts, dtype=self.readout.bias.dtype)
-        self.readout.bias.copy_(torch.log(mean_counts.clamp_min(1e-4)))
+        set_log_mean_bias(self.readout, mean_counts)
 
     def forward(self, spikes, behavior=None) -> ModelOutput:
         """Map ``spikes`` ``(batch, time, n_inputs)`` (and ``behavior``) to :class:`ModelOutput`."""

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .base import ModelOutput
+from .base import ModelOutput, set_log_mean_bias
 
 
 @dataclass(frozen=True)
@@ -167,12 +167,8 @@ class NDT(nn.Module):
 
     @torch.no_grad()
     def init_output_bias(self, mean_counts):
-        """Start the readout at ``log(mean count per bin)`` of each output neuron.
-
-        This halves the epochs needed on small data (``cpu_performance.md``, section 4).
-        """
-        mean_counts = torch.as_tensor(mean_counts, dtype=self.readout.bias.dtype)
-        self.readout.bias.copy_(torch.log(mean_counts.clamp_min(1e-4)))
+        """Start the readout at ``log(mean count per bin)`` of each output neuron."""
+        set_log_mean_bias(self.readout, mean_counts)
 
     def forward(self, spikes, behavior=None) -> ModelOutput:
         """Map ``spikes`` ``(batch, time, n_inputs)`` (and ``behavior``) to :class:`ModelOutput`."""
