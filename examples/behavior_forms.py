@@ -8,7 +8,8 @@ from the student's rates on held-out trials. One seed on small data: differences
 are mostly seed noise; ``benchmarks/missing_behavior.py`` compares fractions of missing
 behavior over 3 seeds.
 
-Run: ``python examples/behavior_forms.py`` (about 1 minute on 2 cores).
+Run: ``python examples/behavior_forms.py`` (13 minutes measured on 2 cores with a benchmark
+running beside it).
 """
 
 import warnings

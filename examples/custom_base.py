@@ -14,7 +14,8 @@ The same estimator then trains the teacher (spikes + hand velocity) and the spik
 of this model, on 60 trials of MC_Maze_Small, and scores both against the same model trained
 without behavior on the other 15 trials.
 
-Run: ``python examples/custom_base.py`` (prints the table; 3.5 minutes measured on 2 cores).
+Run: ``python examples/custom_base.py`` (prints the table; 3.5 minutes measured on 2
+cores with another job running beside it).
 """
 
 import time

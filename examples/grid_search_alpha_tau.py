@@ -5,7 +5,8 @@ Pipeline; GridSearchCV splits trials (never bins), scores every candidate with b
 co-bps, and refits the best one on all training trials. The teacher depends on neither alpha
 nor tau, so it is trained once per fold and reused by every candidate (``teacher_cache``).
 
-Run: ``python examples/grid_search_alpha_tau.py`` (8.5 minutes measured on 2 cores).
+Run: ``python examples/grid_search_alpha_tau.py`` (8.5 minutes measured on 2 cores
+with other jobs running beside it).
 """
 
 import time
