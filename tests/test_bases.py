@@ -215,3 +215,13 @@ def test_registry_maps_names_to_bases(trials):
     model = build_model("lfads", n_inputs=3, n_outputs=4, n_behavior=0, n_time=5,
                         options={"hidden_size": 4, "factor_size": 2})
     assert model(torch.zeros(2, 5, 3)).log_rates.shape == (2, 5, 4)
+
+
+def test_lfads_feature_distillation_projects_where_widths_differ(trials):
+    X, b = trials
+    est = BlendEstimator(base="lfads", strategy="feature", teacher_hidden_size=12,
+                         random_state=0, **TINY_LFADS).fit(X, b)
+    projections = est.student_net_.module_.projections
+    # encoding and generator widths differ (8 vs 12); the factors (4) match
+    assert [None if p is None else tuple(p.weight.shape) for p in projections] == [
+        (12, 8), (12, 8), None]
