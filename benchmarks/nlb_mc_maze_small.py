@@ -16,7 +16,8 @@ Metrics on the test trials (``sklearn_blend.metrics``, equal to ``nlb_tools``'):
   hand velocity, fit on the training trials' rates, R^2 on the test trials. The teacher's rates
   come from behavior as well as spikes: its Vel-R2 is an upper reference, not a fair decode.
 
-Run ``python benchmarks/nlb_mc_maze_small.py`` (3 seeds, about 40 minutes on 2 cores). It prints
+Run ``python benchmarks/nlb_mc_maze_small.py`` (3 seeds, about 40 minutes on 2 cores; with
+``--base lfads`` all six neural methods run on LFADS, 75 minutes for ``--max-folds 2``). It prints
 and writes ``benchmarks/results/nlb_mc_maze_small.{csv,md}`` and
 ``benchmarks/results/nlb_mc_maze_small_velocity.png`` (true and decoded velocity of fold 0's
 test trials, NDT vs the best student). ``--quick`` (1 seed, 2 folds, 20 epochs) checks the
