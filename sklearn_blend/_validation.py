@@ -2,8 +2,8 @@
 
 Spike counts are ``(n_trials, n_time, n_neurons)``; a 2-D ``(n_samples, n_neurons)`` array is
 read as ``(n_samples, 1, n_neurons)`` (one bin per sample) so that scikit-learn's generic
-estimator checks apply. Behavior is ``(n_trials, n_time, n_behavior)`` and must agree with the
-spikes on trials and bins. Nothing is rounded: counts and behavior become float32 as given.
+estimator checks apply. Nothing is rounded: counts become float32 as given. Behavior, which
+comes in several forms, is checked in :mod:`sklearn_blend.behavior`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from scipy import sparse
 from sklearn.utils import check_array
 
 SPIKES_SHAPE = "(n_trials, n_time, n_neurons)"
-BEHAVIOR_SHAPE = "(n_trials, n_time, n_behavior)"
 
 
-def _reject_sparse(value, name, what):
+def reject_sparse(value, name, what):
+    """Raise a ``TypeError`` naming ``name`` if ``value`` is a scipy sparse matrix."""
     if sparse.issparse(value):
         raise TypeError(
             f"{name} must be a dense array of {what}; got a sparse matrix. "
@@ -56,7 +56,7 @@ def check_spikes(X, *, name="X"):
     negative counts and empty axes.
     """
     what = "spike counts"
-    _reject_sparse(X, name, what)
+    reject_sparse(X, name, what)
     spikes = _as_float32(X, name, what, SPIKES_SHAPE)
     if spikes.ndim == 1:
         raise ValueError(
@@ -77,42 +77,6 @@ def check_spikes(X, *, name="X"):
             f"{int((spikes < 0).sum())} negative entries (minimum {spikes.min():g})."
         )
     return spikes, was_2d
-
-
-def check_behavior(b, spikes, *, name="b"):
-    """Validate behavior against validated ``spikes``; return float32 ``(n, t, n_behavior)``.
-
-    A 1-D ``(n_samples,)`` or 2-D ``(n_samples, n_behavior)`` behavior is accepted only when the
-    spikes have a single bin (2-D ``X``). ``None`` passes through.
-    """
-    if b is None:
-        return None
-    what = "behavior"
-    _reject_sparse(b, name, what)
-    behavior = _as_float32(b, name, what, BEHAVIOR_SHAPE)
-    n_trials, n_time = spikes.shape[:2]
-    if behavior.ndim < 3:
-        if n_time != 1:
-            raise ValueError(
-                f"{name} must be a 3-D array of {what} {BEHAVIOR_SHAPE} = ({n_trials}, "
-                f"{n_time}, n_behavior) to match X; got shape {behavior.shape}."
-            )
-        behavior = behavior.reshape(len(behavior), 1, -1)
-    if behavior.shape[0] != n_trials:
-        raise ValueError(
-            f"X and {name} disagree on the number of trials: X has {n_trials}, "
-            f"{name} has {behavior.shape[0]} (shape {behavior.shape}, expected "
-            f"{BEHAVIOR_SHAPE})."
-        )
-    if behavior.shape[1] != n_time:
-        raise ValueError(
-            f"X and {name} disagree on the number of time bins: X has {n_time}, "
-            f"{name} has {behavior.shape[1]} (shape {behavior.shape}, expected "
-            f"{BEHAVIOR_SHAPE})."
-        )
-    if behavior.shape[2] == 0:
-        raise ValueError(f"{name} has no behavior channels (shape {behavior.shape}).")
-    return behavior
 
 
 def check_fitted_shape(spikes, estimator, *, name="X"):

@@ -23,7 +23,8 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
+
+from ._validation import reject_sparse
 
 PER_BIN_SHAPE = "(n_trials, n_time, n_behavior)"
 TRIAL_SHAPE = "(n_trials, n_behavior)"
@@ -44,10 +45,6 @@ class RawBehavior:
     categorical: frozenset
     per_bin: bool
     from_dataframe: bool = False
-
-    @property
-    def n_trials(self):
-        return len(self.columns[0])
 
     @property
     def any_observed(self):
@@ -171,11 +168,7 @@ def read_behavior(b, spikes, *, name="b", categorical=None):
     """
     if b is None:
         return None
-    if sparse.issparse(b):
-        raise TypeError(
-            f"{name} must be a dense array of behavior; got a sparse matrix. Convert it with "
-            f"{name}.toarray()."
-        )
+    reject_sparse(b, name, "behavior")
     if _is_series(b):
         b = b.to_frame()  # one trial-level variable
     if _is_dataframe(b):

@@ -6,6 +6,7 @@ parameters, derives seeds, and turns model outputs into what scikit-learn users 
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import warnings
 
@@ -21,10 +22,10 @@ from .behavior import BehaviorEncoding, read_behavior
 from .losses import STRATEGIES
 from .metrics import bits_per_spike, co_bps
 
-#: estimator parameters that shape a base's architecture, with their defaults; a base receives
-#: those its registry entry forwards, and the others must stay at their defaults
-ARCHITECTURE_DEFAULTS = dict(hidden_size=64, n_layers=2, n_heads=2, ffn_size=256, dropout=0.5,
-                             context_backward=None, context_forward=None)
+#: estimator parameters that shape a base's architecture; a base receives those its registry
+#: entry forwards, and the others must stay at their defaults
+ARCHITECTURE_PARAMS = ("hidden_size", "n_layers", "n_heads", "ffn_size", "dropout",
+                       "context_backward", "context_forward")
 #: per-bin width of the learnable embedding of trial-level behavior
 TRIAL_BEHAVIOR_WIDTH = 16
 
@@ -47,7 +48,9 @@ class _MaskedModelEstimator(BaseEstimator):
                 f"hidden_size ({self.hidden_size}) must be divisible by n_heads "
                 f"({self.n_heads})."
             )
-        for name, default in ARCHITECTURE_DEFAULTS.items():
+        defaults = inspect.signature(type(self).__init__).parameters
+        for name in ARCHITECTURE_PARAMS:
+            default = defaults[name].default
             if name not in entry.estimator_params and getattr(self, name) != default:
                 raise ValueError(
                     f"{name}={getattr(self, name)!r} does not apply to base={self.base!r}, "
@@ -419,12 +422,19 @@ class BlendTeacher(_MaskedModelEstimator):
         """
         check_is_fitted(self)
         spikes, _ = check_spikes(X)
-        raw = read_behavior(b, spikes, name=name, categorical=self.categorical_behavior)
-        if raw is None:
-            raise ValueError(f"{name} (behavior) is required by the teacher.")
         n_time = spikes.shape[1] + (self.forward_bins if spikes.shape[1] == self.n_time_in_
                                     else 0)
-        return self._model_behavior(raw, n_time, name)
+        return self._pad_behavior(self._encoded_behavior(b, spikes, name), n_time)
+
+    def _encoded_behavior(self, b, spikes, name="b"):
+        """``b`` read against validated ``spikes``, encoded as in fit (no forward-bin padding)."""
+        raw = read_behavior(b, spikes, name=name, categorical=self.categorical_behavior)
+        if raw is None:
+            raise ValueError(
+                f"{name} (behavior with {self.n_behavior_in_} columns, as in fit) is required "
+                "by the teacher."
+            )
+        return self.behavior_encoding_.transform(raw, name)
 
     @property
     def model_(self):
@@ -434,16 +444,7 @@ class BlendTeacher(_MaskedModelEstimator):
 
     def _behavior_for(self, b):
         """A function of validated spikes that checks ``b`` and returns it encoded."""
-
-        def encoded(spikes):
-            raw = read_behavior(b, spikes, name="b", categorical=self.categorical_behavior)
-            if raw is None:
-                raise ValueError(
-                    f"b must have {self.n_behavior_in_} behavior channels as in fit, got None."
-                )
-            return self.behavior_encoding_.transform(raw, "b")
-
-        return encoded
+        return lambda spikes: self._encoded_behavior(b, spikes)
 
     def predict_rates(self, X, b, *, forward=False):
         """Teacher firing rates (expected counts per bin) from spikes and behavior.
@@ -769,7 +770,8 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             forward = targets[:, self.n_time_in_ :] if self.forward_bins else None
             self.teacher_ = self._fit_teacher(window, behavior, forward, int(teacher_seed))
             teacher_model = self.teacher_.model_
-            behavior = self.teacher_.encode_behavior(behavior, window, name=name)
+            # the behavior read above, encoded as the teacher reads it
+            behavior = self.teacher_._model_behavior(raw, inputs.shape[1], name)
         factory = _training.ObjectiveFactory(
             self._model_config(hidden_size=self.hidden_size),
             self.mask_ratio,

@@ -114,11 +114,10 @@ def base_fingerprint(base):
     builder = resolve_base(base).builder
     name = f"{getattr(builder, '__module__', '?')}.{getattr(builder, '__qualname__', builder)}"
     try:
-        source = inspect.getsource(builder)
+        code = hashlib.sha256(inspect.getsource(builder).encode()).hexdigest()
     except (OSError, TypeError):
-        return (base if isinstance(base, str) else None, name, f"id:{id(builder)}")
-    digest = hashlib.sha256(source.encode()).hexdigest()
-    return (base if isinstance(base, str) else None, name, digest)
+        code = f"id:{id(builder)}"
+    return (base if isinstance(base, str) else None, name, code)
 
 
 def _accepts(builder, name):
