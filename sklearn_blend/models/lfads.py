@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .base import ModelOutput, set_log_mean_bias
+from .dropout import Dropout
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class LFADS(nn.Module):
         super().__init__()
         self.config = config
         h = config.hidden_size
-        self.input_dropout = nn.Dropout(config.dropout)
+        self.input_dropout = Dropout(config.dropout)
         self.encoder = nn.GRU(
             config.n_inputs, h, num_layers=config.n_layers, batch_first=True,
             bidirectional=True, dropout=config.dropout if config.n_layers > 1 else 0.0,
@@ -91,7 +92,7 @@ class LFADS(nn.Module):
         self.fuse = nn.Linear(encoded, h)
         self.controller = nn.GRU(h, h, batch_first=True)
         self.generator = nn.GRU(h, h, batch_first=True)
-        self.factor_dropout = nn.Dropout(config.dropout)
+        self.factor_dropout = Dropout(config.dropout)
         self.factors = nn.Linear(h, config.factor_size)
         self.readout = nn.Linear(config.factor_size, config.n_outputs)
 

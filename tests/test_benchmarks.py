@@ -1,0 +1,55 @@
+"""Building blocks of the benchmark scripts (the scripts themselves run for minutes to hours)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import speed  # noqa: E402
+import synthetic_table4  # noqa: E402
+
+
+def test_reference_masking_zeroes_whole_bins_and_scores_them_and_the_heldout_neurons():
+    torch.manual_seed(0)
+    spikes = torch.poisson(torch.full((8, 30, 5), 2.0)) + 1.0
+    heldout = torch.ones(8, 30, 2)
+    masked, labels = speed.reference_mask_batch(spikes, heldout)
+    hidden = masked[..., :5] == 0
+    assert torch.equal(hidden.all(-1), hidden.any(-1))  # whole bins
+    assert 0 < hidden.float().mean() < 0.6
+    assert torch.equal(masked[..., 5:], torch.zeros(8, 30, 2))  # held-out columns are zero
+    assert torch.equal(labels[..., :5] != -100, hidden)
+    assert torch.equal(labels[..., 5:], heldout)
+
+
+def test_reference_ndt_maps_spikes_and_behavior_to_log_rates_of_all_neurons():
+    torch.manual_seed(0)
+    teacher = speed.ReferenceNDT(n_neurons=12, n_time=20, n_behavior=2).eval()
+    student = speed.ReferenceNDT(n_neurons=12, n_time=20).eval()
+    spikes, behavior = torch.rand(3, 20, 12), torch.randn(3, 20, 2)
+    assert teacher(spikes, behavior).shape == (3, 20, 12)
+    assert student(spikes, behavior).shape == (3, 20, 12)  # a student ignores behavior
+    assert not torch.allclose(teacher(spikes, behavior), teacher(spikes, behavior + 1))
+
+
+def test_speed_split_is_a_partition_of_the_trials():
+    spikes = np.arange(10 * 2 * 3, dtype=np.float32).reshape(10, 2, 3)
+    data = speed._split(spikes[..., :2], spikes[..., 2:], spikes[..., :1], seed=0)
+    assert len(data["train"]["spikes"]) == 8 and len(data["valid"]["spikes"]) == 2
+    firsts = np.concatenate([data["train"]["spikes"], data["valid"]["spikes"]])[:, 0, 0]
+    assert sorted(firsts) == sorted(spikes[:, 0, 0])
+    assert data["n_neurons"] == 3 and data["n_heldout"] == 1
+
+
+def test_synthetic_split_follows_mc_maze_fractions_and_is_disjoint():
+    sizes = dict(n_trials=100, n_time=10, n_neurons=40, n_behavior=2)
+    data, train, test = synthetic_table4.make_dataset("simple", sizes, 0)
+    assert data.spikes_heldout.shape[-1] == round(40 * 45 / 182)
+    assert data.spikes.shape[-1] + data.spikes_heldout.shape[-1] == 40
+    assert len(test) == round(100 * 574 / 2869)
+    assert not set(train) & set(test) and len(train) + len(test) == 100
+    again = synthetic_table4.make_dataset("simple", sizes, 0)
+    assert np.array_equal(again[0].spikes, data.spikes)  # one data seed, the same data
