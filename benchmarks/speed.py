@@ -2,7 +2,8 @@
 
 Both sides train the paper's NDT (4 layers, 2 heads, feed-forward 128, model width N = all
 neurons, attention window [t-8, t+4], dropout 0.1, batch 64, masking 25% of the time bins) on the
-same trials with the same 80/20 train/validation split, validating every epoch:
+same trials, 80% for training and 20% validated every epoch (the reference takes a fixed
+shuffled split, ours skorch's seeded split of the same sizes):
 
 * **reference**: a plain-PyTorch loop written the way the official BLEND/NDT code is structured
   (``shared/reference/blend_and_base_models.md`` sections 1-2): identity embedding of the spikes

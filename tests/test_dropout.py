@@ -41,3 +41,9 @@ def test_evaluation_mode_and_zero_probability_are_the_identity():
 def test_invalid_probability_is_a_value_error(p):
     with pytest.raises(ValueError, match="dropout probability"):
         Dropout(p)
+
+
+@pytest.mark.parametrize("p", ["0.1", None, True])
+def test_non_numeric_probability_is_a_type_error(p):
+    with pytest.raises(TypeError, match="dropout probability p"):
+        Dropout(p)

@@ -1,12 +1,12 @@
 """Dropout whose random mask is cheap to draw on the CPU.
 
-:class:`torch.nn.Dropout` on the CPU draws its mask with ``bernoulli_``, which costs 10-20 ms
-for one ``64 x 140 x 182`` activation on this project's 2-core machine, about a fifth of an NDT
-training step at the paper's configuration. :class:`Dropout` keeps the same semantics (each
-element kept independently with probability ``1 - p`` and scaled by ``1 / (1 - p)`` in training
-mode; identity in evaluation mode) but draws the mask from 32-bit uniform integers of NumPy's
-SFC64 generator, several times faster. The keep probability is exact to ``2**-32``, finer than
-``torch.rand``'s 24-bit floats.
+:class:`torch.nn.Dropout` on the CPU draws its mask with ``bernoulli_``, which is slow: for one
+``64 x 140 x 182`` activation of an NDT at the paper's configuration it costs several times
+what :func:`keep_mask` does (``benchmarks/cpu_kernels.py``). :class:`Dropout` keeps the same
+semantics (each element kept independently with probability ``1 - p`` and scaled by
+``1 / (1 - p)`` in training mode; identity in evaluation mode) but draws the mask from 32-bit
+uniform integers of NumPy's SFC64 generator. The keep probability is exact to ``2**-32``, finer
+than ``torch.rand``'s 24-bit floats.
 
 The generator is seeded for every call from PyTorch's default generator, so
 :func:`torch.manual_seed` and :func:`torch.random.fork_rng` control the masks as they do for
@@ -15,6 +15,8 @@ The generator is seeded for every call from PyTorch's default generator, so
 """
 
 from __future__ import annotations
+
+import numbers
 
 import numpy as np
 import torch
@@ -65,8 +67,10 @@ class Dropout(nn.Module):
 
     def __init__(self, p=0.5):
         super().__init__()
+        if isinstance(p, bool) or not isinstance(p, numbers.Real):
+            raise TypeError(f"dropout probability p must be a real number, got {p!r}.")
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1), got {p!r}.")
+            raise ValueError(f"dropout probability p must be in [0, 1), got {p!r}.")
         self.p = p
 
     def forward(self, x):

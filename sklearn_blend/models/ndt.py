@@ -16,11 +16,10 @@ log firing rates of the same shape. This version follows the NLB variant used by
 
 Dropout is applied to the input and to the residual branches, not to the attention
 probabilities or the wide feed-forward hidden tensor, which is where dropout costs the most on a
-CPU (``shared/reference/cpu_performance.md``). On the CPU, three exact shortcuts keep a training
-step fast (``benchmarks/speed.py``): dropout masks come from a faster generator
-(:mod:`sklearn_blend.models.dropout`), the attention softmax is written out rather than run
-through the flash kernel, and a narrow attention window is computed block by block
-(:func:`block_local_attention`) instead of masking a full ``time x time`` score matrix.
+CPU (``shared/reference/cpu_performance.md``). On the CPU, two exact shortcuts keep a training
+step fast (``benchmarks/cpu_kernels.py``): dropout masks come from a faster generator
+(:mod:`sklearn_blend.models.dropout`), and the attention softmax is written out rather than run
+through the flash kernel.
 """
 
 from __future__ import annotations
@@ -88,99 +87,21 @@ def banded_attention_mask(n_time, backward, forward, device=None):
     return allowed
 
 
-#: queries per block of the block-local attention of a narrow window (at least the window)
-ATTENTION_BLOCK = 16
-
-
-@dataclass(frozen=True)
-class AttentionWindow:
-    """Which keys each query bin may attend, prepared once per forward pass.
-
-    ``mask`` is the boolean ``(n_time, n_time)`` mask of :func:`banded_attention_mask` (``None``:
-    everything visible). When the band is narrow, ``block_mask`` is also set: the queries are
-    cut into blocks of ``block`` bins, each scored only against the ``block + backward +
-    forward`` keys its band can reach (see :func:`block_local_attention`).
-    """
-
-    mask: torch.Tensor | None
-    backward: int | None = None
-    forward: int | None = None
-    block_mask: torch.Tensor | None = None
-
-
-def attention_window(n_time, backward, forward, device=None):
-    """:class:`AttentionWindow` of ``n_time`` bins, band ``[t - backward, t + forward]``."""
-    mask = banded_attention_mask(n_time, backward, forward, device)
-    if backward is None or forward is None:
-        return AttentionWindow(mask, backward, forward)
-    block = max(ATTENTION_BLOCK, backward + forward + 1)
-    n_blocks = -(-n_time // block)
-    width = block + backward + forward
-    if n_blocks < 2 or 4 * width > 3 * n_time:
-        return AttentionWindow(mask, backward, forward)  # block-local would not save work
-    query = torch.arange(n_blocks * block, device=device).view(n_blocks, block, 1)
-    key = (torch.arange(n_blocks, device=device) * block - backward).view(n_blocks, 1, 1)
-    key = key + torch.arange(width, device=device)
-    offset = key - query
-    # a padded query (t >= n_time) may see padded keys, so that no row is empty
-    block_mask = (offset >= -backward) & (offset <= forward) & (key >= 0) & (
-        (key < n_time) | (query >= n_time))
-    return AttentionWindow(mask, backward, forward, block_mask)
-
-
-def _softmax_attention(q, k, v, mask):
-    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    return scores.softmax(dim=-1) @ v
-
-
-def _with_neighbours(blocks, backward, forward):
-    """``(..., n_blocks, block, dim)`` keys extended by ``backward`` bins of the previous block
-    and ``forward`` bins of the next (zeros at the ends): ``(..., n_blocks, width, dim)``."""
-    block = blocks.shape[-2]
-    before = F.pad(blocks[..., :-1, block - backward :, :], (0, 0, 0, 0, 1, 0))
-    after = F.pad(blocks[..., 1:, :forward, :], (0, 0, 0, 0, 0, 1))
-    return torch.cat([before, blocks, after], dim=-2)
-
-
-def block_local_attention(q, k, v, window):
-    """Banded attention computed block by block: the same result as the full masked softmax.
-
-    Queries are padded to whole blocks; block ``j`` (bins ``j * block`` to ``(j + 1) * block -
-    1``) is scored against keys ``j * block - backward`` to ``(j + 1) * block + forward - 1``
-    (zero-padded outside the trial), masked to each query's band. Keys outside a band get
-    zero weight in the full softmax too, so only the summation order differs. For a band
-    of 13 bins in 140 this scores 28 keys per query instead of 140.
-    """
-    batch, heads, n_time, dim = q.shape
-    n_blocks, block, _ = window.block_mask.shape
-    padded = n_blocks * block
-    q, k, v = (
-        F.pad(z, (0, 0, 0, padded - n_time)).view(batch, heads, n_blocks, block, dim)
-        for z in (q, k, v)
-    )
-    k, v = (_with_neighbours(z, window.backward, window.forward) for z in (k, v))
-    y = _softmax_attention(q, k, v, window.block_mask)
-    return y.reshape(batch, heads, padded, dim)[:, :, :n_time]
-
-
-def attention(q, k, v, window=None):
+def attention(q, k, v, attn_mask=None):
     """Scaled dot-product attention of ``(batch, heads, time, head_dim)`` queries, keys, values.
 
-    ``window`` (an :class:`AttentionWindow`, ``None`` for full attention) says which keys each
-    query sees. On CUDA this is :func:`torch.nn.functional.scaled_dot_product_attention`. On the
-    CPU the same softmax is written out with two batched matrix products, which trains about
-    1.6x faster than the CPU flash kernel at this model's odd head widths (e.g. 91 for 182
-    neurons and 2 heads), and a narrow band is computed block by block
-    (:func:`block_local_attention`); ``benchmarks/speed.py`` measures the whole step.
+    ``attn_mask`` is boolean ``(time, time)``, True where a query may attend a key. On CUDA this
+    is :func:`torch.nn.functional.scaled_dot_product_attention`; on the CPU the same softmax is
+    written out with two batched matrix products, faster than the CPU flash kernel at this
+    model's odd head widths (e.g. 91 for 182 neurons and 2 heads), forward and backward
+    together (``benchmarks/cpu_kernels.py``).
     """
-    mask = None if window is None else window.mask
     if q.device.type != "cpu":
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    if window is not None and window.block_mask is not None:
-        return block_local_attention(q, k, v, window)
-    return _softmax_attention(q, k, v, mask)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
+    return scores.softmax(dim=-1) @ v
 
 
 class SelfAttention(nn.Module):
@@ -194,12 +115,12 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
         self.out = nn.Linear(hidden_size, hidden_size)
 
-    def forward(self, x, window=None):
+    def forward(self, x, attn_mask=None):
         batch, n_time, width = x.shape
         q, k, v = self.qkv(x).split(width, dim=-1)
         heads = (batch, n_time, self.n_heads, width // self.n_heads)
         q, k, v = (z.view(heads).transpose(1, 2) for z in (q, k, v))
-        y = attention(q, k, v, window)
+        y = attention(q, k, v, attn_mask)
         return self.out(y.transpose(1, 2).reshape(batch, n_time, width))
 
 
@@ -224,8 +145,8 @@ class EncoderLayer(nn.Module):
         self.ffn = FeedForward(config.hidden_size, config.ffn_size)
         self.dropout = Dropout(config.dropout)
 
-    def forward(self, x, window=None):
-        x = x + self.dropout(self.attention(self.norm_attention(x), window))
+    def forward(self, x, attn_mask=None):
+        x = x + self.dropout(self.attention(self.norm_attention(x), attn_mask))
         return x + self.dropout(self.ffn(self.norm_ffn(x)))
 
 
@@ -276,12 +197,12 @@ class NDT(nn.Module):
         if self.config.n_behavior:
             spikes = torch.cat([spikes, behavior], dim=-1)
         x = self.embed(self.input_dropout(spikes)) + self.position[:, :n_time]
-        window = attention_window(
+        attn_mask = banded_attention_mask(
             n_time, self.config.context_backward, self.config.context_forward, x.device
         )
         features = []
         for layer in self.layers:
-            x = layer(x, window)
+            x = layer(x, attn_mask)
             features.append(x)
         latents = self.norm(x)
         log_rates = self.readout(self.readout_dropout(latents))

@@ -1,0 +1,136 @@
+"""The CPU kernels behind our training-speed choices, measured on this machine.
+
+Each row times one operation of an NDT training step at the paper's configuration (batch 64,
+140 bins, 182 neurons, 2 heads of width 91), our choice beside the alternative:
+
+* fp32 against bf16 matrix products (2048^3): whether bf16 autocast can help on this CPU;
+* attention forward and backward: the written-out softmax of
+  :func:`sklearn_blend.models.ndt.attention` against ``F.scaled_dot_product_attention``, with
+  full context and with the window [t-8, t+4];
+* a dropout mask for one 64 x 140 x 182 activation: :func:`sklearn_blend.models.dropout.keep_mask`
+  against ``bernoulli_`` (what ``nn.Dropout`` draws);
+* one AdamW step over an NDT's parameters: ``fused=True`` against the default loop;
+* a linear layer 8,960 x 182 @ 182 x out: output width 546 (the fused query-key-value layer)
+  against 552 (the next multiple of 8), in GFLOP/s.
+
+Run ``python benchmarks/cpu_kernels.py`` (about 3 minutes, nothing else running); it prints and
+writes ``benchmarks/results/cpu_kernels.{csv,md}``. Times are medians after warm-up calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from sklearn_blend.models import build_model
+from sklearn_blend.models.dropout import keep_mask
+from sklearn_blend.models.ndt import attention, banded_attention_mask
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BATCH, N_TIME, N_NEURONS, N_HEADS = 64, 140, 182, 2
+HEAD_WIDTH = N_NEURONS // N_HEADS
+
+
+def _median_ms(run, repeats=10, warmup=3):
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return 1e3 * sorted(times)[len(times) // 2]
+
+
+def matmul_rows():
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    gflops = {}
+    for name, dtype, repeats in (("fp32", torch.float32, 10), ("bf16", torch.bfloat16, 2)):
+        x, y = a.to(dtype), b.to(dtype)
+        gflops[name] = 2 * n**3 / _median_ms(lambda x=x, y=y: x @ y, repeats, 1) / 1e6
+    return [("matmul 2048^3, GFLOP/s", "fp32", gflops["fp32"], "bf16", gflops["bf16"])]
+
+
+def attention_rows():
+    shape = (BATCH, N_HEADS, N_TIME, HEAD_WIDTH)
+    q, k, v = (torch.randn(shape, requires_grad=True) for _ in range(3))
+    grad = torch.randn(shape)
+    rows = []
+    for label, mask in (("full", None), ("window [t-8, t+4]",
+                                         banded_attention_mask(N_TIME, 8, 4))):
+        written = _median_ms(lambda mask=mask: attention(q, k, v, mask).backward(grad))
+        kernel = _median_ms(lambda mask=mask: F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask).backward(grad))
+        rows.append((f"attention fwd+bwd, {label}, ms", "written out", written, "SDPA", kernel))
+    return rows
+
+
+def dropout_rows():
+    x = torch.randn(BATCH, N_TIME, N_NEURONS)
+    ours = _median_ms(lambda: keep_mask(x.shape, 0.1))
+    torch_mask = _median_ms(lambda: torch.empty_like(x).bernoulli_(0.9))
+    return [("dropout mask 64 x 140 x 182, ms", "keep_mask", ours, "bernoulli_", torch_mask)]
+
+
+def paper_ndt():
+    return build_model(
+        base="ndt", n_inputs=N_NEURONS, n_outputs=N_NEURONS, n_behavior=0, n_time=N_TIME,
+        trial_behavior=0, options=dict(hidden_size=N_NEURONS, n_layers=4, n_heads=N_HEADS,
+                                       ffn_size=128, dropout=0.1, context_backward=8,
+                                       context_forward=4))
+
+
+def adamw_rows():
+    model = paper_ndt()
+    for parameter in model.parameters():
+        parameter.grad = torch.randn_like(parameter)
+    times = {}
+    for name, options in (("fused", {"fused": True}), ("loop", {})):
+        optimizer = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=0.1, **options)
+        times[name] = _median_ms(optimizer.step, 20)
+    return [("AdamW step, NDT 4 x 182, ms", "fused", times["fused"], "loop", times["loop"])]
+
+
+def linear_rows():
+    x = torch.randn(BATCH * N_TIME, N_NEURONS)
+    gflops = {}
+    for width in (546, 552):
+        weight, bias = torch.randn(width, N_NEURONS), torch.randn(width)
+        ms = _median_ms(lambda weight=weight, bias=bias: F.linear(x, weight, bias))
+        gflops[width] = 2 * x.shape[0] * N_NEURONS * width / ms / 1e6
+    return [("linear 8960 x 182 -> out, GFLOP/s", "out 546", gflops[546], "out 552",
+             gflops[552])]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    rows = [*matmul_rows(), *attention_rows(), *dropout_rows(), *adamw_rows(), *linear_rows()]
+    table = pd.DataFrame(rows, columns=["operation", "ours", "ours_value", "alternative",
+                                        "alternative_value"])
+    lines = [
+        f"Command: `python benchmarks/cpu_kernels.py` ({args.threads} threads).",
+        "",
+        "| operation | ours | value | alternative | value |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {op} | {ours} | {a:.1f} | {alt} | {b:.1f} |" for op, ours, a, alt, b in rows]
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "cpu_kernels"
+    table.to_csv(out.with_suffix(".csv"), index=False)
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.md')}")
+
+
+if __name__ == "__main__":
+    main()
