@@ -48,7 +48,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from sklearn_blend import BlendEstimator, BlendTeacher
+from sklearn_blend import BlendEstimator
 from sklearn_blend.datasets import load_mc_maze_small, make_synthetic
 
 RESULTS = Path(__file__).resolve().parent / "results"

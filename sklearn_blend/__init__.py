@@ -3,12 +3,17 @@
 A teacher sees spike counts plus behavior; a student of the same kind sees spikes only and is
 distilled from the teacher. :class:`BlendEstimator` trains both in ``fit(X, b)`` and needs only
 spikes in ``transform(X)``; :class:`PerBin` puts an ordinary 2-D estimator (``RidgeCV``,
-``LogisticRegression``) after it in a ``Pipeline``.
+``LogisticRegression``) after it in a ``Pipeline``. For cell-type prediction, where the sample is
+a neuron, :class:`NeuronEmbedding` turns the neurons of :class:`Recordings` into one feature
+vector each (NeuPRINT, optionally distilled).
 """
 
 __version__ = "0.1.0"
 
 from .adapters import PerBin  # noqa: E402 (the estimators read __version__)
 from .estimator import BlendEstimator, BlendTeacher  # noqa: E402
+from .neurons import NeuronEmbedding  # noqa: E402
+from .recordings import Recordings  # noqa: E402
 
-__all__ = ["BlendEstimator", "BlendTeacher", "PerBin", "__version__"]
+__all__ = ["BlendEstimator", "BlendTeacher", "NeuronEmbedding", "PerBin", "Recordings",
+           "__version__"]

@@ -259,19 +259,6 @@ def train_objective(make_objective, spikes, targets, behavior, config, seed,
         is bit-for-bit reproducible. The global torch random state is left untouched.
     """
     n_trials, n_time = spikes.shape[:2]
-    n_valid = math.ceil(config.validation_fraction * n_trials)
-    use_validation = config.early_stopping and (
-        n_valid >= MIN_VALIDATION_TRIALS and n_trials - n_valid >= 1
-    )
-    if config.early_stopping and not use_validation:
-        warnings.warn(
-            f"early stopping needs at least {MIN_VALIDATION_TRIALS} validation trials; with "
-            f"{n_trials} trials and validation_fraction={config.validation_fraction} the "
-            f"model trains for all max_epochs={config.max_epochs} epochs instead.",
-            UserWarning,
-            stacklevel=3,
-        )
-    n_train = n_trials - n_valid if use_validation else n_trials
     data = {"spikes": spikes, "targets": targets}
     if behavior is not None:
         data["behavior"] = behavior
@@ -279,11 +266,36 @@ def train_objective(make_objective, spikes, targets, behavior, config, seed,
     data["valid_mask"] = random_timestep_mask(
         n_trials, n_time, _mask_ratio_of(make_objective), generator=valid_generator
     )[..., 0].numpy()
+    return fit_objective_net(make_objective, data, config, seed, description)
 
+
+def fit_objective_net(make_objective, data, config, seed, description="training"):
+    """Train the objective ``make_objective()`` on ``data`` with skorch; return the net.
+
+    ``data`` is a dict of arrays with the samples on the first axis; each key is passed to the
+    objective's ``forward`` by name. Holds out ``config.validation_fraction`` of the samples
+    for early stopping (seeded split) when there are enough, otherwise trains all epochs with
+    a warning. Weights, batch order, masks and dropout are seeded by ``seed``; the global
+    torch random state is left untouched.
+    """
+    n_samples = len(next(iter(data.values())))
+    n_valid = math.ceil(config.validation_fraction * n_samples)
+    use_validation = config.early_stopping and (
+        n_valid >= MIN_VALIDATION_TRIALS and n_samples - n_valid >= 1
+    )
+    if config.early_stopping and not use_validation:
+        warnings.warn(
+            f"early stopping needs at least {MIN_VALIDATION_TRIALS} validation samples; with "
+            f"{n_samples} samples and validation_fraction={config.validation_fraction} the "
+            f"model trains for all max_epochs={config.max_epochs} epochs instead.",
+            UserWarning,
+            stacklevel=4,
+        )
+    n_train = n_samples - n_valid if use_validation else n_samples
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         objective = make_objective()
-        extra = ["train_mtm", "train_distill"] if isinstance(objective, Distillation) else []
+        extra = ["train_mtm", "train_distill"] if hasattr(objective, "teacher") else []
         net = ObjectiveNet(
             module=objective,
             criterion=nn.Identity,

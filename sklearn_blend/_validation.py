@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 
+import joblib
 import numpy as np
 from scipy import sparse
 from sklearn.utils import check_array
@@ -122,3 +123,20 @@ def check_number(value, name, *, low=None, high=None, low_open=False, high_open=
         right = ")" if high_open else "]"
         bounds = f"{left}{'-inf' if low is None else low}, {'inf' if high is None else high}{right}"
         raise ValueError(f"{name} must be in {bounds}, got {value!r}.")
+
+
+def check_random_state_param(value):
+    """``random_state`` must be ``None``, an int or a NumPy ``RandomState``."""
+    if not (value is None or isinstance(value, (numbers.Integral, np.random.RandomState))):
+        raise TypeError(
+            f"random_state must be None, an int or a numpy RandomState, got {value!r}."
+        )
+
+
+def check_teacher_cache(value):
+    """``teacher_cache`` must be a bool, a directory path or a ``joblib.Memory``."""
+    if not (isinstance(value, (bool, str, joblib.Memory)) or hasattr(value, "__fspath__")):
+        raise TypeError(
+            "teacher_cache must be a bool, a directory path or a joblib.Memory, got "
+            f"{value!r}."
+        )

@@ -10,14 +10,20 @@ import inspect
 import numbers
 import warnings
 
-import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from . import __version__, _teacher_cache, _training
-from ._validation import check_fitted_shape, check_in, check_number, check_spikes
+from ._validation import (
+    check_fitted_shape,
+    check_in,
+    check_number,
+    check_random_state_param,
+    check_spikes,
+    check_teacher_cache,
+)
 from .behavior import BehaviorEncoding, read_behavior
 from .losses import STRATEGIES
 from .metrics import bits_per_spike, co_bps
@@ -99,14 +105,7 @@ class _MaskedModelEstimator(BaseEstimator):
         check_in(self.early_stopping, "early_stopping", (True, False))
         check_in(self.inference, "inference", ("masked", "full"))
         check_number(self.verbose, "verbose", low=0, integer=True)
-        if not (
-            self.random_state is None
-            or isinstance(self.random_state, (numbers.Integral, np.random.RandomState))
-        ):
-            raise TypeError(
-                f"random_state must be None, an int or a numpy RandomState, got "
-                f"{self.random_state!r}."
-            )
+        check_random_state_param(self.random_state)
 
     def _model_config(self, *, hidden_size, encoding=None):
         """Keyword arguments of :func:`sklearn_blend.models.build_model` for this estimator.
@@ -696,14 +695,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
                     f"teacher_hidden_size does not apply to base={self.base!r}; give the "
                     "teacher's width through the base's own options."
                 )
-        if not (
-            isinstance(self.teacher_cache, (bool, str, joblib.Memory))
-            or hasattr(self.teacher_cache, "__fspath__")
-        ):
-            raise TypeError(
-                "teacher_cache must be a bool, a directory path or a joblib.Memory, got "
-                f"{self.teacher_cache!r}."
-            )
+        check_teacher_cache(self.teacher_cache)
 
     def teacher_params(self):
         """Parameters of the :class:`BlendTeacher` this estimator trains (before seeding)."""

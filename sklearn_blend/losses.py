@@ -50,6 +50,11 @@ def masked_poisson_loss(log_rates, counts, mask=None):
     return _masked_mean(poisson_nll(log_rates, counts), mask)
 
 
+def masked_mse_loss(predictions, targets, mask=None):
+    """Mean squared error over the ``mask`` entries (NeuPRINT's loss on normalised activity)."""
+    return _masked_mean((predictions - targets) ** 2, mask)
+
+
 def hard_distillation(student, teacher, mask=None):
     """Mean squared error between student and teacher log-rates (eq. 3)."""
     return _masked_mean((student - teacher) ** 2, mask)

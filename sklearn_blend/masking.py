@@ -3,6 +3,10 @@
 BLEND and NDT mask *whole time bins*: each (trial, bin) is hidden with probability
 ``mask_ratio`` (a Bernoulli draw, not a fixed count) and its spike counts are replaced by zeros.
 Teacher and student see the same masked spikes during distillation.
+
+NeuPRINT, whose sequences are single neurons, masks *entries* instead
+(:func:`random_entry_mask`): each (window, frame, neuron) with probability ``mask_ratio``, plus
+the last frame of every sequence, and corrupts them BERT-style (:func:`corrupt_entries`).
 """
 
 from __future__ import annotations
@@ -49,3 +53,34 @@ def scored_entries(time_mask, n_inputs, n_outputs, n_window):
     heldout = torch.arange(n_outputs, device=time_mask.device) >= n_inputs
     forward = torch.arange(n_time, device=time_mask.device) >= n_window
     return time_mask | heldout[None, None, :] | forward[None, :, None]
+
+
+def random_entry_mask(shape, ratio, *, last_frame=True, generator=None, device=None):
+    """Boolean mask of ``shape`` ``(batch, time, neurons)``, True for entries to predict.
+
+    Each entry is masked with probability ``ratio``; with ``last_frame`` the last frame of every
+    sequence is always masked, as in NeuPRINT (the causal model then always predicts forward).
+    """
+    mask = torch.rand(shape, generator=generator, device=device) < ratio
+    if last_frame:
+        mask[:, -1] = True
+    return mask
+
+
+#: share of masked entries set to zero, and of the rest replaced by noise (NeuPRINT, BERT)
+ZERO_SHARE, NOISE_SHARE_OF_REST = 0.8, 0.5
+
+
+def corrupt_entries(activity, mask, *, generator=None):
+    """Hide the masked entries of ``activity``: 80% set to 0, 10% to N(0, 1) noise, 10% kept.
+
+    The kept and noised entries are still scored, so the model cannot trust any input value to
+    be the target (NeuPRINT's masking, after BERT).
+    """
+    draw = torch.rand(activity.shape, generator=generator, device=activity.device)
+    noise = torch.randn(activity.shape, generator=generator, device=activity.device)
+    zero = mask & (draw < ZERO_SHARE)
+    noised = mask & (draw >= ZERO_SHARE) & (
+        draw < ZERO_SHARE + (1 - ZERO_SHARE) * NOISE_SHARE_OF_REST
+    )
+    return torch.where(zero, 0.0, torch.where(noised, noise, activity))

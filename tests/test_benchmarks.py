@@ -8,6 +8,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+import cell_identity  # noqa: E402
 import speed  # noqa: E402
 import synthetic_table4  # noqa: E402
 
@@ -53,3 +54,17 @@ def test_synthetic_split_follows_mc_maze_fractions_and_is_disjoint():
     assert not set(train) & set(test) and len(train) + len(test) == 100
     again = synthetic_table4.make_dataset("simple", sizes, 0)
     assert np.array_equal(again[0].spikes, data.spikes)  # one data seed, the same data
+
+
+def test_cell_identity_statistics_are_auto_and_cross_correlations():
+    from sklearn_blend import Recordings
+
+    rng = np.random.default_rng(0)
+    shared = rng.normal(size=400)
+    activity = np.stack([shared, -shared, rng.normal(size=400)], axis=1)
+    stats = cell_identity.activity_statistics(Recordings(activity), n_lags=3)
+    assert stats.shape == (3, 3 + 7)
+    # lag-0 cross-correlation with the population mean (2 of 3 columns cancel: the mean is
+    # the third column / 3) is high for the third neuron only
+    lag0 = stats[:, 3 + 3]
+    assert lag0[2] > 0.9 and abs(lag0[0]) < 0.3

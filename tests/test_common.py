@@ -5,10 +5,11 @@ import warnings
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_blend import BlendEstimator, PerBin
+from sklearn_blend import BlendEstimator, NeuronEmbedding, PerBin
 
 from .conftest import TINY
 from .test_bases import TINY_LFADS, TINY_TRAINING, TinyGRU
+from .test_neurons import TINY_NEURONS
 
 ESTIMATORS = [
     BlendEstimator(strategy="hard", random_state=0, **TINY),
@@ -17,6 +18,8 @@ ESTIMATORS = [
     # the same suite for the LFADS base and for a user's own PyTorch base
     BlendEstimator(base="lfads", strategy="feature", random_state=0, **TINY_LFADS),
     BlendEstimator(base=TinyGRU, strategy="correlation", random_state=0, **TINY_TRAINING),
+    # per-neuron features: a 2-D array is one session, one row per neuron
+    NeuronEmbedding(strategy=None, random_state=0, **TINY_NEURONS),
     PerBin(Ridge()),
     PerBin(LogisticRegression()),
 ]

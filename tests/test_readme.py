@@ -29,7 +29,8 @@ def test_main_job_is_the_command_line_and_scripts_exist():
     assert "--no-deps nlb-tools" in readme_commands()[1]
     for script in ("benchmarks/nlb_mc_maze_small.py", "benchmarks/update_readme.py",
                    "benchmarks/missing_behavior.py", "examples/grid_search_alpha_tau.py",
-                   "examples/custom_base.py", "examples/behavior_forms.py"):
+                   "examples/custom_base.py", "examples/behavior_forms.py",
+                   "benchmarks/cell_identity.py", "examples/cell_types_pipeline.py"):
         assert (ROOT / script).exists()
         assert script in README
 

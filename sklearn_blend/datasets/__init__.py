@@ -1,8 +1,12 @@
-"""Datasets: bundled MC_Maze_Small, loaders for NLB .h5 and NWB files, synthetic families."""
+"""Datasets: bundled MC_Maze_Small, loaders for NLB .h5, NWB and Bugeon et al. 2022 files,
+synthetic trial families and a simulator of cell-type activity."""
 
+from ._bugeon import load_bugeon
+from ._cell_types import make_cell_types
 from ._mc_maze_small import load_mc_maze_small
 from ._nlb import load_nlb_h5
 from ._nwb import load_nwb
 from ._synthetic import make_synthetic
 
-__all__ = ["load_mc_maze_small", "load_nlb_h5", "load_nwb", "make_synthetic"]
+__all__ = ["load_bugeon", "load_mc_maze_small", "load_nlb_h5", "load_nwb", "make_cell_types",
+           "make_synthetic"]

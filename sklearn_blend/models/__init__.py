@@ -13,14 +13,17 @@ from .base import (
 )
 from .lfads import LFADS, LFADSConfig, build_lfads
 from .ndt import NDT, NDTConfig, build_ndt
+from .neuprint import NeuPRINT, NeuPRINTConfig, build_neuprint
 
 #: BlendEstimator parameters each built-in base receives (the rest come from base_params)
 NDT_PARAMS = ("hidden_size", "n_layers", "n_heads", "ffn_size", "dropout", "context_backward",
               "context_forward")
 LFADS_PARAMS = ("hidden_size", "n_layers", "dropout")
+NEUPRINT_PARAMS = NDT_PARAMS
 
 register_base("ndt", build_ndt, estimator_params=NDT_PARAMS)
 register_base("lfads", build_lfads, estimator_params=LFADS_PARAMS)
+register_base("neuprint", build_neuprint, estimator_params=NEUPRINT_PARAMS)
 
 __all__ = [
     "BASES",
@@ -32,10 +35,13 @@ __all__ = [
     "ModelOutput",
     "NDT",
     "NDTConfig",
+    "NeuPRINT",
+    "NeuPRINTConfig",
     "TrialBehaviorEmbedding",
     "build_lfads",
     "build_model",
     "build_ndt",
+    "build_neuprint",
     "register_base",
     "resolve_base",
 ]
