@@ -260,7 +260,9 @@ class _EmbeddingFitFactory:
         model = NeuPRINT(config).to(self.fitted.embedding.weight.device)
         state = {name: value for name, value in self.fitted.state_dict().items()
                  if not name.startswith("embedding.")}
-        model.load_state_dict(state, strict=False)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing != ["embedding.weight"] or unexpected:
+            raise RuntimeError(f"unexpected NeuPRINT state: missing {missing}, extra {unexpected}")
         model.requires_grad_(False)
         with torch.no_grad():
             # every new neuron starts at the mean of the fitted embeddings

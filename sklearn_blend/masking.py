@@ -59,7 +59,8 @@ def random_entry_mask(shape, ratio, *, last_frame=True, generator=None, device=N
     """Boolean mask of ``shape`` ``(batch, time, neurons)``, True for entries to predict.
 
     Each entry is masked with probability ``ratio``; with ``last_frame`` the last frame of every
-    sequence is always masked, as in NeuPRINT (the causal model then always predicts forward).
+    sequence is always masked, as in NeuPRINT (the causal model then predicts it from the
+    neuron's past and the population inputs of that frame).
     """
     mask = torch.rand(shape, generator=generator, device=device) < ratio
     if last_frame:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -56,7 +57,10 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     with the dynamics frozen (``embedding_epochs`` epochs), as NeuPRINT does for held-out
     neurons. Neurons are recognised by their activity trace. The teacher reads each behavior
     channel standardised over the frames of the fitted sessions, so any units work; behavior is
-    never needed after fitting.
+    never needed after fitting. The embeddings of the new neurons of one ``transform`` call
+    are fitted together, so (like any stochastic fit) a new neuron's embedding varies a little
+    with which other new neurons come with it; with an int ``random_state`` the same call gives
+    the same result.
 
     Put a classifier after it: ``Pipeline([("emb", NeuronEmbedding()), ("clf",
     LogisticRegression())])`` with ``X`` a :class:`~sklearn_blend.Recordings` and ``y`` the
@@ -92,7 +96,8 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Attention window in frames before / after each frame; the default is NeuPRINT's
         causal model (each frame sees itself and the whole past of the window).
     n_window : int, default=64
-        Frames per training sample (a session shorter than that gives one shorter window).
+        Frames per training sample; if a session is shorter, every sample of that fit uses
+        the shortest session's length.
     group_size : int, default=32
         Neurons of one session per training sample; a batch holds ``batch_size`` samples,
         so ``batch_size * group_size`` sequences.
@@ -117,7 +122,8 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     teacher_cache : bool, str or joblib.Memory, default=True
         Reuse a teacher trained on the same neurons with the same teacher settings and seed
         (a grid over ``alpha``, ``tau`` or ``strategy`` trains one teacher per fold); see
-        :class:`~sklearn_blend.BlendEstimator`.
+        :class:`~sklearn_blend.BlendEstimator`. Reuse needs an int ``random_state``: unseeded
+        fits group neurons differently every time.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, masks, neuron grouping, dropout, validation split and the fits of new
         embeddings. With an int, results on CPU are reproducible.
@@ -249,6 +255,8 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _recordings(self, X, *, reset):
         """``X`` as :class:`Recordings`; a 2-D array is one session, one row per neuron."""
         if isinstance(X, Recordings):
+            if reset:
+                self.__dict__.pop("n_features_in_", None)  # only set by a 2-D fit
             if not len(X):
                 raise ValueError("X selects no neurons (0 samples); select at least one.")
             recordings = X
@@ -315,7 +323,8 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         X : Recordings or array-like of shape (n_neurons, n_frames)
             The neurons to train on, with their sessions (and, for a strategy, the behavior)
             as a :class:`~sklearn_blend.Recordings`; a 2-D array is read as one session, one
-            row per neuron, without behavior.
+            row per neuron, without behavior, whose rows are also the population (its mean
+            and standard deviation come from the rows given, at ``fit`` and at ``transform``).
         y : ignored
             Cell types are not used to learn the embeddings (they are for the classifier
             after this step in a pipeline).
@@ -335,6 +344,15 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.device_ = _training.resolve_device(self.device)
         keys = recordings.neuron_keys()
         self.neuron_keys_ = list(dict.fromkeys(keys))
+        n_distinct = len(set(zip(keys, map(tuple, recordings.neurons))))
+        if len(self.neuron_keys_) < n_distinct:
+            warnings.warn(
+                f"{n_distinct - len(self.neuron_keys_)} selected neuron(s) have the same "
+                "activity trace as another (e.g. constant ROIs); neurons are recognised by "
+                "their trace, so each such group shares one embedding. Drop them from the "
+                "selection if they carry no signal.",
+                UserWarning, stacklevel=2,
+            )
         self._rows = {key: row for row, key in enumerate(self.neuron_keys_)}
         rows = np.array([self._rows[k] for k in keys], dtype=np.int64)
         rng = check_random_state(self.random_state)

@@ -144,8 +144,8 @@ class Recordings:
             bad = (neurons[:, 1] < 0) | (neurons[:, 1] >= sizes[neurons[:, 0]])
         if bad.any():
             raise ValueError(
-                f"neurons[{int(np.flatnonzero(bad)[0])}] = {tuple(neurons[bad][0])} is not a "
-                f"(session, neuron) pair of these sessions (neurons per session: "
+                f"neurons[{int(np.flatnonzero(bad)[0])}] = {tuple(neurons[bad][0].tolist())} "
+                f"is not a (session, neuron) pair of these sessions (neurons per session: "
                 f"{sizes.tolist()})."
             )
         return neurons
@@ -176,7 +176,8 @@ class Recordings:
 
     def __getitem__(self, key):
         if isinstance(key, tuple):
-            if len(key) == 2 and (key[1] is Ellipsis or key[1] == slice(None)):
+            if len(key) == 2 and (key[1] is Ellipsis or (
+                    isinstance(key[1], slice) and key[1] == slice(None))):
                 key = key[0]
             else:
                 raise IndexError("Recordings are indexed by neuron only: recordings[rows].")

@@ -81,6 +81,8 @@ def test_recordings_reject_bad_input():
         Recordings("activity")
     with pytest.raises(IndexError, match="indexed by neuron"):
         Recordings(good)[0, 1]
+    with pytest.raises(IndexError, match="indexed by neuron"):
+        Recordings(good)[[0, 1], np.array([0, 1])]
 
 
 # ---------------------------------------------------------------- model and masking
@@ -202,6 +204,24 @@ def test_two_d_array_is_one_session_of_neuron_rows(sessions):
     assert_same(emb.transform(rows[3:5]), emb.embeddings_[3:5])
     with pytest.raises(ValueError, match="80 features"):
         emb.transform(rows[:, :40])
+
+
+def test_refit_on_recordings_forgets_the_frame_count_of_a_two_d_fit(sessions):
+    recordings, _ = sessions
+    emb = NeuronEmbedding(None, random_state=0, **TINY_NEURONS).fit(recordings.activity[0].T)
+    emb.fit(recordings)
+    assert not hasattr(emb, "n_features_in_")
+    assert emb.transform(recordings.activity[1].T).shape == (9, 4)  # 64 frames, not 80
+
+
+def test_identical_traces_share_an_embedding_with_a_warning(sessions):
+    recordings, _ = sessions
+    activity = recordings.activity[0].copy()
+    activity[:, 1] = activity[:, 0]
+    with pytest.warns(UserWarning, match="1 selected neuron"):
+        emb = NeuronEmbedding(None, random_state=0, **TINY_NEURONS).fit(Recordings(activity))
+    Z = emb.transform(Recordings(activity))
+    assert_same(Z[0], Z[1])
 
 
 def test_pickle_round_trip(sessions):
