@@ -226,11 +226,7 @@ def train_neuron_model(data, *, architecture, n_neurons, mask_ratio, loss, confi
     by masked modelling, reading the behavior in ``data`` if there is any (a teacher).
     """
     data = dict(data)
-    n_behavior = 0
-    if teacher is None and "behavior" in data:
-        n_behavior = data["behavior"].shape[-1]
-    elif teacher is None:
-        data.pop("behavior", None)
+    n_behavior = data["behavior"].shape[-1] if teacher is None and "behavior" in data else 0
     data["valid_mask"] = _valid_mask(data, mask_ratio, seed)
     factory = NeuronObjectiveFactory(
         model_config(architecture, n_neurons, n_behavior), mask_ratio, loss,

@@ -12,17 +12,32 @@ which parallel workers (``GridSearchCV(n_jobs=...)``) share.
 
 from __future__ import annotations
 
+import numbers
 import os
 import pickle
 import warnings
 from collections import OrderedDict
 
 import joblib
+import numpy as np
 
 #: how many fitted teachers the in-process cache keeps (least recently used are dropped)
 MAX_CACHED_TEACHERS = 16
 
 _in_process = OrderedDict()
+
+
+def seed_policy(random_state, cache):
+    """How an estimator's ``random_state`` enters the teacher cache: ``(key_seed, cache)``.
+
+    An int is part of the key (the teacher's seed derives from it); unseeded fits key on
+    ``None`` (any teacher fitted the same way qualifies); a ``RandomState`` cannot be keyed, so
+    its teachers are never cached.
+    """
+    key_seed = random_state if isinstance(random_state, numbers.Integral) else None
+    if isinstance(random_state, np.random.RandomState):
+        cache = False
+    return key_seed, cache
 
 
 def _fit(teacher, data, fit_params):

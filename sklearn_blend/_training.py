@@ -7,6 +7,7 @@ NumPy arrays and plain Python values; models come from :mod:`sklearn_blend.model
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
@@ -35,6 +36,10 @@ from .models import (  # noqa: F401 (re-exported for the estimators)
 
 #: fewest validation trials for early stopping; with fewer, training runs all ``max_epochs``
 MIN_VALIDATION_TRIALS = 2
+#: seeds handed to the training layer are drawn below this bound
+MAX_SEED = np.iinfo(np.int32).max
+#: gradient-norm clipping of every model
+GRAD_CLIP = 1.0
 
 
 class MaskedModeling(nn.Module):
@@ -211,6 +216,24 @@ class TrainingConfig:
     n_iter_no_change: int
     device: str
     verbose: int
+
+
+def training_config(estimator, device, **overrides):
+    """The :class:`TrainingConfig` of an estimator's parameters, with ``overrides`` (fields)."""
+    config = TrainingConfig(
+        max_epochs=estimator.max_epochs,
+        batch_size=estimator.batch_size,
+        lr=estimator.lr,
+        weight_decay=estimator.weight_decay,
+        warmup_steps=estimator.warmup_steps,
+        grad_clip=GRAD_CLIP,
+        early_stopping=estimator.early_stopping,
+        validation_fraction=estimator.validation_fraction,
+        n_iter_no_change=estimator.n_iter_no_change,
+        device=device,
+        verbose=estimator.verbose,
+    )
+    return dataclasses.replace(config, **overrides)
 
 
 def _callbacks(config, n_train, use_validation, description, extra_scores):

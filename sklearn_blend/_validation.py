@@ -140,3 +140,24 @@ def check_teacher_cache(value):
             "teacher_cache must be a bool, a directory path or a joblib.Memory, got "
             f"{value!r}."
         )
+
+
+def check_training_params(estimator):
+    """Masking, dropout, attention-window and optimisation parameters every model estimator
+    has (``BlendEstimator``, ``BlendTeacher``, ``NeuronEmbedding``)."""
+    check_number(estimator.mask_ratio, "mask_ratio", low=0, high=1, low_open=True,
+                 high_open=True)
+    for name in ("max_epochs", "batch_size", "n_iter_no_change"):
+        check_number(getattr(estimator, name), name, low=1, integer=True)
+    check_number(estimator.warmup_steps, "warmup_steps", low=0, integer=True)
+    check_number(estimator.dropout, "dropout", low=0, high=1, high_open=True)
+    check_number(estimator.lr, "lr", low=0, low_open=True)
+    check_number(estimator.weight_decay, "weight_decay", low=0)
+    check_number(estimator.validation_fraction, "validation_fraction", low=0, high=1,
+                 low_open=True, high_open=True)
+    for name in ("context_backward", "context_forward"):
+        if getattr(estimator, name) is not None:
+            check_number(getattr(estimator, name), name, low=0, integer=True)
+    check_in(estimator.early_stopping, "early_stopping", (True, False))
+    check_number(estimator.verbose, "verbose", low=0, integer=True)
+    check_random_state_param(estimator.random_state)

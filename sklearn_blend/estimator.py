@@ -20,9 +20,9 @@ from ._validation import (
     check_fitted_shape,
     check_in,
     check_number,
-    check_random_state_param,
     check_spikes,
     check_teacher_cache,
+    check_training_params,
 )
 from .behavior import BehaviorEncoding, read_behavior
 from .losses import STRATEGIES
@@ -35,8 +35,6 @@ ARCHITECTURE_PARAMS = ("hidden_size", "n_layers", "n_heads", "ffn_size", "dropou
 #: per-bin width of the learnable embedding of trial-level behavior
 TRIAL_BEHAVIOR_WIDTH = 16
 
-_MAX_SEED = np.iinfo(np.int32).max
-_GRAD_CLIP = 1.0
 
 
 class _MaskedModelEstimator(BaseEstimator):
@@ -44,9 +42,8 @@ class _MaskedModelEstimator(BaseEstimator):
 
     def _check_shared_params(self):
         entry = _training.resolve_base(self.base)
-        check_number(self.mask_ratio, "mask_ratio", low=0, high=1, low_open=True, high_open=True)
-        for name in ("n_layers", "n_heads", "ffn_size", "max_epochs", "batch_size",
-                     "n_iter_no_change"):
+        check_training_params(self)
+        for name in ("n_layers", "n_heads", "ffn_size"):
             check_number(getattr(self, name), name, low=1, integer=True)
         check_number(self.hidden_size, "hidden_size", low=1, integer=True)
         if "n_heads" in entry.estimator_params and self.hidden_size % self.n_heads:
@@ -89,23 +86,9 @@ class _MaskedModelEstimator(BaseEstimator):
                 "categorical_behavior must be None, a column (index or name) or a list of "
                 f"them, got {self.categorical_behavior!r}."
             )
-        check_number(self.warmup_steps, "warmup_steps", low=0, integer=True)
-        check_number(self.dropout, "dropout", low=0, high=1, high_open=True)
-        check_number(self.lr, "lr", low=0, low_open=True)
-        check_number(self.weight_decay, "weight_decay", low=0)
-        check_number(
-            self.validation_fraction, "validation_fraction", low=0, high=1, low_open=True,
-            high_open=True,
-        )
-        for name in ("context_backward", "context_forward"):
-            if getattr(self, name) is not None:
-                check_number(getattr(self, name), name, low=0, integer=True)
         check_number(self.n_heldout, "n_heldout", low=0, integer=True)
         check_number(self.forward_bins, "forward_bins", low=0, integer=True)
-        check_in(self.early_stopping, "early_stopping", (True, False))
         check_in(self.inference, "inference", ("masked", "full"))
-        check_number(self.verbose, "verbose", low=0, integer=True)
-        check_random_state_param(self.random_state)
 
     def _model_config(self, *, hidden_size, encoding=None):
         """Keyword arguments of :func:`sklearn_blend.models.build_model` for this estimator.
@@ -131,21 +114,6 @@ class _MaskedModelEstimator(BaseEstimator):
             n_time=self.n_time_in_ + self.forward_bins,
             options=options,
             trial_behavior=trial_behavior,
-        )
-
-    def _training_config(self, device):
-        return _training.TrainingConfig(
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            warmup_steps=self.warmup_steps,
-            grad_clip=_GRAD_CLIP,
-            early_stopping=self.early_stopping,
-            validation_fraction=self.validation_fraction,
-            n_iter_no_change=self.n_iter_no_change,
-            device=device,
-            verbose=self.verbose,
         )
 
     def _training_arrays(self, X, spikes_forward):
@@ -388,13 +356,13 @@ class BlendTeacher(_MaskedModelEstimator):
             targets.mean(axis=(0, 1)),
             n_forward=self.forward_bins,
         )
-        seed = check_random_state(self.random_state).randint(_MAX_SEED)
+        seed = check_random_state(self.random_state).randint(_training.MAX_SEED)
         self.net_ = _training.train_objective(
             factory,
             inputs,
             targets,
             self._model_behavior(raw, inputs.shape[1]),
-            self._training_config(self.device_),
+            _training.training_config(self, self.device_),
             seed,
             description="teacher",
         )
@@ -754,7 +722,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         self.device_ = _training.resolve_device(self.device)
         self.n_behavior_in_ = 0 if raw is None else len(raw.names)
         rng = check_random_state(self.random_state)
-        teacher_seed, student_seed = rng.randint(_MAX_SEED, size=2)
+        teacher_seed, student_seed = rng.randint(_training.MAX_SEED, size=2)
 
         self.teacher_ = None
         teacher_model = None
@@ -779,7 +747,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             inputs,
             targets,
             behavior,
-            self._training_config(self.device_),
+            _training.training_config(self, self.device_),
             int(student_seed),
             description=f"{self.strategy} student" if self.strategy else "model (no behavior)",
         )
@@ -793,11 +761,9 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         # the base's code, not only its name: a redefined class must not reuse old teachers
         key["base"] = _training.base_fingerprint(self.base)
         key["package_version"] = __version__
-        if not isinstance(self.random_state, numbers.Integral):
-            key["random_state"] = None  # unseeded: any teacher fitted this way qualifies
-        cache = self.teacher_cache
-        if isinstance(self.random_state, np.random.RandomState):
-            cache = False  # its state cannot be keyed
+        key["random_state"], cache = _teacher_cache.seed_policy(
+            self.random_state, self.teacher_cache
+        )
         return _teacher_cache.fitted_teacher(
             teacher, (spikes, behavior), {"spikes_forward": spikes_forward}, cache,
             key_params=key,

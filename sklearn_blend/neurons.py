@@ -7,7 +7,6 @@ parameters, derives seeds, and maps neurons to rows of the learned embedding tab
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import warnings
 
 import numpy as np
@@ -19,14 +18,11 @@ from . import __version__, _neuron_training, _teacher_cache, _training
 from ._validation import (
     check_in,
     check_number,
-    check_random_state_param,
     check_teacher_cache,
+    check_training_params,
 )
 from .losses import STRATEGIES
 from .recordings import Recordings
-
-_MAX_SEED = np.iinfo(np.int32).max
-_GRAD_CLIP = 1.0
 
 
 class _NeuronTeacher:
@@ -228,28 +224,15 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         check_number(self.alpha, "alpha", low=0, high=1)
         check_number(self.tau, "tau", low=0, low_open=True)
         check_in(self.loss, "loss", ("mse", "poisson"))
-        check_number(self.mask_ratio, "mask_ratio", low=0, high=1, low_open=True, high_open=True)
         for name in ("embedding_dim", "hidden_size", "n_layers", "n_heads", "ffn_size",
-                     "n_window", "group_size", "max_epochs", "batch_size", "n_iter_no_change",
-                     "embedding_epochs"):
+                     "n_window", "group_size", "embedding_epochs"):
             check_number(getattr(self, name), name, low=1, integer=True)
         if self.hidden_size % self.n_heads:
             raise ValueError(
                 f"hidden_size ({self.hidden_size}) must be divisible by n_heads "
                 f"({self.n_heads})."
             )
-        check_number(self.dropout, "dropout", low=0, high=1, high_open=True)
-        for name in ("context_backward", "context_forward"):
-            if getattr(self, name) is not None:
-                check_number(getattr(self, name), name, low=0, integer=True)
-        check_number(self.lr, "lr", low=0, low_open=True)
-        check_number(self.weight_decay, "weight_decay", low=0)
-        check_number(self.warmup_steps, "warmup_steps", low=0, integer=True)
-        check_in(self.early_stopping, "early_stopping", (True, False))
-        check_number(self.validation_fraction, "validation_fraction", low=0, high=1,
-                     low_open=True, high_open=True)
-        check_number(self.verbose, "verbose", low=0, integer=True)
-        check_random_state_param(self.random_state)
+        check_training_params(self)
         check_teacher_cache(self.teacher_cache)
 
     def _recordings(self, X, *, reset):
@@ -282,22 +265,6 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "negative values. Use loss='mse' for normalised fluorescence."
             )
         return recordings
-
-    def _training_config(self, *, max_epochs=None, early_stopping=None, weight_decay=None,
-                         warmup_steps=None):
-        return _training.TrainingConfig(
-            max_epochs=self.max_epochs if max_epochs is None else max_epochs,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            weight_decay=self.weight_decay if weight_decay is None else weight_decay,
-            warmup_steps=self.warmup_steps if warmup_steps is None else warmup_steps,
-            grad_clip=_GRAD_CLIP,
-            early_stopping=self.early_stopping if early_stopping is None else early_stopping,
-            validation_fraction=self.validation_fraction,
-            n_iter_no_change=self.n_iter_no_change,
-            device=self.device_,
-            verbose=self.verbose,
-        )
 
     def _architecture(self):
         return dict(
@@ -357,13 +324,13 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         rows = np.array([self._rows[k] for k in keys], dtype=np.int64)
         rng = check_random_state(self.random_state)
         data_seed, teacher_seed, student_seed, self._embedding_seed = (
-            int(s) for s in rng.randint(_MAX_SEED, size=4)
+            int(s) for s in rng.randint(_training.MAX_SEED, size=4)
         )
         with_behavior = self.strategy is not None
         samples = self._samples(recordings, rows, data_seed, with_behavior=with_behavior)
         common = dict(architecture=self._architecture(), n_neurons=len(self.neuron_keys_),
                       mask_ratio=self.mask_ratio, loss=self.loss,
-                      config=self._training_config())
+                      config=_training.training_config(self, self.device_))
         self.n_behavior_in_ = recordings.n_behavior if with_behavior else 0
         self.teacher_net_ = None
         distill = {}
@@ -384,10 +351,10 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         teacher = _NeuronTeacher(**common, seed=seed)
         key = {k: v for k, v in common.items() if k != "config"}
         key["config"] = dataclasses.replace(common["config"], verbose=0)
-        key["seed"] = seed if isinstance(self.random_state, numbers.Integral) else None
         key["package_version"] = __version__
-        cache = False if isinstance(self.random_state, np.random.RandomState) else (
-            self.teacher_cache)
+        key["random_state"], cache = _teacher_cache.seed_policy(
+            self.random_state, self.teacher_cache
+        )
         return _teacher_cache.fitted_teacher(teacher, (samples,), {}, cache,
                                              key_params=key).net_
 
@@ -424,21 +391,20 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def _new_embeddings(self, recordings, keys, seen):
         """Fit embeddings of the unseen neurons with the student's dynamics frozen."""
         unseen = np.flatnonzero(~seen)
-        new_keys = list(dict.fromkeys(keys[i] for i in unseen))
-        row_of = {key: row for row, key in enumerate(new_keys)}
-        # one sample column per distinct new neuron (the first selection of each)
+        # one sample column per distinct new neuron (its first selection); rows in that order
         first = {}
         for i in unseen:
             first.setdefault(keys[i], i)
+        row_of = {key: row for row, key in enumerate(first)}
         subset = recordings[np.array(list(first.values()))]
-        rows = np.arange(len(new_keys), dtype=np.int64)
+        rows = np.arange(len(first), dtype=np.int64)
         samples = self._samples(subset, rows, self._embedding_seed, with_behavior=False)
-        config = self._training_config(
-            max_epochs=self.embedding_epochs, early_stopping=False, weight_decay=0.0,
-            warmup_steps=0,
+        config = _training.training_config(
+            self, self.device_, max_epochs=self.embedding_epochs, early_stopping=False,
+            weight_decay=0.0, warmup_steps=0,
         )
         table = _neuron_training.fit_new_embeddings(
-            self.student_, samples, n_neurons=len(new_keys), mask_ratio=self.mask_ratio,
+            self.student_, samples, n_neurons=len(first), mask_ratio=self.mask_ratio,
             loss=self.loss, config=config, seed=self._embedding_seed,
         )
         return table[[row_of[keys[i]] for i in unseen]]
