@@ -4,9 +4,11 @@ Each row times one operation of an NDT training step at the paper's configuratio
 140 bins, 182 neurons, 2 heads of width 91), our choice beside the alternative:
 
 * fp32 against bf16 matrix products (2048^3): whether bf16 autocast can help on this CPU;
-* attention forward and backward: the written-out softmax of
-  :func:`sklearn_blend.models.ndt.attention` against ``F.scaled_dot_product_attention``, with
-  full context and with the window [t-8, t+4];
+* multi-head attention from the fused query-key-value tensor, forward and backward (training)
+  and forward alone (inference, and the frozen teacher inside a student step): ours
+  (:func:`sklearn_blend.models.ndt.multi_head_attention`, each head a written-out softmax over
+  strided views) against head-major ``F.scaled_dot_product_attention`` (split, transpose, the
+  kernel, transpose back), with full context and with the window [t-8, t+4];
 * a dropout mask for one 64 x 140 x 182 activation: :func:`sklearn_blend.models.dropout.keep_mask`
   against ``bernoulli_`` (what ``nn.Dropout`` draws);
 * one AdamW step over an NDT's parameters: ``fused=True`` against the default loop;
@@ -29,7 +31,7 @@ from torch.nn import functional as F
 
 from sklearn_blend.models import build_model
 from sklearn_blend.models.dropout import keep_mask
-from sklearn_blend.models.ndt import attention, banded_attention_mask
+from sklearn_blend.models.ndt import banded_attention_mask, multi_head_attention
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH, N_TIME, N_NEURONS, N_HEADS = 64, 140, 182, 2
@@ -57,17 +59,27 @@ def matmul_rows():
     return [("matmul 2048^3, GFLOP/s", "fp32", gflops["fp32"], "bf16", gflops["bf16"])]
 
 
+def _sdpa_attention(qkv, mask):
+    q, k, v = (z.view(BATCH, N_TIME, N_HEADS, HEAD_WIDTH).transpose(1, 2)
+               for z in qkv.split(N_NEURONS, dim=-1))
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return y.transpose(1, 2).reshape(BATCH, N_TIME, N_NEURONS)
+
+
 def attention_rows():
-    shape = (BATCH, N_HEADS, N_TIME, HEAD_WIDTH)
-    q, k, v = (torch.randn(shape, requires_grad=True) for _ in range(3))
-    grad = torch.randn(shape)
+    qkv = torch.randn(BATCH, N_TIME, 3 * N_NEURONS, requires_grad=True)
+    grad = torch.randn(BATCH, N_TIME, N_NEURONS)
     rows = []
     for label, mask in (("full", None), ("window [t-8, t+4]",
                                          banded_attention_mask(N_TIME, 8, 4))):
-        written = _median_ms(lambda mask=mask: attention(q, k, v, mask).backward(grad))
-        kernel = _median_ms(lambda mask=mask: F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask).backward(grad))
-        rows.append((f"attention fwd+bwd, {label}, ms", "written out", written, "SDPA", kernel))
+        ours = _median_ms(lambda mask=mask: multi_head_attention(qkv, N_HEADS, mask)
+                          .backward(grad))
+        kernel = _median_ms(lambda mask=mask: _sdpa_attention(qkv, mask).backward(grad))
+        rows.append((f"attention fwd+bwd, {label}, ms", "per-head views", ours, "SDPA", kernel))
+        with torch.inference_mode():
+            ours = _median_ms(lambda mask=mask: multi_head_attention(qkv, N_HEADS, mask))
+            kernel = _median_ms(lambda mask=mask: _sdpa_attention(qkv, mask))
+        rows.append((f"attention forward, {label}, ms", "per-head views", ours, "SDPA", kernel))
     return rows
 
 

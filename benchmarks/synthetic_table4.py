@@ -257,9 +257,11 @@ def summarize(results):
         (base, method), ours = means.loc[family].idxmax(), means.loc[family].max()
         best_cells.append(f"{ours:.3f} ({method_label(base, method)}) | {paper_text}")
         gap_cells.append(f"{ours - paper_value:+.3f} | ")
-    per_family = results.groupby("family").seed.nunique()
-    lines.append("| model seeds run | "
-                 + " | ".join(f"{per_family[family]} | " for family in families) + " |")
+    seeds_run = results.groupby(["family", "base"]).seed.nunique()
+    seed_cells = [", ".join(f"{label} {seeds_run[family][base]}"
+                            for base, label in BASE_LABELS.items() if base in seeds_run[family])
+                  for family in families]
+    lines.append("| model seeds run | " + " | ".join(f"{cell} | " for cell in seed_cells) + " |")
     lines.append("| best student | " + " | ".join(best_cells) + " |")
     lines.append("| gap: our best - paper's best | " + " | ".join(gap_cells) + " |")
 

@@ -56,6 +56,24 @@ def test_synthetic_split_follows_mc_maze_fractions_and_is_disjoint():
     assert np.array_equal(again[0].spikes, data.spikes)  # one data seed, the same data
 
 
+def test_synthetic_summary_counts_seeds_per_base_and_compares_the_best_student():
+    import pandas as pd
+
+    rows = [dict(family="simple", base="ndt", seed=seed, method=method, vel_r2=value + seed / 100,
+                 co_bps=0.1, epochs=10, seconds=1.0)
+            for seed in range(3) for method, value in (("ndt", 0.5), ("hard", 0.6))]
+    rows += [dict(family="simple", base="lfads", seed=0, method=method, vel_r2=value, co_bps=0.2,
+                  epochs=10, seconds=2.0) for method, value in (("ndt", 0.9), ("hard", 0.95))]
+    table = synthetic_table4.summarize(pd.DataFrame(rows))
+    lines = {}
+    for line in table.splitlines():  # the first (Vel-R2) table's row of each label
+        lines.setdefault(line.split(" | ")[0], line)
+    assert "| NDT 3, LFADS 1 |" in lines["| model seeds run"]
+    assert "0.950 (LFADS-Hard) | 0.985 (LFADS-Hard)" in lines["| best student"]
+    assert "-0.035" in lines["| gap: our best - paper's best"]
+    assert "0.610 +- 0.010 | 0.934" in lines["| NDT-Hard"]
+
+
 def test_cell_identity_statistics_are_auto_and_cross_correlations():
     from sklearn_blend import Recordings
 

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from sklearn_blend.models import NDT, NDTConfig, build_model
-from sklearn_blend.models.ndt import attention, banded_attention_mask
+from sklearn_blend.models.ndt import SelfAttention, attention, banded_attention_mask
 
 
 def make(**overrides):
@@ -70,13 +70,37 @@ def test_registry_rejects_unknown_base():
 @pytest.mark.parametrize("backward, forward", [(None, None), (8, 4), (0, 3)])
 def test_written_out_attention_equals_the_sdpa_kernel(backward, forward):
     torch.manual_seed(0)
-    q, k, v = (torch.randn(2, 2, 30, 5, dtype=torch.float64, requires_grad=True)
-               for _ in range(3))
+    # strided views of one fused tensor, as SelfAttention passes them
+    fused = torch.randn(2, 30, 3, 5, dtype=torch.float64, requires_grad=True)
+    q, k, v = fused.unbind(2)
     mask = banded_attention_mask(30, backward, forward)
-    grad = torch.randn(2, 2, 30, 5, dtype=torch.float64)
+    grad = torch.randn(2, 30, 5, dtype=torch.float64)
     ours = attention(q, k, v, mask)
-    kernel = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    kernel = torch.nn.functional.scaled_dot_product_attention(
+        q.contiguous(), k.contiguous(), v.contiguous(), attn_mask=mask)
     torch.testing.assert_close(ours, kernel)
-    for a, b in zip(torch.autograd.grad(ours, (q, k, v), grad),
-                    torch.autograd.grad(kernel, (q, k, v), grad)):
+    torch.testing.assert_close(torch.autograd.grad(ours, fused, grad),
+                               torch.autograd.grad(kernel, fused, grad))
+
+
+@pytest.mark.parametrize("window", [(None, None), (8, 4)])
+def test_self_attention_matches_head_major_sdpa(window):
+    """The per-head views compute standard multi-head attention, outputs and gradients."""
+    torch.manual_seed(0)
+    layer = SelfAttention(12, 3).double()
+    x = torch.randn(4, 20, 12, dtype=torch.float64, requires_grad=True)
+    mask = banded_attention_mask(20, *window)
+
+    def reference(x):
+        q, k, v = layer.qkv(x).split(12, dim=-1)
+        q, k, v = (z.view(4, 20, 3, 4).transpose(1, 2) for z in (q, k, v))
+        y = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return layer.out(y.transpose(1, 2).reshape(4, 20, 12))
+
+    grad = torch.randn(4, 20, 12, dtype=torch.float64)
+    inputs = (x, *layer.parameters())
+    ours, expected = layer(x, mask), reference(x)
+    torch.testing.assert_close(ours, expected)
+    for a, b in zip(torch.autograd.grad(ours, inputs, grad),
+                    torch.autograd.grad(expected, inputs, grad)):
         torch.testing.assert_close(a, b)

@@ -88,20 +88,41 @@ def banded_attention_mask(n_time, backward, forward, device=None):
 
 
 def attention(q, k, v, attn_mask=None):
-    """Scaled dot-product attention of ``(batch, heads, time, head_dim)`` queries, keys, values.
+    """Scaled dot-product attention of one head: ``(batch, time, head_dim)`` queries, keys, values.
 
-    ``attn_mask`` is boolean ``(time, time)``, True where a query may attend a key. On CUDA this
+    ``attn_mask`` is boolean ``(time, time)``, True where a query may attend a key. The inputs
+    may be strided views (one head's columns of the fused query-key-value output). On CUDA this
     is :func:`torch.nn.functional.scaled_dot_product_attention`; on the CPU the same softmax is
-    written out with two batched matrix products, faster than the CPU flash kernel at this
-    model's odd head widths (e.g. 91 for 182 neurons and 2 heads), forward and backward
-    together (``benchmarks/cpu_kernels.py``).
+    written out: one ``baddbmm`` scales the scores and adds the mask as ``-inf`` (no copy of the
+    strided inputs, no separate scaling or masking pass), faster than the CPU flash kernel at
+    this model's odd head widths (e.g. 91 for 182 neurons and 2 heads), forward and backward
+    (``benchmarks/cpu_kernels.py``).
     """
     if q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
-    if attn_mask is not None:
-        scores = scores.masked_fill(~attn_mask, float("-inf"))
+    scale = q.shape[-1] ** -0.5
+    if attn_mask is None:
+        scores = torch.bmm(q, k.transpose(-2, -1)).mul_(scale)
+    else:
+        bias = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device)
+        bias.masked_fill_(~attn_mask, float("-inf"))
+        scores = torch.baddbmm(bias, q, k.transpose(-2, -1), alpha=scale)
     return scores.softmax(dim=-1) @ v
+
+
+def multi_head_attention(qkv, n_heads, attn_mask=None):
+    """Multi-head attention of a fused projection ``qkv`` ``(batch, time, 3 * width)``.
+
+    Queries, keys and values are the three ``width`` blocks of the last axis, each split into
+    ``n_heads`` heads. Every head attends over strided views of ``qkv`` (:func:`attention`):
+    no head-major copies are made. Returns the heads' outputs concatenated,
+    ``(batch, time, width)``.
+    """
+    batch, n_time, fused_width = qkv.shape
+    width = fused_width // 3
+    heads = qkv.view(batch, n_time, 3, n_heads, width // n_heads)
+    q, k, v = (z.unbind(2) for z in heads.unbind(2))
+    return torch.cat([attention(*head, attn_mask) for head in zip(q, k, v)], dim=-1)
 
 
 class SelfAttention(nn.Module):
@@ -116,12 +137,7 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(hidden_size, hidden_size)
 
     def forward(self, x, attn_mask=None):
-        batch, n_time, width = x.shape
-        q, k, v = self.qkv(x).split(width, dim=-1)
-        heads = (batch, n_time, self.n_heads, width // self.n_heads)
-        q, k, v = (z.view(heads).transpose(1, 2) for z in (q, k, v))
-        y = attention(q, k, v, attn_mask)
-        return self.out(y.transpose(1, 2).reshape(batch, n_time, width))
+        return self.out(multi_head_attention(self.qkv(x), self.n_heads, attn_mask))
 
 
 class FeedForward(nn.Module):
