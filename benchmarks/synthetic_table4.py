@@ -335,6 +335,9 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--seeds", type=int, default=None, metavar="N",
                         help="model seeds 0 .. N-1 [3; 2 with --quick]")
+    parser.add_argument("--first-seed", type=int, default=0, metavar="K",
+                        help="skip model seeds below K, e.g. to share the seeds of one family "
+                             "between processes or machines [0]")
     parser.add_argument("--data-seed", type=int, default=0,
                         help="seed of the data, held-out neurons and evaluation trials [0]")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
@@ -376,7 +379,7 @@ def main(argv=None):
     tasks = []
     for family in args.families:
         for base in args.bases:
-            for seed in range(n_seeds):
+            for seed in range(args.first_seed, n_seeds):
                 mine = done[(done.family == family) & (done.base == base) & (done.seed == seed)]
                 todo = [m for m in args.methods if m not in set(mine.method)]
                 if todo and not args.report:
