@@ -4,17 +4,19 @@ Each row times one operation of an NDT training step at the paper's configuratio
 140 bins, 182 neurons, 2 heads of width 91), our choice beside the alternative:
 
 * fp32 against bf16 matrix products (2048^3): whether bf16 autocast can help on this CPU;
-* multi-head attention from the fused query-key-value tensor
-  (:func:`sklearn_blend.models.ndt.multi_head_attention`), with full context and with the window
-  [t-8, t+4]. Forward and backward (training): ours, each head a written-out softmax over strided
-  views, against head-major ``F.scaled_dot_product_attention`` (split, transpose, the kernel,
-  transpose back). Forward alone (inference, validation, the frozen teacher inside a student
-  step): ours, which is that head-major SDPA, against the per-head written-out softmax;
+* multi-head attention from the fused query-key-value tensor, forward and backward (training)
+  and forward alone (inference, and the frozen teacher inside a student step): ours
+  (:func:`sklearn_blend.models.ndt.multi_head_attention`, each head a written-out softmax over
+  strided views) against head-major ``F.scaled_dot_product_attention`` (split, transpose, the
+  kernel, transpose back), with full context and with the window [t-8, t+4];
 * a dropout mask for one 64 x 140 x 182 activation: :func:`sklearn_blend.models.dropout.keep_mask`
   against ``bernoulli_`` (what ``nn.Dropout`` draws);
 * one AdamW step over an NDT's parameters: ``fused=True`` against the default loop;
 * a linear layer 8,960 x 182 @ 182 x out: output width 546 (the fused query-key-value layer)
-  against 552 (the next multiple of 8), in GFLOP/s.
+  against 552 (the next multiple of 8), in GFLOP/s;
+* one training step (forward and backward of the masked-modelling objective, batch 64 x 140
+  bins, 137 held-in of 182 neurons) in ``precision="float32"`` against ``"bfloat16"``
+  (autocast), for the paper's NDT and for LFADS at widths 64 (the synthetic study's) and 182.
 
 Run ``python benchmarks/cpu_kernels.py`` (about 3 minutes, nothing else running); it prints and
 writes ``benchmarks/results/cpu_kernels.{csv,md}``. Times are medians after warm-up calls.
@@ -30,9 +32,10 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
+from sklearn_blend._training import MaskedModeling
 from sklearn_blend.models import build_model
 from sklearn_blend.models.dropout import keep_mask
-from sklearn_blend.models.ndt import attention, banded_attention_mask, multi_head_attention
+from sklearn_blend.models.ndt import banded_attention_mask, multi_head_attention
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH, N_TIME, N_NEURONS, N_HEADS = 64, 140, 182, 2
@@ -67,12 +70,6 @@ def _sdpa_attention(qkv, mask):
     return y.transpose(1, 2).reshape(BATCH, N_TIME, N_NEURONS)
 
 
-def _per_head_attention(qkv, mask):
-    heads = qkv.view(BATCH, N_TIME, 3, N_HEADS, HEAD_WIDTH)
-    q, k, v = (z.unbind(2) for z in heads.unbind(2))
-    return torch.cat([attention(*head, mask) for head in zip(q, k, v)], dim=-1)
-
-
 def attention_rows():
     qkv = torch.randn(BATCH, N_TIME, 3 * N_NEURONS, requires_grad=True)
     grad = torch.randn(BATCH, N_TIME, N_NEURONS)
@@ -83,11 +80,10 @@ def attention_rows():
                           .backward(grad))
         kernel = _median_ms(lambda mask=mask: _sdpa_attention(qkv, mask).backward(grad))
         rows.append((f"attention fwd+bwd, {label}, ms", "per-head views", ours, "SDPA", kernel))
-        with torch.inference_mode():  # ours runs SDPA here; the alternative is per-head views
+        with torch.inference_mode():
             ours = _median_ms(lambda mask=mask: multi_head_attention(qkv, N_HEADS, mask))
-            written = _median_ms(lambda mask=mask: _per_head_attention(qkv, mask))
-        rows.append((f"attention forward only, {label}, ms", "SDPA", ours, "per-head views",
-                     written))
+            kernel = _median_ms(lambda mask=mask: _sdpa_attention(qkv, mask))
+        rows.append((f"attention forward, {label}, ms", "per-head views", ours, "SDPA", kernel))
     return rows
 
 
@@ -128,13 +124,43 @@ def linear_rows():
              gflops[552])]
 
 
+def precision_rows():
+    spikes = torch.poisson(torch.rand(BATCH, N_TIME, 137))
+    targets = torch.poisson(torch.rand(BATCH, N_TIME, N_NEURONS))
+    models = {
+        "NDT paper config": ("ndt", dict(hidden_size=N_NEURONS, n_layers=4, n_heads=N_HEADS,
+                                         ffn_size=128, dropout=0.1, context_backward=8,
+                                         context_forward=4)),
+        "LFADS width 64": ("lfads", dict(hidden_size=64, dropout=0.2)),
+        "LFADS width 182": ("lfads", dict(hidden_size=N_NEURONS, dropout=0.2)),
+    }
+    rows = []
+    for label, (base, options) in models.items():
+        objective = MaskedModeling(build_model(
+            base, n_inputs=137, n_outputs=N_NEURONS, n_behavior=0, n_time=N_TIME,
+            options=options), mask_ratio=0.25)
+        times = {}
+        for precision in ("float32", "bfloat16"):
+            objective.precision = precision
+
+            def step():
+                objective(spikes, targets)["loss"].backward()
+                objective.zero_grad(set_to_none=True)
+
+            times[precision] = _median_ms(step, repeats=5, warmup=1)
+        rows.append((f"training step, {label}, ms", "fp32", times["float32"],
+                     "bf16 autocast", times["bfloat16"]))
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    rows = [*matmul_rows(), *attention_rows(), *dropout_rows(), *adamw_rows(), *linear_rows()]
+    rows = [*matmul_rows(), *attention_rows(), *dropout_rows(), *adamw_rows(), *linear_rows(),
+            *precision_rows()]
     table = pd.DataFrame(rows, columns=["operation", "ours", "ours_value", "alternative",
                                         "alternative_value"])
     lines = [

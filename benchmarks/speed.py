@@ -13,22 +13,26 @@ shuffled split, ours skorch's seeded split of the same sizes):
   time-step mask drawn on the host with ``torch.bernoulli`` every step, labels of unmasked bins
   set to -100, and the frozen teacher's forward (``no_grad``) inside every student step;
 * **ours**: :class:`sklearn_blend.BlendTeacher` / :class:`sklearn_blend.BlendEstimator` ``fit``
-  (skorch training loop, early-stopping validation every epoch) with the same sizes.
+  (skorch training loop, early-stopping validation every epoch) with the same sizes, once in
+  float32 (the default, exact) and once with ``precision="bfloat16"`` (autocast in training;
+  inference always runs in float32, so it is timed once).
 
 Reported per dataset: trials/s of teacher epochs, student (hard distillation) epochs and
 inference (training trials / median epoch time, after a warm-up epoch; inference over all
 trials), the ratio ours / reference, the student epoch over a plain (no-distillation) NDT epoch,
 and the achieved GFLOP/s of our training epochs (FLOPs counted by
 ``torch.utils.flop_counter`` for one training step and one validation batch) as a fraction of
-this machine's fp32 matmul peak, measured in the same run as the best median of 2048^3 and
-4096^3 matrix products. Our inference is reported both as one full pass (``inference="full"``,
-the reference's equivalent) and with the default masked inference (each bin predicted from a
-pass in which it was hidden, ``ceil(1 / mask_ratio) + 1`` passes).
+this machine's matmul peak in the precision the epoch runs in (fp32 or bf16), measured in the
+same run as the best median of 2048^3 and 4096^3 matrix products. Our inference is reported
+both as one full pass (``inference="full"``, the reference's equivalent) and with the default
+masked inference (each bin predicted from a pass in which it was hidden,
+``ceil(1 / mask_ratio) + 1`` passes).
 
-Run ``python benchmarks/speed.py`` (21 minutes measured on 2 cores: MC-Maze-sized synthetic data
+Run ``python benchmarks/speed.py`` (20 minutes measured on 2 cores: MC-Maze-sized synthetic data
 2,869 x 140 x 182 (137 held-in, 45 held-out neurons, 2-D behavior) and real MC_Maze_Small
 75 x 140 x 142); it prints and writes ``benchmarks/results/speed.{csv,md}``. ``--quick`` (300
-synthetic trials, 3 epochs) checks the script in a few minutes and writes ``speed_quick.*``.
+synthetic trials, 3 epochs) checks the script in a few minutes and writes ``speed_quick.*``;
+``--report`` rebuilds the markdown table from the CSV without timing anything.
 Nothing else may run on the machine meanwhile: OpenMP threads that share a core slow down many
 times over (``shared/reference/cpu_performance.md``), so timings are medians after warm-up.
 """
@@ -235,13 +239,13 @@ def _epoch_flops(objective, arrays, n_train, n_valid):
     return (n_train / BATCH_SIZE) * train_flops + (n_valid / BATCH_SIZE) * valid_flops
 
 
-def our_timings(data, n_epochs, seed):
+def our_timings(data, n_epochs, seed, precision):
     """Median epoch seconds of our teacher, student and plain model, inference, and FLOPs."""
     X = np.concatenate([data["train"]["spikes"], data["train"]["heldout"]], -1)
     X = np.concatenate([X, np.concatenate([data["valid"]["spikes"],
                                            data["valid"]["heldout"]], -1)])
     b = np.concatenate([data["train"]["behavior"], data["valid"]["behavior"]])
-    params = _estimator_params(data, n_epochs, seed)
+    params = _estimator_params(data, n_epochs, seed) | {"precision": precision}
     student = BlendEstimator(strategy="hard", alpha=ALPHA, **params).fit(X, b)
     plain = BlendEstimator(strategy=None, **params).fit(X)
     n_valid = math.ceil(VALIDATION_FRACTION * len(X))
@@ -262,17 +266,18 @@ def our_timings(data, n_epochs, seed):
         "plain": _epoch_flops(plain.student_net_.module_, {
             k: v for k, v in student_arrays.items() if k != "behavior"}, n_train, n_valid),
     }
-    for inference in ("full", "masked"):
-        model = student.set_params(inference=inference)
-        seconds[f"inference_{inference}"] = _median_seconds(lambda: model.transform(X), 3)
+    if precision == "float32":  # inference runs in float32 whatever the training precision
+        for inference in ("full", "masked"):
+            model = student.set_params(inference=inference)
+            seconds[f"inference_{inference}"] = _median_seconds(lambda: model.transform(X), 3)
     return seconds, flops
 
 
-def matmul_peak(sizes=(2048, 4096), repeats=7):
-    """fp32 matmul GFLOP/s of this machine: best median over square products of ``sizes``."""
+def matmul_peak(dtype=torch.float32, sizes=(2048, 4096), repeats=7):
+    """Matmul GFLOP/s of this machine in ``dtype``: best median over square products."""
     best = 0.0
     for n in sizes:
-        a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+        a, b, out = (torch.randn(n, n).to(dtype) for _ in range(3))
         seconds = _median_seconds(lambda a=a, b=b, out=out: torch.mm(a, b, out=out), repeats)
         best = max(best, 2 * n**3 / seconds / 1e9)
     return best
@@ -305,39 +310,54 @@ def datasets(quick):
         small.spikes, small.spikes_heldout, small.behavior.astype(np.float32), 0)
 
 
-def report(rows, peak, threads, command):
+#: our two precisions: BlendEstimator ``precision`` -> short label and matmul dtype
+PRECISIONS = {"float32": ("fp32", torch.float32), "bfloat16": ("bf16", torch.bfloat16)}
+
+
+def report(rows, peaks, threads, command):
     table = pd.DataFrame(rows)
+    peak_text = ", ".join(f"{PRECISIONS[p][0]} {peaks[p]:.0f}" for p in PRECISIONS)
     lines = [
-        f"Command: `{command}` ({threads} threads; fp32 matmul peak measured in the same run: "
-        f"{peak:.0f} GFLOP/s). Trials/s = training trials per second of a training epoch "
+        f"Command: `{command}` ({threads} threads; matmul peaks measured in the same run, "
+        f"GFLOP/s: {peak_text}). Trials/s = training trials per second of a training epoch "
         "(validation pass included, median after a warm-up epoch), or trials per second of "
-        "inference over all trials.",
+        "inference over all trials. Ours trains in float32 (the default, exact) and with "
+        '`precision="bfloat16"` and always infers in float32; the reference runs in float32.',
         "",
-        "| data | what | reference trials/s | ours trials/s | ours / reference |",
-        "|---|---|---|---|---|",
+        "| data | what | reference trials/s | ours fp32 trials/s | fp32 / reference "
+        "| ours bf16 trials/s | bf16 / reference |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        for what, label in (("teacher", "teacher epoch"), ("student", "student epoch (hard)"),
-                            ("inference", "inference, one pass")):
-            ours = row[f"ours_{what}"]
+        for what, label in (("teacher", "teacher epoch"), ("student", "student epoch (hard)")):
             ref = row[f"reference_{what}"]
-            lines.append(f"| {row['data']} | {label} | {ref:.1f} | {ours:.1f} | "
-                         f"{ours / ref:.2f}x |")
+            cells = [f"{ref:.1f}"]
+            for precision in PRECISIONS:
+                ours = row[f"ours_{precision}_{what}"]
+                cells += [f"{ours:.1f}", f"{ours / ref:.2f}x"]
+            lines.append(f"| {row['data']} | {label} | " + " | ".join(cells) + " |")
+        ref, ours = row["reference_inference"], row["ours_inference"]
+        lines.append(f"| {row['data']} | inference, one pass | {ref:.1f} | {ours:.1f} | "
+                     f"{ours / ref:.2f}x | – | – |")
         lines.append(f"| {row['data']} | inference, masked (default) | – | "
-                     f"{row['ours_inference_masked']:.1f} | – |")
+                     f"{row['ours_inference_masked']:.1f} | – | – | – |")
     lines += [
         "",
-        "| data | our student epoch / plain NDT epoch | reference student / teacher epoch "
-        "| our GFLOP/s (plain, student) | fraction of fp32 matmul peak (plain, student) |",
-        "|---|---|---|---|---|",
+        "| data | precision | our student epoch / plain NDT epoch | FLOPs of a student epoch "
+        "/ plain epoch | reference student / teacher epoch | our GFLOP/s (plain, student) | "
+        "fraction of the matmul peak of that precision (plain, student) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        lines.append(
-            f"| {row['data']} | {row['student_over_plain']:.2f} | "
-            f"{row['reference_student_over_teacher']:.2f} | "
-            f"{row['gflops_plain']:.0f}, {row['gflops_student']:.0f} | "
-            f"{row['gflops_plain'] / peak:.0%}, {row['gflops_student'] / peak:.0%} |"
-        )
+        for precision, (label, _) in PRECISIONS.items():
+            plain, student = (row[f"gflops_{precision}_{w}"] for w in ("plain", "student"))
+            time_ratio = row[f"student_over_plain_{precision}"]
+            lines.append(
+                f"| {row['data']} | {label} | {time_ratio:.2f} | "
+                f"{time_ratio * student / plain:.2f} | "
+                f"{row['reference_student_over_teacher']:.2f} | {plain:.0f}, {student:.0f} | "
+                f"{plain / peaks[precision]:.0%}, {student / peaks[precision]:.0%} |"
+            )
     return table, "\n".join(lines)
 
 
@@ -347,37 +367,48 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs per model (the first is a warm-up); default 4, quick 3")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--report", action="store_true",
+                        help="only rebuild the markdown table from the CSV of an earlier run")
     args = parser.parse_args(argv)
+    command = "python benchmarks/speed.py" + (" --quick" if args.quick else "")
+    out = RESULTS / ("speed_quick" if args.quick else "speed")
+    if args.report:
+        rows = pd.read_csv(out.with_suffix(".csv")).to_dict("records")
+        peaks = {precision: rows[0][f"peak_gflops_{precision}"] for precision in PRECISIONS}
+        _, markdown = report(rows, peaks, rows[0]["threads"], command)
+        out.with_suffix(".md").write_text(markdown + "\n")
+        print(markdown)
+        return
     torch.set_num_threads(args.threads)
     n_epochs = args.epochs or (3 if args.quick else 4)
-    peak = matmul_peak()
-    print(f"fp32 matmul peak: {peak:.0f} GFLOP/s ({args.threads} threads)", flush=True)
+    peaks = {precision: matmul_peak(dtype) for precision, (_, dtype) in PRECISIONS.items()}
+    print(f"matmul peaks, GFLOP/s: {peaks} ({args.threads} threads)", flush=True)
     rows = []
     for name, data in datasets(args.quick):
         # MC_Maze_Small has one training step per epoch: time more epochs there
         epochs = n_epochs if len(data["train"]["spikes"]) > 10 * BATCH_SIZE else 4 * n_epochs
         reference = reference_timings(data, epochs, seed=0)
-        ours, flops = our_timings(data, epochs, seed=0)
         n_train = len(data["train"]["spikes"])
         n_all = n_train + len(data["valid"]["spikes"])
-        row = {"data": name, "epochs": epochs, "threads": args.threads, "peak_gflops": peak}
+        row = {"data": name, "epochs": epochs, "threads": args.threads}
+        row |= {f"peak_gflops_{precision}": peak for precision, peak in peaks.items()}
         for what in ("teacher", "student"):
             row[f"reference_{what}"] = n_train / reference[what]
-            row[f"ours_{what}"] = n_train / ours[what]
-        row["ours_plain"] = n_train / ours["plain"]
         row["reference_inference"] = n_all / reference["inference"]
-        row["ours_inference"] = n_all / ours["inference_full"]
-        row["ours_inference_masked"] = n_all / ours["inference_masked"]
-        row["student_over_plain"] = ours["student"] / ours["plain"]
         row["reference_student_over_teacher"] = reference["student"] / reference["teacher"]
-        for what in ("plain", "student", "teacher"):
-            row[f"gflops_{what}"] = flops[what] / ours[what] / 1e9
+        for precision in PRECISIONS:
+            ours, flops = our_timings(data, epochs, seed=0, precision=precision)
+            for what in ("teacher", "student", "plain"):
+                row[f"ours_{precision}_{what}"] = n_train / ours[what]
+                row[f"gflops_{precision}_{what}"] = flops[what] / ours[what] / 1e9
+            if precision == "float32":
+                row["ours_inference"] = n_all / ours["inference_full"]
+                row["ours_inference_masked"] = n_all / ours["inference_masked"]
+            row[f"student_over_plain_{precision}"] = ours["student"] / ours["plain"]
         rows.append(row)
         print(pd.Series(row).to_string(), flush=True)
-    command = "python benchmarks/speed.py" + (" --quick" if args.quick else "")
-    table, markdown = report(rows, peak, args.threads, command)
+    table, markdown = report(rows, peaks, args.threads, command)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("speed_quick" if args.quick else "speed")
     table.to_csv(out.with_suffix(".csv"), index=False)
     out.with_suffix(".md").write_text(markdown + "\n")
     print(markdown)

@@ -29,6 +29,7 @@ from . import losses
 from .masking import apply_mask, interleaved_masks, random_timestep_mask, scored_entries
 from .models import (  # noqa: F401 (re-exported for the estimators)
     RESERVED_OPTIONS,
+    ModelOutput,
     base_fingerprint,
     build_model,
     resolve_base,
@@ -40,6 +41,49 @@ MIN_VALIDATION_TRIALS = 2
 MAX_SEED = np.iinfo(np.int32).max
 #: gradient-norm clipping of every model
 GRAD_CLIP = 1.0
+#: ``precision=`` name -> dtype of the base model's autocast region (``None``: plain float32)
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+def run_model(model, spikes, behavior=None, precision="float32"):
+    """``model(spikes, behavior)`` in ``precision``; the :class:`ModelOutput` in float32.
+
+    ``"bfloat16"`` runs the base model under :func:`torch.autocast` (matrix products in
+    bfloat16, weights and their gradients kept in float32); its outputs are cast back to
+    float32, so losses, metrics and everything after the model stay in float32.
+    """
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return model(spikes, behavior)
+    with torch.autocast(spikes.device.type, dtype=dtype):
+        output = model(spikes, behavior)
+    return ModelOutput(
+        output.log_rates.float(),
+        None if output.latents is None else output.latents.float(),
+        [feature.float() for feature in output.features],
+    )
+
+
+def cpu_has_native_bfloat16():
+    """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX, via oneDNN)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def check_precision(precision, device):
+    """Validate ``precision``; warn when bfloat16 would be emulated (slow) on this CPU."""
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}."
+        )
+    if (precision == "bfloat16" and torch.device(device).type == "cpu"
+            and not cpu_has_native_bfloat16()):
+        warnings.warn(
+            "precision='bfloat16' on a CPU without native bfloat16 instructions (AVX512-BF16 "
+            "or AMX): matrix products are emulated and training is much slower than with "
+            "precision='float32'.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 class MaskedModeling(nn.Module):
@@ -51,14 +95,16 @@ class MaskedModeling(nn.Module):
     scores masked input bins, every held-out entry and every forward bin
     (:func:`~sklearn_blend.masking.scored_entries`). In training mode a fresh random time-step
     mask is drawn for every batch; in evaluation mode the fixed ``valid_mask`` that comes with
-    the data is used, so the validation loss is comparable from epoch to epoch.
+    the data is used, so the validation loss is comparable from epoch to epoch. ``precision``
+    is the base model's compute precision (:func:`run_model`); losses are float32.
     """
 
-    def __init__(self, model, mask_ratio, n_forward=0):
+    def __init__(self, model, mask_ratio, n_forward=0, precision="float32"):
         super().__init__()
         self.model = model
         self.mask_ratio = mask_ratio
         self.n_forward = n_forward
+        self.precision = precision
 
     def draw_mask(self, spikes, valid_mask):
         if self.training or valid_mask is None:
@@ -74,7 +120,7 @@ class MaskedModeling(nn.Module):
 
     def forward(self, spikes, targets, behavior=None, valid_mask=None):
         mask = self.draw_mask(spikes, valid_mask)
-        output = self.model(apply_mask(spikes, mask), behavior)
+        output = run_model(self.model, apply_mask(spikes, mask), behavior, self.precision)
         mtm = self.masked_loss(output.log_rates, spikes, targets, mask)
         return {"loss": mtm, "mtm": mtm}
 
@@ -89,8 +135,9 @@ class Distillation(MaskedModeling):
     the teacher's width and are trained with the student.
     """
 
-    def __init__(self, student, teacher, *, strategy, alpha, tau, mask_ratio, n_forward=0):
-        super().__init__(student, mask_ratio, n_forward)
+    def __init__(self, student, teacher, *, strategy, alpha, tau, mask_ratio, n_forward=0,
+                 precision="float32"):
+        super().__init__(student, mask_ratio, n_forward, precision)
         self.teacher = teacher.requires_grad_(False).eval()
         self.strategy = strategy
         self.alpha = alpha
@@ -110,9 +157,9 @@ class Distillation(MaskedModeling):
             return super().forward(spikes, targets, valid_mask=valid_mask)
         mask = self.draw_mask(spikes, valid_mask)
         masked = apply_mask(spikes, mask)
-        student_output = self.model(masked)
+        student_output = run_model(self.model, masked, precision=self.precision)
         with torch.inference_mode():
-            teacher_output = self.teacher(masked, behavior)
+            teacher_output = run_model(self.teacher, masked, behavior, self.precision)
         mtm = self.masked_loss(student_output.log_rates, spikes, targets, mask)
         distill = losses.distillation_loss(
             self.strategy, student_output, teacher_output, tau=self.tau,
@@ -354,22 +401,23 @@ class ObjectiveFactory:
     """Picklable recipe for an objective: base model config plus, for students, the teacher."""
 
     def __init__(self, model_config, mask_ratio, mean_counts, n_forward=0, teacher=None,
-                 **distill):
+                 precision="float32", **distill):
         self.model_config = model_config
         self.mask_ratio = mask_ratio
         self.mean_counts = mean_counts
         self.n_forward = n_forward
         self.teacher = teacher
+        self.precision = precision
         self.distill = distill
 
     def __call__(self):
         model = build_model(**self.model_config)
         model.init_output_bias(self.mean_counts)
         if self.teacher is None:
-            return MaskedModeling(model, self.mask_ratio, self.n_forward)
+            return MaskedModeling(model, self.mask_ratio, self.n_forward, self.precision)
         return Distillation(
             model, self.teacher, mask_ratio=self.mask_ratio, n_forward=self.n_forward,
-            **self.distill,
+            precision=self.precision, **self.distill,
         )
 
 
@@ -422,7 +470,8 @@ def predict(model, spikes, behavior=None, *, mask_ratio=None, n_window=None, bat
     training: interleaved masks (:func:`~sklearn_blend.masking.interleaved_masks`) hide about
     ``mask_ratio`` of the bins each and every bin once, so no rate contains its own bin's spikes.
     Held-out neurons and forward bins, never input, come from the full pass. ``latents`` is
-    ``None`` for a base that returns none.
+    ``None`` for a base that returns none. It always computes in float32 (whatever precision
+    the model was trained in).
     """
     log_rates, latents = _forward(model, spikes, behavior, None, batch_size, device)
     if mask_ratio is None:

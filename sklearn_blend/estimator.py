@@ -286,6 +286,7 @@ class BlendTeacher(_MaskedModelEstimator):
         categorical_behavior=None,
         random_state=None,
         device="cpu",
+        precision="float32",
         verbose=0,
     ):
         self.base = base
@@ -312,6 +313,7 @@ class BlendTeacher(_MaskedModelEstimator):
         self.categorical_behavior = categorical_behavior
         self.random_state = random_state
         self.device = device
+        self.precision = precision
         self.verbose = verbose
 
     def fit(self, X, b, *, spikes_forward=None):
@@ -348,6 +350,7 @@ class BlendTeacher(_MaskedModelEstimator):
                 stacklevel=2,
             )
         self.device_ = _training.resolve_device(self.device)
+        _training.check_precision(self.precision, self.device_)
         self.n_behavior_in_ = len(raw.names)
         self.behavior_encoding_ = BehaviorEncoding(raw)
         factory = _training.ObjectiveFactory(
@@ -355,6 +358,7 @@ class BlendTeacher(_MaskedModelEstimator):
             self.mask_ratio,
             targets.mean(axis=(0, 1)),
             n_forward=self.forward_bins,
+            precision=self.precision,
         )
         seed = check_random_state(self.random_state).randint(_training.MAX_SEED)
         self.net_ = _training.train_objective(
@@ -542,6 +546,16 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         student. With an int, two fits on CPU give bit-identical results.
     device : str, default="cpu"
         PyTorch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
+    precision : {"float32", "bfloat16"}, default="float32"
+        Compute precision of training (teacher and student). ``"bfloat16"`` runs the models'
+        forward passes under :func:`torch.autocast` (matrix products in bfloat16; weights,
+        gradients, optimizer state and losses stay float32). On a CPU with AVX512-BF16 or
+        AMX that makes an NDT training step at the paper's size about 1.8x faster, but a
+        small LFADS (64 units) slower (``benchmarks/cpu_kernels.py``); on a CPU without them
+        it is much slower (a warning says so). Results are reproducible per seed but not
+        bit-identical to float32. Rates, latents and scores after fitting are always
+        computed in float32: bfloat16 rounding of the rates costs velocity decoding about
+        0.02 Vel-R2 (``benchmarks/precision_quality.py``).
     verbose : int, default=0
         0: silent; 1: a progress bar per model; 2: skorch's per-epoch table.
 
@@ -616,6 +630,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         teacher_cache=True,
         random_state=None,
         device="cpu",
+        precision="float32",
         verbose=0,
     ):
         self.base = base
@@ -648,6 +663,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         self.categorical_behavior = categorical_behavior
         self.random_state = random_state
         self.device = device
+        self.precision = precision
         self.verbose = verbose
 
     def _check_params(self):
@@ -720,6 +736,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
                 "strategy=None."
             )
         self.device_ = _training.resolve_device(self.device)
+        _training.check_precision(self.precision, self.device_)
         self.n_behavior_in_ = 0 if raw is None else len(raw.names)
         rng = check_random_state(self.random_state)
         teacher_seed, student_seed = rng.randint(_training.MAX_SEED, size=2)
@@ -738,6 +755,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             targets.mean(axis=(0, 1)),
             n_forward=self.forward_bins,
             teacher=teacher_model,
+            precision=self.precision,
             strategy=self.strategy,
             alpha=self.alpha,
             tau=self.tau,

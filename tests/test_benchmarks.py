@@ -9,6 +9,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import cell_identity  # noqa: E402
+import precision_quality  # noqa: E402
 import speed  # noqa: E402
 import synthetic_table4  # noqa: E402
 
@@ -86,3 +87,42 @@ def test_cell_identity_statistics_are_auto_and_cross_correlations():
     # the third column / 3) is high for the third neuron only
     lag0 = stats[:, 3 + 3]
     assert lag0[2] > 0.9 and abs(lag0[0]) < 0.3
+
+
+def test_precision_summary_pairs_bfloat16_with_float32_of_the_same_fold_and_seed():
+    import pandas as pd
+
+    rows = []
+    for method in precision_quality.METHODS:
+        for seed in (0, 1):
+            for fold in (0, 1):
+                base = 0.1 * seed + 0.01 * fold
+                for precision, shift in (("float32", 0.0), ("bfloat16", -0.02)):
+                    rows.append(dict(method=method, fold=fold, seed=seed, precision=precision,
+                                     co_bps=base + shift, fp_bps=base, vel_r2=base + shift,
+                                     vel_r2_bf16_rates=(base - 0.05 if precision == "bfloat16"
+                                                        and method != "teacher" else np.nan)))
+    table = precision_quality.summarize(pd.DataFrame(rows))
+    lines = {tuple(c.strip() for c in line.split("|")[1:3]): line for line in table.splitlines()}
+    assert lines[("BLEND NDT hard", "vel-r2")].endswith("| -0.020 +- 0.000 |")
+    assert lines[("BLEND NDT hard", "fp-bps")].endswith("| +0.000 +- 0.000 |")
+    assert lines[("NDT (no behavior)", "vel-r2, rates also inferred in bfloat16")].endswith(
+        "| -0.050 +- 0.000 |")
+    assert ("NDT teacher (sees behavior)", "vel-r2, rates also inferred in bfloat16") not in lines
+
+
+def test_speed_report_compares_each_precision_with_the_reference_and_its_own_peak():
+    row = {"data": "d", "reference_teacher": 10.0, "reference_student": 5.0,
+           "reference_inference": 100.0, "ours_inference": 50.0, "ours_inference_masked": 10.0,
+           "reference_student_over_teacher": 2.0}
+    for precision, speedup in (("float32", 1.0), ("bfloat16", 2.0)):
+        row |= {f"ours_{precision}_teacher": 10.0 * speedup,
+                f"ours_{precision}_student": 5.0 * speedup,
+                f"student_over_plain_{precision}": 1.5,
+                f"gflops_{precision}_plain": 50.0 * speedup,
+                f"gflops_{precision}_student": 40.0 * speedup}
+    _, markdown = speed.report([row], {"float32": 100.0, "bfloat16": 200.0}, 2, "cmd")
+    assert "| d | teacher epoch | 10.0 | 10.0 | 1.00x | 20.0 | 2.00x |" in markdown
+    assert "| d | inference, one pass | 100.0 | 50.0 | 0.50x | – | – |" in markdown
+    # FLOP ratio = time ratio x GFLOP/s ratio; peak fractions against each precision's peak
+    assert "| d | bf16 | 1.50 | 1.20 | 2.00 | 100, 80 | 50%, 40% |" in markdown

@@ -252,3 +252,51 @@ def test_teacher_data_that_cannot_be_hashed_is_fitted_without_the_cache(trials, 
         fitted = _teacher_cache.fitted_teacher(teacher, (X, b), {}, True,
                                                key_params=unhashable)
     assert fitted is teacher and _teacher_cache._in_process == {}
+
+
+def test_bfloat16_precision_trains_under_autocast_and_infers_in_float32(trials, any_base):
+    X, b = trials
+    exact = BlendEstimator(random_state=0, **any_base).fit(X, b)
+    fast = BlendEstimator(random_state=0, precision="bfloat16", **any_base).fit(X, b)
+    assert fast.teacher_.precision == "bfloat16"
+    assert fast.teacher_ is not exact.teacher_  # precision is part of the teacher cache key
+    rates = fast.transform(X)
+    assert rates.dtype == np.float32 and np.all(np.isfinite(rates)) and np.all(rates > 0)
+    # same seed, same masks and dropout: only rounding differs
+    np.testing.assert_allclose(rates, exact.transform(X), rtol=0.1)
+    assert not np.array_equal(rates, exact.transform(X))
+    assert np.isfinite(fast.score(X))
+    again = BlendEstimator(random_state=0, precision="bfloat16", teacher_cache=False, **any_base)
+    assert_same(again.fit(X, b).transform(X), rates)  # reproducible per seed
+    # inference is float32 whatever the training precision
+    assert_same(fast.set_params(precision="float32").transform(X), rates)
+
+
+def test_run_model_multiplies_in_bfloat16_and_returns_float32():
+    from sklearn_blend._training import run_model
+    from sklearn_blend.models import build_model
+
+    model = build_model("ndt", n_inputs=5, n_outputs=6, n_behavior=0, n_time=8,
+                        options=dict(hidden_size=8, n_layers=1, ffn_size=16, dropout=0.0))
+    seen = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.register_forward_hook(lambda m, args, out: seen.append(out.dtype))
+    x = torch.rand(3, 8, 5)
+    exact = run_model(model, x)
+    assert set(seen) == {torch.float32}
+    seen.clear()
+    fast = run_model(model, x, precision="bfloat16")
+    assert set(seen) == {torch.bfloat16}
+    assert fast.log_rates.dtype == torch.float32
+    assert all(feature.dtype == torch.float32 for feature in fast.features)
+    torch.testing.assert_close(fast.log_rates, exact.log_rates, rtol=0.05, atol=0.05)
+
+
+def test_bfloat16_without_native_support_warns(trials, tiny, monkeypatch):
+    from sklearn_blend import _training
+
+    X, b = trials
+    monkeypatch.setattr(_training, "cpu_has_native_bfloat16", lambda: False)
+    with pytest.warns(UserWarning, match="without native bfloat16"):
+        BlendEstimator(strategy=None, precision="bfloat16", **tiny).fit(X)

@@ -120,6 +120,7 @@ def test_unfitted_estimators_say_so(trials):
         (dict(random_state="0"), TypeError, "random_state must be"),
         (dict(teacher_cache=3), TypeError, "teacher_cache must be"),
         (dict(early_stopping="yes"), ValueError, "early_stopping must be one of"),
+        (dict(precision="float16"), ValueError, "precision must be one of"),
     ],
 )
 def test_bad_parameters_fail_in_fit_not_in_init(trials, params, error, match):

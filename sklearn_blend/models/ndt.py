@@ -114,21 +114,13 @@ def multi_head_attention(qkv, n_heads, attn_mask=None):
     """Multi-head attention of a fused projection ``qkv`` ``(batch, time, 3 * width)``.
 
     Queries, keys and values are the three ``width`` blocks of the last axis, each split into
-    ``n_heads`` heads. Returns the heads' outputs concatenated, ``(batch, time, width)``.
-
-    When gradients flow (training), every head attends over strided views of ``qkv``
-    (:func:`attention`), so no head-major copies are made. A forward pass without gradients
-    (inference, validation, the frozen teacher inside a student step) runs
-    :func:`torch.nn.functional.scaled_dot_product_attention` on all heads at once, which is
-    faster there (``benchmarks/cpu_kernels.py``). Both compute the same softmax.
+    ``n_heads`` heads. Every head attends over strided views of ``qkv`` (:func:`attention`):
+    no head-major copies are made. Returns the heads' outputs concatenated,
+    ``(batch, time, width)``.
     """
     batch, n_time, fused_width = qkv.shape
     width = fused_width // 3
     heads = qkv.view(batch, n_time, 3, n_heads, width // n_heads)
-    if not (torch.is_grad_enabled() and qkv.requires_grad):
-        q, k, v = (z.transpose(1, 2) for z in heads.unbind(2))  # (batch, heads, time, dim)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-        return y.transpose(1, 2).reshape(batch, n_time, width)
     q, k, v = (z.unbind(2) for z in heads.unbind(2))
     return torch.cat([attention(*head, attn_mask) for head in zip(q, k, v)], dim=-1)
 
