@@ -18,7 +18,7 @@ Each row times one operation of an NDT training step at the paper's configuratio
   bins, 137 held-in of 182 neurons) in ``precision="float32"`` against ``"bfloat16"``
   (autocast), for the paper's NDT and for LFADS at widths 64 (the synthetic study's) and 182.
 
-Run ``python benchmarks/cpu_kernels.py`` (about 3 minutes, nothing else running); it prints and
+Run ``python benchmarks/cpu_kernels.py`` (about 1 minute, nothing else running); it prints and
 writes ``benchmarks/results/cpu_kernels.{csv,md}``. Times are medians after warm-up calls.
 """
 
@@ -94,12 +94,15 @@ def dropout_rows():
     return [("dropout mask 64 x 140 x 182, ms", "keep_mask", ours, "bernoulli_", torch_mask)]
 
 
+#: the paper's NDT options (BLEND's mc_maze configs)
+PAPER_NDT = dict(hidden_size=N_NEURONS, n_layers=4, n_heads=N_HEADS, ffn_size=128, dropout=0.1,
+                 context_backward=8, context_forward=4)
+
+
 def paper_ndt():
     return build_model(
         base="ndt", n_inputs=N_NEURONS, n_outputs=N_NEURONS, n_behavior=0, n_time=N_TIME,
-        trial_behavior=0, options=dict(hidden_size=N_NEURONS, n_layers=4, n_heads=N_HEADS,
-                                       ffn_size=128, dropout=0.1, context_backward=8,
-                                       context_forward=4))
+        trial_behavior=0, options=PAPER_NDT)
 
 
 def adamw_rows():
@@ -128,9 +131,7 @@ def precision_rows():
     spikes = torch.poisson(torch.rand(BATCH, N_TIME, 137))
     targets = torch.poisson(torch.rand(BATCH, N_TIME, N_NEURONS))
     models = {
-        "NDT paper config": ("ndt", dict(hidden_size=N_NEURONS, n_layers=4, n_heads=N_HEADS,
-                                         ffn_size=128, dropout=0.1, context_backward=8,
-                                         context_forward=4)),
+        "NDT paper config": ("ndt", PAPER_NDT),
         "LFADS width 64": ("lfads", dict(hidden_size=64, dropout=0.2)),
         "LFADS width 182": ("lfads", dict(hidden_size=N_NEURONS, dropout=0.2)),
     }

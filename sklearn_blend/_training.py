@@ -69,12 +69,8 @@ def cpu_has_native_bfloat16():
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
-def check_precision(precision, device):
-    """Validate ``precision``; warn when bfloat16 would be emulated (slow) on this CPU."""
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}."
-        )
+def _warn_if_bfloat16_is_emulated(precision, device):
+    """Warn when bfloat16 training would run on a CPU that emulates it (much slower)."""
     if (precision == "bfloat16" and torch.device(device).type == "cpu"
             and not cpu_has_native_bfloat16()):
         warnings.warn(
@@ -82,7 +78,7 @@ def check_precision(precision, device):
             "or AMX): matrix products are emulated and training is much slower than with "
             "precision='float32'.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=2,
         )
 
 
@@ -317,7 +313,8 @@ def train_objective(make_objective, spikes, targets, behavior, config, seed,
     ----------
     make_objective : callable
         Returns a :class:`MaskedModeling` (or subclass) module. Called under the seed, so the
-        initial weights are reproducible.
+        initial weights are reproducible. Exposes the ``mask_ratio`` and ``precision`` it
+        trains with, as :class:`ObjectiveFactory` does.
     spikes : ndarray (n_trials, n_time, n_inputs), float32
         Model inputs: held-in counts, forward bins (if any) appended as zeros.
     targets : ndarray (n_trials, n_time, n_outputs), float32
@@ -328,6 +325,7 @@ def train_objective(make_objective, spikes, targets, behavior, config, seed,
         Seeds weights, masks, batch order, dropout and the validation split. On CPU the result
         is bit-for-bit reproducible. The global torch random state is left untouched.
     """
+    _warn_if_bfloat16_is_emulated(make_objective.precision, config.device)
     n_trials, n_time = spikes.shape[:2]
     data = {"spikes": spikes, "targets": targets}
     if behavior is not None:

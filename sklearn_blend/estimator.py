@@ -89,6 +89,7 @@ class _MaskedModelEstimator(BaseEstimator):
         check_number(self.n_heldout, "n_heldout", low=0, integer=True)
         check_number(self.forward_bins, "forward_bins", low=0, integer=True)
         check_in(self.inference, "inference", ("masked", "full"))
+        check_in(self.precision, "precision", tuple(_training.PRECISIONS))
 
     def _model_config(self, *, hidden_size, encoding=None):
         """Keyword arguments of :func:`sklearn_blend.models.build_model` for this estimator.
@@ -350,7 +351,6 @@ class BlendTeacher(_MaskedModelEstimator):
                 stacklevel=2,
             )
         self.device_ = _training.resolve_device(self.device)
-        _training.check_precision(self.precision, self.device_)
         self.n_behavior_in_ = len(raw.names)
         self.behavior_encoding_ = BehaviorEncoding(raw)
         factory = _training.ObjectiveFactory(
@@ -550,7 +550,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         Compute precision of training (teacher and student). ``"bfloat16"`` runs the models'
         forward passes under :func:`torch.autocast` (matrix products in bfloat16; weights,
         gradients, optimizer state and losses stay float32). On a CPU with AVX512-BF16 or
-        AMX that makes an NDT training step at the paper's size about 1.8x faster, but a
+        AMX that makes an NDT training step at the paper's size about 1.7x faster, but a
         small LFADS (64 units) slower (``benchmarks/cpu_kernels.py``); on a CPU without them
         it is much slower (a warning says so). Results are reproducible per seed but not
         bit-identical to float32. Rates, latents and scores after fitting are always
@@ -736,7 +736,6 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
                 "strategy=None."
             )
         self.device_ = _training.resolve_device(self.device)
-        _training.check_precision(self.precision, self.device_)
         self.n_behavior_in_ = 0 if raw is None else len(raw.names)
         rng = check_random_state(self.random_state)
         teacher_seed, student_seed = rng.randint(_training.MAX_SEED, size=2)
