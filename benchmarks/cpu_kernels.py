@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from sklearn_blend._training import MaskedModeling
+from sklearn_blend.training.core import MaskedModeling
 from sklearn_blend.models import build_model
 from sklearn_blend.models.dropout import keep_mask
 from sklearn_blend.models.ndt import banded_attention_mask, multi_head_attention

@@ -2,7 +2,7 @@
 
 For each fraction of training trials with behavior (100%, 50%, 20%, 5%, 0%), the behavior of
 the other training trials is set to NaN (missing); the teacher trains on every trial with what
-is there (:mod:`sklearn_blend.behavior`), and the student distils on every trial. At 0% the
+is there (:mod:`sklearn_blend.data.behavior`), and the student distils on every trial. At 0% the
 teacher sees no behavior at all: the student is then self-distilled, which separates the
 effect of distillation itself from the effect of behavior. The plain model without behavior
 (``strategy=None``) is the reference. Trials that keep behavior are nested (the 5% are among

@@ -10,10 +10,10 @@ vector each (NeuPRINT, optionally distilled).
 
 __version__ = "0.1.0"
 
-from .adapters import PerBin  # noqa: E402 (the estimators read __version__)
-from .estimator import BlendEstimator, BlendTeacher  # noqa: E402
-from .neurons import NeuronEmbedding  # noqa: E402
-from .recordings import Recordings  # noqa: E402
+from .estimators.adapters import PerBin  # noqa: E402 (the estimators read __version__)
+from .estimators.trials import BlendEstimator, BlendTeacher  # noqa: E402
+from .estimators.neurons import NeuronEmbedding  # noqa: E402
+from .data.recordings import Recordings  # noqa: E402
 
 __all__ = ["BlendEstimator", "BlendTeacher", "NeuronEmbedding", "PerBin", "Recordings",
            "__version__"]

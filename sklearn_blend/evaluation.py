@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from . import metrics
-from .estimator import BlendEstimator, BlendTeacher
-from .smoothing import SmoothingGLM
+from .estimators.trials import BlendEstimator, BlendTeacher
+from .estimators.smoothing import SmoothingGLM
 
 #: method name -> BlendEstimator strategy ("ndt" is the plain model, "teacher" sees behavior)
 STUDENTS = {"hard": "hard", "soft": "soft", "feature": "feature", "correlation": "correlation"}

@@ -205,7 +205,7 @@ def vel_r2_scorer(estimator, X, y):
     trials' rates, R^2 pooled over bins and averaged over behavior channels: NLB's Vel-R2 when
     the decoder is :func:`nlb_velocity_decoder`.
     """
-    from .adapters import PerBin
+    from .estimators.adapters import PerBin
 
     steps = getattr(estimator, "steps", None)
     if not steps or not isinstance(steps[-1][1], PerBin):
@@ -218,6 +218,6 @@ def nlb_velocity_decoder():
     from sklearn.linear_model import Ridge
     from sklearn.model_selection import GridSearchCV
 
-    from .adapters import PerBin
+    from .estimators.adapters import PerBin
 
     return PerBin(GridSearchCV(Ridge(), {"alpha": NLB_RIDGE_ALPHAS}))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sklearn_blend import _teacher_cache
+from sklearn_blend.training import teacher_cache as _teacher_cache
 from sklearn_blend.datasets import make_synthetic
 
 torch.set_num_threads(1)

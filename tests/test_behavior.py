@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from sklearn_blend import BlendEstimator
-from sklearn_blend.behavior import BehaviorEncoding, read_behavior
+from sklearn_blend.data.behavior import BehaviorEncoding, read_behavior
 from sklearn_blend.models import TrialBehaviorEmbedding
 
 pytestmark = pytest.mark.filterwarnings("ignore:early stopping needs")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sklearn_blend.datasets._bugeon import load_bugeon
-from sklearn_blend.recordings import Recordings
+from sklearn_blend.data.recordings import Recordings
 
 FRAME_RATE = 4.3
 #: session name -> (lines of neuron.ttype.txt, n_frames)

@@ -243,7 +243,7 @@ def test_shorter_trials_at_transform(trials, tiny):
 
 
 def test_teacher_data_that_cannot_be_hashed_is_fitted_without_the_cache(trials, tiny):
-    from sklearn_blend import _teacher_cache
+    from sklearn_blend.training import teacher_cache as _teacher_cache
 
     X, b = trials
     teacher = BlendTeacher(random_state=0, **tiny)
@@ -273,7 +273,7 @@ def test_bfloat16_precision_trains_under_autocast_and_infers_in_float32(trials, 
 
 
 def test_run_model_multiplies_in_bfloat16_and_returns_float32():
-    from sklearn_blend._training import run_model
+    from sklearn_blend.training.core import run_model
     from sklearn_blend.models import build_model
 
     model = build_model("ndt", n_inputs=5, n_outputs=6, n_behavior=0, n_time=8,
@@ -294,7 +294,7 @@ def test_run_model_multiplies_in_bfloat16_and_returns_float32():
 
 
 def test_bfloat16_without_native_support_warns(trials, tiny, monkeypatch):
-    from sklearn_blend import _training
+    from sklearn_blend.training import core as _training
 
     X, b = trials
     monkeypatch.setattr(_training, "cpu_has_native_bfloat16", lambda: False)

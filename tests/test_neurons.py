@@ -11,8 +11,9 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_sco
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 
-from sklearn_blend import BlendEstimator, NeuronEmbedding, Recordings, _teacher_cache
-from sklearn_blend._neuron_training import neuron_samples
+from sklearn_blend import BlendEstimator, NeuronEmbedding, Recordings
+from sklearn_blend.training import teacher_cache as _teacher_cache
+from sklearn_blend.training.neurons import neuron_samples
 from sklearn_blend.losses import masked_mse_loss
 from sklearn_blend.masking import corrupt_entries, random_entry_mask
 from sklearn_blend.models import NeuPRINT, NeuPRINTConfig

@@ -17,7 +17,7 @@ from sklearn_blend.metrics import (
     vel_r2,
     vel_r2_scorer,
 )
-from sklearn_blend.smoothing import SmoothingGLM
+from sklearn_blend.estimators.smoothing import SmoothingGLM
 
 pytestmark = pytest.mark.filterwarnings("ignore:early stopping needs")
 

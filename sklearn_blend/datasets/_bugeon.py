@@ -7,7 +7,7 @@ ex vivo, a transcriptomic type (t-type). The data are the figshare item
 doi:10.6084/m9.figshare.19448531 (archive ``Bugeon et al 2022 v2.zip``), stored one file per
 variable with ALF-style names (``object.attribute.npy``; columns as ``(n, 1)`` arrays).
 :func:`load_bugeon` reads one stimulus block of every session into a
-:class:`~sklearn_blend.recordings.Recordings` with per-neuron cell-type labels.
+:class:`~sklearn_blend.data.recordings.Recordings` with per-neuron cell-type labels.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..recordings import Recordings
+from ..data.recordings import Recordings
 
 #: inhibitory subclasses named by the first part of a t-type (``"Pvalb-Tpbg"`` -> ``"Pvalb"``)
 SUBCLASSES = ("Lamp5", "Pvalb", "Vip", "Sncg", "Sst")

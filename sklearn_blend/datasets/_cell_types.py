@@ -88,8 +88,8 @@ import numpy as np
 from scipy.signal import lfilter
 from sklearn.utils import Bunch, check_random_state
 
-from .._validation import check_number
-from ..recordings import Recordings
+from ..data.validation import check_number
+from ..data.recordings import Recordings
 
 SUBCLASSES = ("Lamp5", "Pvalb", "Vip", "Sncg", "Sst")
 BEHAVIOR_NAMES = ["running_speed", "pupil_size"]

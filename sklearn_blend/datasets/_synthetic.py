@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._validation import check_in, check_number
+from ..data.validation import check_in, check_number
 
 KINDS = ("simple", "hierarchical", "complex")
 

@@ -13,7 +13,7 @@ its own sequence; at frame ``t`` the token of neuron ``i`` joins
 through a linear map of their concatenation, plus a sinusoidal position code. A small pre-norm
 transformer (1 layer, 2 heads, width 64 in the paper) whose attention is causal by default
 (each frame sees itself and the past) predicts the activity of every frame; the loss
-(``sklearn_blend._neuron_training``) scores the masked frames. As in NeuPRINT, the population
+(``sklearn_blend.training.neurons``) scores the masked frames. As in NeuPRINT, the population
 inputs of a frame come from the whole recorded population, the neuron itself included (a
 ``1 / n_neurons`` share of the mean), so sessions of very few neurons partly reveal a masked
 frame through them. The student is the same model

@@ -1,6 +1,6 @@
 """Per-neuron features for cell-type prediction: :class:`NeuronEmbedding` (NeuPRINT + BLEND).
 
-PyTorch stays behind :mod:`sklearn_blend._neuron_training`; this module validates inputs and
+PyTorch stays behind :mod:`sklearn_blend.training.neurons`; this module validates inputs and
 parameters, derives seeds, and maps neurons to rows of the learned embedding table.
 """
 
@@ -14,15 +14,18 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import __version__, _neuron_training, _teacher_cache, _training
-from ._validation import (
+from .. import __version__
+from ..training import core as _training
+from ..training import neurons as _neuron_training
+from ..training import teacher_cache as _teacher_cache
+from ..data.validation import (
     check_in,
     check_number,
     check_teacher_cache,
     check_training_params,
 )
-from .losses import STRATEGIES
-from .recordings import Recordings
+from ..losses import STRATEGIES
+from ..data.recordings import Recordings
 
 
 class _NeuronTeacher:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import reject_sparse
+from .validation import reject_sparse
 
 PER_BIN_SHAPE = "(n_trials, n_time, n_behavior)"
 TRIAL_SHAPE = "(n_trials, n_behavior)"

@@ -25,9 +25,9 @@ from skorch.callbacks import (
 from skorch.dataset import ValidSplit
 from torch import nn
 
-from . import losses
-from .masking import apply_mask, interleaved_masks, random_timestep_mask, scored_entries
-from .models import (  # noqa: F401 (re-exported for the estimators)
+from .. import losses
+from ..masking import apply_mask, interleaved_masks, random_timestep_mask, scored_entries
+from ..models import (  # noqa: F401 (re-exported for the estimators)
     RESERVED_OPTIONS,
     ModelOutput,
     base_fingerprint,

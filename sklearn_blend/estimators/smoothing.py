@@ -11,8 +11,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import check_number, check_spikes
-from .metrics import co_bps
+from ..data.validation import check_number, check_spikes
+from ..metrics import co_bps
 
 
 class SmoothingGLM(TransformerMixin, BaseEstimator):
@@ -47,7 +47,7 @@ class SmoothingGLM(TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_blend.smoothing import SmoothingGLM
+    >>> from sklearn_blend.estimators.smoothing import SmoothingGLM
     >>> X = np.random.default_rng(0).poisson(0.5, size=(8, 40, 6)).astype(float)
     >>> model = SmoothingGLM(kern_sd_ms=20, n_heldout=2).fit(X)
     >>> model.predict_rates(X[..., :4]).shape

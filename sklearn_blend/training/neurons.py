@@ -1,11 +1,11 @@
 """Training layer of the per-neuron models (NeuPRINT): samples, objectives, embedding fits.
 
-The only module :mod:`sklearn_blend.neurons` uses to touch PyTorch. A training *sample* is a
+The only module :mod:`sklearn_blend.estimators.neurons` uses to touch PyTorch. A training *sample* is a
 window of ``n_window`` frames of a group of ``group_size`` neurons of one session, with the
 population inputs of those frames (mean and standard deviation over all neurons the session
 recorded) and the behavior; :func:`neuron_samples` cuts them from a
-:class:`~sklearn_blend.recordings.Recordings`. Objectives and the skorch loop mirror
-:mod:`sklearn_blend._training`: masked modelling of entries (:class:`NeuronMaskedModeling`),
+:class:`~sklearn_blend.data.recordings.Recordings`. Objectives and the skorch loop mirror
+:mod:`sklearn_blend.training.core`: masked modelling of entries (:class:`NeuronMaskedModeling`),
 distillation from a frozen teacher (:class:`NeuronDistillation`), and, for neurons a fitted
 model has not seen, fitting their embeddings with everything else frozen
 (:func:`fit_new_embeddings`).
@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import losses
-from ._training import TrainingConfig, fit_objective_net, trained_model
-from .masking import corrupt_entries, random_entry_mask
-from .models.neuprint import N_POPULATION_STATISTICS, NeuPRINT, NeuPRINTConfig
+from .. import losses
+from .core import TrainingConfig, fit_objective_net, trained_model
+from ..masking import corrupt_entries, random_entry_mask
+from ..models.neuprint import N_POPULATION_STATISTICS, NeuPRINT, NeuPRINTConfig
 
 __all__ = [
     "NeuronDistillation",

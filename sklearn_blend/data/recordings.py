@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import reject_sparse
+from .validation import reject_sparse
 
 
 def _session_array(value, name, index, *, n_frames=None):

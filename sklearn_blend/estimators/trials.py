@@ -1,6 +1,6 @@
 """scikit-learn estimators: :class:`BlendEstimator` (the distilled student) and its teacher.
 
-PyTorch stays behind :mod:`sklearn_blend._training`; this module only validates arrays and
+PyTorch stays behind :mod:`sklearn_blend.training.core`; this module only validates arrays and
 parameters, derives seeds, and turns model outputs into what scikit-learn users expect.
 """
 
@@ -15,8 +15,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from . import __version__, _teacher_cache, _training
-from ._validation import (
+from .. import __version__
+from ..training import core as _training
+from ..training import teacher_cache as _teacher_cache
+from ..data.validation import (
     check_fitted_shape,
     check_in,
     check_number,
@@ -24,9 +26,9 @@ from ._validation import (
     check_teacher_cache,
     check_training_params,
 )
-from .behavior import BehaviorEncoding, read_behavior
-from .losses import STRATEGIES
-from .metrics import bits_per_spike, co_bps
+from ..data.behavior import BehaviorEncoding, read_behavior
+from ..losses import STRATEGIES
+from ..metrics import bits_per_spike, co_bps
 
 #: estimator parameters that shape a base's architecture; a base receives those its registry
 #: entry forwards, and the others must stay at their defaults
@@ -94,7 +96,7 @@ class _MaskedModelEstimator(BaseEstimator):
     def _model_config(self, *, hidden_size, encoding=None):
         """Keyword arguments of :func:`sklearn_blend.models.build_model` for this estimator.
 
-        ``encoding`` (a teacher's :class:`~sklearn_blend.behavior.BehaviorEncoding`) sets the
+        ``encoding`` (a teacher's :class:`~sklearn_blend.data.behavior.BehaviorEncoding`) sets the
         behavior input: per-bin channels, or trial-level ones embedded per bin.
         """
         entry = _training.resolve_base(self.base)
@@ -235,7 +237,7 @@ class _MaskedModelEstimator(BaseEstimator):
 class BlendTeacher(_MaskedModelEstimator):
     """Teacher of BLEND: masked time-step modelling of spikes with behavior as extra input.
 
-    Behavior is encoded (:class:`~sklearn_blend.behavior.BehaviorEncoding`: continuous
+    Behavior is encoded (:class:`~sklearn_blend.data.behavior.BehaviorEncoding`: continuous
     columns standardised with the training mean and standard deviation, categorical ones
     one-hot, missing values as zeros plus "observed" channels) and given to the base model with
     the (masked) spikes of each time bin, per bin or, for trial-level behavior, through a
@@ -248,7 +250,7 @@ class BlendTeacher(_MaskedModelEstimator):
     ----------
     net_ : skorch.NeuralNet
         The fitted net; ``net_.history`` holds the training curves.
-    behavior_encoding_ : sklearn_blend.behavior.BehaviorEncoding
+    behavior_encoding_ : sklearn_blend.data.behavior.BehaviorEncoding
         How behavior columns become model inputs: form (per-bin or trial-level), means and
         scales of continuous columns, categories of categorical ones, whether missing values
         were seen (``behavior_encoding_.observed_fraction``).
@@ -326,7 +328,7 @@ class BlendTeacher(_MaskedModelEstimator):
             Spike counts per bin, the ``n_heldout`` held-out neurons last.
         b : array-like of shape (n_trials, n_time, n_behavior) or (n_trials, n_behavior)
             Behavior aligned with ``X``: per bin, or one row per trial (an array or a pandas
-            DataFrame). NaN marks missing values; see :mod:`sklearn_blend.behavior`.
+            DataFrame). NaN marks missing values; see :mod:`sklearn_blend.data.behavior`.
         spikes_forward : array-like of shape (n_trials, forward_bins, n_neurons), optional
             Counts of the bins after each trial; required when ``forward_bins > 0``.
 
@@ -534,7 +536,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
     categorical_behavior : int, str, list of them, or None, default=None
         Columns of the behavior that are categorical (indices, or names for a DataFrame);
         they are one-hot encoded. Columns of a DataFrame with a ``category`` dtype are
-        categorical too. Categories are never guessed. See :mod:`sklearn_blend.behavior`
+        categorical too. Categories are never guessed. See :mod:`sklearn_blend.data.behavior`
         for the behavior forms (per bin, per trial, partly missing).
     teacher_cache : bool, str or joblib.Memory, default=True
         Reuse a teacher fitted on the same data with the same teacher parameters: ``True``
@@ -703,7 +705,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             behavior also reaches a final decoder. Required unless ``strategy=None``. Also
             accepted: trial-level behavior ``(n_trials, n_behavior)`` (array or DataFrame),
             and NaN for missing values or trials without behavior (the student still
-            distils on every trial); see :mod:`sklearn_blend.behavior`.
+            distils on every trial); see :mod:`sklearn_blend.data.behavior`.
         behavior : array-like of shape (n_trials, n_time, n_behavior), default=None
             Behavior passed by keyword, e.g. through metadata routing when ``y`` is another
             target (``set_fit_request(behavior=True)``). When given, ``y`` is ignored.

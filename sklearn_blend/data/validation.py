@@ -3,7 +3,7 @@
 Spike counts are ``(n_trials, n_time, n_neurons)``; a 2-D ``(n_samples, n_neurons)`` array is
 read as ``(n_samples, 1, n_neurons)`` (one bin per sample) so that scikit-learn's generic
 estimator checks apply. Nothing is rounded: counts become float32 as given. Behavior, which
-comes in several forms, is checked in :mod:`sklearn_blend.behavior`.
+comes in several forms, is checked in :mod:`sklearn_blend.data.behavior`.
 """
 
 from __future__ import annotations
