@@ -53,9 +53,10 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-RESULTS = Path(__file__).resolve().parent / "results"
-STRATEGIES = ("hard", "soft", "feature", "correlation")
-METHODS = ("random", "PCA", "NeuPRINT", *(f"NeuPRINT + {s}" for s in STRATEGIES))
+from common import RESULTS, mean_sd
+from sklearn_blend.distill import strategy_names
+
+METHODS = ("random", "PCA", "NeuPRINT", *(f"NeuPRINT + {s}" for s in strategy_names()))
 SETTINGS = ("single session", "all sessions")
 #: NeuPRINT with the paper's embedding (64), depth (1 layer) and heads (2), a narrower
 #: transformer (32) and a training budget that fits 2 cores
@@ -173,13 +174,6 @@ def run_task(setting, seed, methods, params, data_params, data_seed, protocol, n
     return rows
 
 
-def _mean_sd(values):
-    values = np.asarray(values, dtype=float)
-    if len(values) < 2:
-        return f"{values.mean():.3f}"
-    return f"{values.mean():.3f} +- {values.std(ddof=1):.3f}"
-
-
 def summarize(results):
     """Markdown tables: one row per method, one column per (setting, task), and the gaps."""
     lines = []
@@ -195,7 +189,7 @@ def summarize(results):
             for setting, task in columns:
                 values = results[(results.method == method) & (results.setting == setting)
                                  & (results.task == task)][metric]
-                cells.append(_mean_sd(values) if len(values) else "")
+                cells.append(mean_sd(values, skipna=False) if len(values) else "")
             if any(cells):
                 lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -209,7 +203,7 @@ def summarize(results):
             if base.empty:
                 continue
             gains = {}
-            for strategy in STRATEGIES:
+            for strategy in strategy_names():
                 student = frame[frame.method == f"NeuPRINT + {strategy}"]
                 if len(student):
                     gains[strategy] = student.set_index("seed").balanced_accuracy - base
@@ -218,7 +212,7 @@ def summarize(results):
             best = max(gains, key=lambda s: gains[s].mean())
             gain = gains[best].dropna()
             sign = "+" if gain.mean() >= 0 else ""
-            lines.append(f"| {setting} | {task} | {best} | {sign}{_mean_sd(gain)} | "
+            lines.append(f"| {setting} | {task} | {best} | {sign}{mean_sd(gain, skipna=False)} | "
                          f"{int((gain > 0).sum())}/{len(gain)} |")
     counts = results.drop_duplicates("setting").set_index("setting")
     sizes = ", ".join(f"{s}: {counts.n_neurons[s]} neurons ({counts.n_inhibitory[s]} "

@@ -6,10 +6,10 @@ Each row times one operation of an NDT training step at the paper's configuratio
 * fp32 against bf16 matrix products (2048^3): whether bf16 autocast can help on this CPU;
 * multi-head attention from the fused query-key-value tensor, forward and backward (training)
   and forward alone (inference, and the frozen teacher inside a student step): ours
-  (:func:`sklearn_blend.models.ndt.multi_head_attention`, each head a written-out softmax over
+  (:func:`sklearn_blend.models.layers.multi_head_attention`, each head a written-out softmax over
   strided views) against head-major ``F.scaled_dot_product_attention`` (split, transpose, the
   kernel, transpose back), with full context and with the window [t-8, t+4];
-* a dropout mask for one 64 x 140 x 182 activation: :func:`sklearn_blend.models.dropout.keep_mask`
+* a dropout mask for one 64 x 140 x 182 activation: :func:`sklearn_blend.models.layers.keep_mask`
   against ``bernoulli_`` (what ``nn.Dropout`` draws);
 * one AdamW step over an NDT's parameters: ``fused=True`` against the default loop;
 * a linear layer 8,960 x 182 @ 182 x out: output width 546 (the fused query-key-value layer)
@@ -32,10 +32,10 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from sklearn_blend.training.core import MaskedModeling
+from sklearn_blend.modalities import SPIKES
+from sklearn_blend.training.objective import Objective, TimestepMasking, run_model
 from sklearn_blend.models import build_model
-from sklearn_blend.models.dropout import keep_mask
-from sklearn_blend.models.ndt import banded_attention_mask, multi_head_attention
+from sklearn_blend.models.layers import banded_attention_mask, keep_mask, multi_head_attention
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BATCH, N_TIME, N_NEURONS, N_HEADS = 64, 140, 182, 2
@@ -137,16 +137,18 @@ def precision_rows():
     }
     rows = []
     for label, (base, options) in models.items():
-        objective = MaskedModeling(build_model(
-            base, n_inputs=137, n_outputs=N_NEURONS, n_behavior=0, n_time=N_TIME,
-            options=options), mask_ratio=0.25)
+        model = build_model(base, n_inputs=137, n_outputs=N_NEURONS, n_behavior=0,
+                            n_time=N_TIME, options=options).train()
+        objective = Objective(TimestepMasking(0.25), {SPIKES.name: SPIKES})
+        inputs, batch_targets = {"spikes": spikes}, {"spikes": targets}
         times = {}
         for precision in ("float32", "bfloat16"):
-            objective.precision = precision
 
-            def step():
-                objective(spikes, targets)["loss"].backward()
-                objective.zero_grad(set_to_none=True)
+            def step(precision=precision):
+                view = objective.masking(inputs, batch_targets, {}, training=True)
+                output = run_model(model, view.inputs, precision)
+                objective(output, view)["loss"].backward()
+                model.zero_grad(set_to_none=True)
 
             times[precision] = _median_ms(step, repeats=5, warmup=1)
         rows.append((f"training step, {label}, ms", "fp32", times["float32"],

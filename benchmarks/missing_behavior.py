@@ -38,7 +38,9 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import KFold
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from common import RESULTS, mean_sd
+from sklearn_blend.distill import strategy_names
+
 FRACTIONS = (1.0, 0.5, 0.2, 0.05, 0.0)
 SYNTHETIC_PARAMS = dict(hidden_size=32, n_layers=1, ffn_size=64, dropout=0.2, max_epochs=150,
                         batch_size=16, lr=3e-3, warmup_steps=5, early_stopping=False)
@@ -93,19 +95,13 @@ def run_split(name, family, fold, seed, strategy, fractions, params, n_threads):
     return rows
 
 
-def _mean_sd(values):
-    values = np.asarray(values, dtype=float)
-    return f"{values.mean():.3f} +- {values.std(ddof=1):.3f}" if len(values) > 1 else (
-        f"{values[0]:.3f}")
-
-
 def summarize(results, strategy):
     """One row per dataset: Vel-R2 (mean +- sd over seeds of the fold mean) per fraction."""
     lines = []
     for name, frame in results.groupby("dataset", sort=False):
         seeds, folds = frame.seed.nunique(), frame.fold.nunique()
         baseline = frame[frame.method == "no behavior"]
-        reference = _mean_sd(baseline.groupby("seed").vel_r2.mean())
+        reference = mean_sd(baseline.groupby("seed").vel_r2.mean(), skipna=False)
         lines += [
             f"**{name}** ({seeds} seeds x {folds} fold(s); no-behavior model: Vel-R2 "
             f"{reference})",
@@ -119,8 +115,8 @@ def summarize(results, strategy):
             gain = (rows - base).dropna()
             sign = "+" if gain.groupby(level="seed").mean().mean() >= 0 else ""
             lines.append(
-                f"| {fraction:.0%} | {_mean_sd(rows.groupby(level='seed').mean())} "
-                f"| {sign}{_mean_sd(gain.groupby(level='seed').mean())} "
+                f"| {fraction:.0%} | {mean_sd(rows.groupby(level='seed').mean(), skipna=False)} "
+                f"| {sign}{mean_sd(gain.groupby(level='seed').mean(), skipna=False)} "
                 f"| {int((gain > 0).sum())}/{len(gain)} |"
             )
         lines.append("")
@@ -139,7 +135,7 @@ def main(argv=None):
     parser.add_argument("--family", default="simple",
                         choices=["simple", "hierarchical", "complex"])
     parser.add_argument("--strategy", default="hard",
-                        choices=["hard", "soft", "feature", "correlation"])
+                        choices=list(strategy_names()))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--folds", type=int, default=5,
                         help="MC_Maze_Small: run the first K of the 5 folds")

@@ -37,14 +37,10 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import KFold
 
+from common import BASE_LABELS, METRICS, RESULTS, mean_sd, paired_gain
 from sklearn_blend.cli import parse_assignments
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.evaluation import METHODS, STUDENTS, decoded_velocity, evaluate_split
-
-RESULTS = Path(__file__).resolve().parent / "results"
-#: table labels of the plain (no-behavior) model of each base
-BASE_LABELS = {"ndt": "NDT", "lfads": "LFADS"}
-METRICS = ("co_bps", "fp_bps", "vel_r2")
 
 
 def run_split(fold, seed, train, test, methods, params, n_threads, keep_decoded):
@@ -61,15 +57,6 @@ def run_split(fold, seed, train, test, methods, params, n_threads, keep_decoded)
             if result["method"] == "ndt" or result["method"] in STUDENTS:
                 decoded[result["method"]] = decoded_velocity(result, data.behavior, train, test)
     return rows, decoded
-
-
-def _mean_sd(values):
-    values = np.asarray(values, dtype=float)
-    if np.all(np.isnan(values)):
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{np.nanmean(values):.3f} +- {np.nanstd(values, ddof=1):.3f}"
 
 
 def summarize(results, base="ndt"):
@@ -89,18 +76,15 @@ def summarize(results, base="ndt"):
         if method in STUDENTS and len(baseline):
             mine = results[results.method == method].set_index(["fold", "seed"])
             for k, metric in enumerate(("vel_r2", "co_bps")):
-                diff = (mine[metric] - baseline[metric]).dropna()
-                gains[k] = _mean_sd(diff.groupby(level="seed").mean().to_numpy())
-                if gains[k] != "–" and not gains[k].startswith("-"):
-                    gains[k] = "+" + gains[k]
+                gains[k] = paired_gain(mine[metric] - baseline[metric])
             diff = (mine.vel_r2 - baseline.vel_r2).dropna()
             wins = f"{int((diff > 0).sum())}/{len(diff)}"
         label = {"teacher": f"{model} teacher (sees behavior)",
                  "ndt": f"{model} (no behavior)",
                  "smoothing": "smoothing (NLB baseline)"}.get(method, f"BLEND {model} {method}")
         lines.append(
-            f"| {label} | {_mean_sd(rows.co_bps)} | {_mean_sd(rows.fp_bps)} "
-            f"| {_mean_sd(rows.vel_r2)} | {gains[0]} | {gains[1]} | {wins} "
+            f"| {label} | {mean_sd(rows.co_bps)} | {mean_sd(rows.fp_bps)} "
+            f"| {mean_sd(rows.vel_r2)} | {gains[0]} | {gains[1]} | {wins} "
             f"| {rows.epochs.mean():.0f} | {rows.seconds.mean():.0f} |"
         )
     seeds, folds = results.seed.nunique(), results.fold.nunique()

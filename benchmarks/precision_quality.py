@@ -21,21 +21,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import KFold
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nlb_mc_maze_small import METRICS, RESULTS, _mean_sd  # noqa: E402
-
-from sklearn_blend import metrics  # noqa: E402
-from sklearn_blend.datasets import load_mc_maze_small  # noqa: E402
-from sklearn_blend.evaluation import evaluate_split, split_arrays  # noqa: E402
+from common import METRICS, RESULTS, mean_sd, paired_gain
+from sklearn_blend import metrics
+from sklearn_blend.datasets import load_mc_maze_small
+from sklearn_blend.evaluation import evaluate_split, split_arrays
 
 METHODS = ("ndt", "teacher", "hard")
 LABELS = {"ndt": "NDT (no behavior)", "teacher": "NDT teacher (sees behavior)",
@@ -64,12 +60,6 @@ def run_task(fold, seed, train, test, precision, params, n_threads):
     return rows
 
 
-def _paired(diff):
-    """Mean +- sd over seeds of the per-seed mean of paired differences, with its sign."""
-    text = _mean_sd(diff.dropna().groupby(level="seed").mean().to_numpy())
-    return text if text == "–" or text.startswith("-") else "+" + text
-
-
 def summarize(results):
     """Per method and metric: each precision's mean +- sd over seeds, the paired difference."""
     lines = [
@@ -85,18 +75,18 @@ def summarize(results):
             }
             seed_means = {p: v.groupby(level="seed").mean().to_numpy()
                           for p, v in by_precision.items()}
-            paired = _paired(by_precision["bfloat16"] - by_precision["float32"])
+            paired = paired_gain(by_precision["bfloat16"] - by_precision["float32"])
             lines.append(f"| {LABELS[method]} | {metric.replace('_', '-')} | "
-                         f"{_mean_sd(seed_means['float32'])} | "
-                         f"{_mean_sd(seed_means['bfloat16'])} | {paired} |")
+                         f"{mean_sd(seed_means['float32'])} | "
+                         f"{mean_sd(seed_means['bfloat16'])} | {paired} |")
         if method == "teacher":
             continue
         bf16 = rows[rows.precision == "bfloat16"].set_index(keys)
-        paired = _paired(
+        paired = paired_gain(
             bf16.vel_r2_bf16_rates - rows[rows.precision == "float32"].set_index(keys).vel_r2)
         lines.append(f"| {LABELS[method]} | vel-r2, rates also inferred in bfloat16 | "
-                     f"{_mean_sd(seed_means['float32'])} | "
-                     f"{_mean_sd(bf16.vel_r2_bf16_rates.groupby(level='seed').mean())} | "
+                     f"{mean_sd(seed_means['float32'])} | "
+                     f"{mean_sd(bf16.vel_r2_bf16_rates.groupby(level='seed').mean())} | "
                      f"{paired} |")
     return "\n".join(lines)
 

@@ -43,7 +43,6 @@ import argparse
 import copy
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -52,10 +51,10 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
+from common import RESULTS
 from sklearn_blend import BlendEstimator
 from sklearn_blend.datasets import load_mc_maze_small, make_synthetic
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from sklearn_blend.training.objective import pack
 
 #: the paper's NDT (BLEND's mc_maze configs) and the optimisation settings both sides share
 PAPER_NDT = dict(n_layers=4, n_heads=2, ffn_size=128, dropout=0.1, context_backward=8,
@@ -217,25 +216,28 @@ def _epoch_seconds(net):
     return float(np.median(net.history[1:, "dur"]))
 
 
-def _step_flops(objective, batch, training):
-    """FLOPs of one training step (forward and backward) or one validation forward."""
-    objective.train(training)
+def _step_flops(net, batch, training):
+    """FLOPs of one training step (forward and backward) or one validation forward of a
+    fitted net: its model (``module_``) under its objective (``criterion_``)."""
+    for module in (net.module_, net.criterion_):
+        module.train(training)
     with FlopCounterMode(display=False) as counter:
         if training:
-            objective(**batch)["loss"].backward()
+            net.criterion_(*net.infer(batch))["loss"].backward()
         else:
             with torch.no_grad():
-                objective(**batch)
-    objective.zero_grad(set_to_none=True)
+                net.criterion_(*net.infer(batch))
+    net.module_.zero_grad(set_to_none=True)
+    net.criterion_.zero_grad(set_to_none=True)
     return counter.get_total_flops()
 
 
-def _epoch_flops(objective, arrays, n_train, n_valid):
-    """FLOPs of one epoch of a training objective: training steps plus validation batches."""
+def _epoch_flops(net, arrays, n_train, n_valid):
+    """FLOPs of one epoch of a fitted net: training steps plus validation batches."""
     full = {k: torch.as_tensor(v[:BATCH_SIZE]) for k, v in arrays.items()}
-    full["valid_mask"] = torch.zeros(full["spikes"].shape[:2], dtype=torch.bool)
-    train_flops = _step_flops(objective, full, True)
-    valid_flops = _step_flops(objective, full, False)
+    full["valid_mask"] = torch.zeros(full["inputs.spikes"].shape[:2], dtype=torch.bool)
+    train_flops = _step_flops(net, full, True)
+    valid_flops = _step_flops(net, full, False)
     return (n_train / BATCH_SIZE) * train_flops + (n_valid / BATCH_SIZE) * valid_flops
 
 
@@ -251,20 +253,21 @@ def our_timings(data, n_epochs, seed, precision):
     n_valid = math.ceil(VALIDATION_FRACTION * len(X))
     n_train = len(X) - n_valid
     heldin = X[..., : X.shape[2] - data["n_heldout"]]
-    student_arrays = {"spikes": heldin, "targets": X,
-                      "behavior": student.teacher_.encode_behavior(b, X)}
+    behavior = student.teacher_.encode_behavior(b, X)
+    student_arrays = pack({"spikes": heldin, "behavior": behavior}, {"spikes": X})
     seconds = {
         "teacher": _epoch_seconds(student.teacher_.net_),
         "student": _epoch_seconds(student.student_net_),
         "plain": _epoch_seconds(plain.student_net_),
     }
+    teacher_net = copy.deepcopy(student.teacher_.net_)
+    teacher_net.module_.requires_grad_()  # the student froze its teacher: count a trainable copy
     flops = {
-        # the student froze its teacher's weights: count a trainable copy
-        "teacher": _epoch_flops(copy.deepcopy(student.teacher_.net_.module_).requires_grad_(),
-                                student_arrays, n_train, n_valid),
-        "student": _epoch_flops(student.student_net_.module_, student_arrays, n_train, n_valid),
-        "plain": _epoch_flops(plain.student_net_.module_, {
-            k: v for k, v in student_arrays.items() if k != "behavior"}, n_train, n_valid),
+        "teacher": _epoch_flops(teacher_net, student_arrays, n_train, n_valid),
+        "student": _epoch_flops(student.student_net_, student_arrays, n_train, n_valid),
+        "plain": _epoch_flops(plain.student_net_, {
+            k: v for k, v in student_arrays.items() if k != "inputs.behavior"}, n_train,
+            n_valid),
     }
     if precision == "float32":  # inference runs in float32 whatever the training precision
         for inference in ("full", "masked"):

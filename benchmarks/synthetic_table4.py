@@ -74,14 +74,12 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.utils import Bunch
 
+from common import BASE_LABELS, RESULTS, mean_sd
 from sklearn_blend.cli import parse_assignments
 from sklearn_blend.datasets import make_synthetic
 from sklearn_blend.datasets._synthetic import KINDS
 from sklearn_blend.evaluation import METHODS as ALL_METHODS
 from sklearn_blend.evaluation import STUDENTS, evaluate_split
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # when imported from elsewhere
-from nlb_mc_maze_small import BASE_LABELS, RESULTS, _mean_sd  # noqa: E402
 
 #: methods of this study: the plain model, the teacher and the students (no smoothing baseline)
 METHODS = tuple(method for method in ALL_METHODS if method != "smoothing")
@@ -216,7 +214,7 @@ def method_label(base, method):
 def _cell(frame, family, metric):
     """Mean +- sd over seeds of ``metric`` for one family, or '–' without rows."""
     values = frame.loc[frame.family == family, metric]
-    return _mean_sd(values) if len(values) else "–"
+    return mean_sd(values) if len(values) else "–"
 
 
 def summarize(results):

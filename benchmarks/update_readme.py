@@ -9,6 +9,8 @@ Run: ``python benchmarks/update_readme.py``
 import re
 from pathlib import Path
 
+from common import RESULTS
+
 ROOT = Path(__file__).resolve().parents[1]
 PATTERN = re.compile(r"(<!-- results: (\S+) -->\n)(.*?)(<!-- /results -->)", re.DOTALL)
 
@@ -18,7 +20,7 @@ def main():
     text = readme.read_text()
 
     def fill(match):
-        table = (ROOT / "benchmarks" / "results" / f"{match.group(2)}.md").read_text()
+        table = (RESULTS / f"{match.group(2)}.md").read_text()
         return f"{match.group(1)}{table.rstrip()}\n{match.group(4)}"
 
     new, count = PATTERN.subn(fill, text)

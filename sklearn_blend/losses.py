@@ -16,8 +16,8 @@ How these relate to the paper (Guo et al., ICLR 2025, eqs. 1-6) and to its offic
   the code, averaged over (trial, bin); the code's ``batchmean`` instead sums over bins.
 * :func:`feature_distillation` is eq. 5 through learned projections where widths differ. In the
   official code this term is silently empty (the student returns no layers).
-* :func:`distillation_loss` composes a strategy's term as the official code does: feature and
-  correlation add the hard term.
+* The strategies of :mod:`sklearn_blend.distill` compose these terms as the official code does:
+  feature and correlation add the hard term.
 * :func:`correlation_distillation` is eq. 6 with the squared Frobenius norm (appendix A.1.2)
   divided by the N^2 matrix entries, averaged over trials: the official code's element mean.
 """
@@ -53,6 +53,13 @@ def masked_poisson_loss(log_rates, counts, mask=None):
 def masked_mse_loss(predictions, targets, mask=None):
     """Mean squared error over the ``mask`` entries (NeuPRINT's loss on normalised activity)."""
     return _masked_mean((predictions - targets) ** 2, mask)
+
+
+def masked_cross_entropy(logits, labels, mask=None):
+    """Mean cross-entropy of ``logits`` ``(..., n_classes)`` against integer ``labels`` ``(...)``
+    over the ``mask`` entries (a categorical modality's reconstruction loss)."""
+    values = F.cross_entropy(logits.flatten(0, -2), labels.flatten().long(), reduction="none")
+    return _masked_mean(values.reshape(labels.shape), mask)
 
 
 def hard_distillation(student, teacher, mask=None):
@@ -128,29 +135,3 @@ def correlation_distillation(student, teacher, mask=None):
     """
     difference = correlation_matrix(student, mask) - correlation_matrix(teacher, mask)
     return difference.pow(2).mean(dim=(1, 2)).mean()
-
-
-#: the ``strategy=`` names :func:`distillation_loss` knows
-STRATEGIES = ("hard", "soft", "feature", "correlation")
-
-
-def distillation_loss(strategy, student, teacher, *, tau=2.0, projections=None):
-    """The distillation term of a BLEND strategy between student and teacher outputs.
-
-    ``student`` and ``teacher`` have ``log_rates`` ``(batch, time, neurons)`` and
-    ``features`` (one ``(batch, time, width)`` tensor per layer), like
-    :class:`sklearn_blend.models.ModelOutput`. The strategies are composed as in the official
-    BLEND code: ``"hard"`` and ``"soft"`` alone; ``"feature"`` and ``"correlation"`` add their
-    term to the hard term, which anchors the student's rates (correlations are blind to each
-    neuron's rate level and scale, and hidden states to the readout).
-    """
-    if strategy == "soft":
-        return soft_distillation(student.log_rates, teacher.log_rates, tau)
-    if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}.")
-    hard = hard_distillation(student.log_rates, teacher.log_rates)
-    if strategy == "feature":
-        return hard + feature_distillation(student.features, teacher.features, projections)
-    if strategy == "correlation":
-        return hard + correlation_distillation(student.log_rates, teacher.log_rates)
-    return hard

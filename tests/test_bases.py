@@ -17,31 +17,9 @@ from sklearn_blend.models import (
     register_base,
 )
 
-from .conftest import assert_same
+from .helpers import TINY_LFADS, TINY_TRAINING, TinyGRU, assert_same
 
 pytestmark = pytest.mark.filterwarnings("ignore:early stopping needs")
-
-#: LFADS takes hidden_size, n_layers and dropout from the estimator, the rest as base_params
-TINY_LFADS = dict(hidden_size=8, n_layers=1, dropout=0.1, max_epochs=3, batch_size=8,
-                  warmup_steps=2, early_stopping=False, base_params={"factor_size": 4})
-TINY_TRAINING = dict(max_epochs=3, batch_size=8, warmup_steps=2, early_stopping=False)
-
-
-class TinyGRU(nn.Module):
-    """A user's base: a GRU over spikes (and behavior), per-layer features and latents."""
-
-    def __init__(self, n_inputs, n_outputs, n_behavior, width=6):
-        super().__init__()
-        self.gru = nn.GRU(n_inputs + n_behavior, width, batch_first=True)
-        self.hidden = nn.Linear(width, width)
-        self.readout = nn.Linear(width, n_outputs)
-
-    def forward(self, spikes, behavior=None):
-        x = spikes if behavior is None else torch.cat([spikes, behavior], dim=-1)
-        h, _ = self.gru(x)
-        z = torch.tanh(self.hidden(h))
-        return self.readout(z), [h, z], z
-
 
 class RatesOnly(nn.Module):
     """The least a base can be: log-rates from a linear map, nothing else."""
@@ -95,7 +73,7 @@ def test_user_base_runs_every_strategy(trials, base, strategy):
     assert rates.shape == X.shape and np.all(np.isfinite(rates))
     assert est.set_params(output="latents").transform(X).shape == (24, 10, 6)
     if strategy == "feature":  # feature widths match, so no projection is needed
-        assert list(est.student_net_.module_.projections) == [None, None]
+        assert list(est.student_net_.criterion_.strategy.projections) == [None, None]
 
 
 def test_user_base_options_and_feature_projections(trials):
@@ -221,7 +199,7 @@ def test_lfads_feature_distillation_projects_where_widths_differ(trials):
     X, b = trials
     est = BlendEstimator(base="lfads", strategy="feature", teacher_hidden_size=12,
                          random_state=0, **TINY_LFADS).fit(X, b)
-    projections = est.student_net_.module_.projections
+    projections = est.student_net_.criterion_.strategy.projections
     # encoding and generator widths differ (8 vs 12); the factors (4) match
     assert [None if p is None else tuple(p.weight.shape) for p in projections] == [
         (12, 8), (12, 8), None]

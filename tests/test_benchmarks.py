@@ -1,20 +1,54 @@
 """Building blocks of the benchmark scripts (the scripts themselves run for minutes to hours)."""
 
+import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import cell_identity  # noqa: E402
-import precision_quality  # noqa: E402
-import speed  # noqa: E402
-import synthetic_table4  # noqa: E402
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def test_reference_masking_zeroes_whole_bins_and_scores_them_and_the_heldout_neurons():
+def _load(name):
+    """Execute ``benchmarks/<name>.py`` as a fresh module (not registered in sys.modules)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def load_benchmark(monkeypatch):
+    """Load a benchmark script by path. Its ``from common import ...`` finds
+    ``benchmarks/common.py``, put in sys.modules only for the test (as running the script
+    puts its folder on sys.path); sys.path itself is left alone."""
+    monkeypatch.setitem(sys.modules, "common", _load("common"))
+    return _load
+
+
+@pytest.fixture
+def cell_identity(load_benchmark):
+    return load_benchmark("cell_identity")
+
+
+@pytest.fixture
+def precision_quality(load_benchmark):
+    return load_benchmark("precision_quality")
+
+
+@pytest.fixture
+def speed(load_benchmark):
+    return load_benchmark("speed")
+
+
+@pytest.fixture
+def synthetic_table4(load_benchmark):
+    return load_benchmark("synthetic_table4")
+
+
+def test_reference_masking_zeroes_whole_bins_and_scores_them_and_the_heldout_neurons(speed):
     torch.manual_seed(0)
     spikes = torch.poisson(torch.full((8, 30, 5), 2.0)) + 1.0
     heldout = torch.ones(8, 30, 2)
@@ -27,7 +61,7 @@ def test_reference_masking_zeroes_whole_bins_and_scores_them_and_the_heldout_neu
     assert torch.equal(labels[..., 5:], heldout)
 
 
-def test_reference_ndt_maps_spikes_and_behavior_to_log_rates_of_all_neurons():
+def test_reference_ndt_maps_spikes_and_behavior_to_log_rates_of_all_neurons(speed):
     torch.manual_seed(0)
     teacher = speed.ReferenceNDT(n_neurons=12, n_time=20, n_behavior=2).eval()
     student = speed.ReferenceNDT(n_neurons=12, n_time=20).eval()
@@ -37,7 +71,7 @@ def test_reference_ndt_maps_spikes_and_behavior_to_log_rates_of_all_neurons():
     assert not torch.allclose(teacher(spikes, behavior), teacher(spikes, behavior + 1))
 
 
-def test_speed_split_is_a_partition_of_the_trials():
+def test_speed_split_is_a_partition_of_the_trials(speed):
     spikes = np.arange(10 * 2 * 3, dtype=np.float32).reshape(10, 2, 3)
     data = speed._split(spikes[..., :2], spikes[..., 2:], spikes[..., :1], seed=0)
     assert len(data["train"]["spikes"]) == 8 and len(data["valid"]["spikes"]) == 2
@@ -46,7 +80,7 @@ def test_speed_split_is_a_partition_of_the_trials():
     assert data["n_neurons"] == 3 and data["n_heldout"] == 1
 
 
-def test_synthetic_split_follows_mc_maze_fractions_and_is_disjoint():
+def test_synthetic_split_follows_mc_maze_fractions_and_is_disjoint(synthetic_table4):
     sizes = dict(n_trials=100, n_time=10, n_neurons=40, n_behavior=2)
     data, train, test = synthetic_table4.make_dataset("simple", sizes, 0)
     assert data.spikes_heldout.shape[-1] == round(40 * 45 / 182)
@@ -57,7 +91,7 @@ def test_synthetic_split_follows_mc_maze_fractions_and_is_disjoint():
     assert np.array_equal(again[0].spikes, data.spikes)  # one data seed, the same data
 
 
-def test_synthetic_summary_counts_seeds_per_base_and_compares_the_best_student():
+def test_synthetic_summary_counts_seeds_per_base_and_compares_the_best_student(synthetic_table4):
     import pandas as pd
 
     rows = [dict(family="simple", base="ndt", seed=seed, method=method, vel_r2=value + seed / 100,
@@ -75,7 +109,7 @@ def test_synthetic_summary_counts_seeds_per_base_and_compares_the_best_student()
     assert "0.610 +- 0.010 | 0.934" in lines["| NDT-Hard"]
 
 
-def test_cell_identity_statistics_are_auto_and_cross_correlations():
+def test_cell_identity_statistics_are_auto_and_cross_correlations(cell_identity):
     from sklearn_blend import Recordings
 
     rng = np.random.default_rng(0)
@@ -89,7 +123,8 @@ def test_cell_identity_statistics_are_auto_and_cross_correlations():
     assert lag0[2] > 0.9 and abs(lag0[0]) < 0.3
 
 
-def test_precision_summary_pairs_bfloat16_with_float32_of_the_same_fold_and_seed():
+def test_precision_summary_pairs_bfloat16_with_float32_of_the_same_fold_and_seed(
+        precision_quality):
     import pandas as pd
 
     rows = []
@@ -111,7 +146,7 @@ def test_precision_summary_pairs_bfloat16_with_float32_of_the_same_fold_and_seed
     assert ("NDT teacher (sees behavior)", "vel-r2, rates also inferred in bfloat16") not in lines
 
 
-def test_speed_report_compares_each_precision_with_the_reference_and_its_own_peak():
+def test_speed_report_compares_each_precision_with_the_reference_and_its_own_peak(speed):
     row = {"data": "d", "reference_teacher": 10.0, "reference_student": 5.0,
            "reference_inference": 100.0, "ours_inference": 50.0, "ours_inference_masked": 10.0,
            "reference_student_over_teacher": 2.0}

@@ -9,7 +9,7 @@ import pytest
 from sklearn_blend import BlendEstimator
 from sklearn_blend.cli import build_parser, main, parse_assignments
 
-from .test_loaders import write_small_nwb
+from .helpers import write_small_nwb
 
 TINY = ["hidden_size=8", "n_layers=1", "ffn_size=16", "max_epochs=2", "early_stopping=False"]
 

@@ -7,9 +7,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_blend import BlendEstimator, NeuronEmbedding, PerBin
 
-from .conftest import TINY
-from .test_bases import TINY_LFADS, TINY_TRAINING, TinyGRU
-from .test_neurons import TINY_NEURONS
+from .helpers import TINY, TINY_LFADS, TINY_NEURONS, TINY_TRAINING, TinyGRU
 
 ESTIMATORS = [
     BlendEstimator(strategy="hard", random_state=0, **TINY),

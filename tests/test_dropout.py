@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sklearn_blend.models.dropout import Dropout, keep_mask
+from sklearn_blend.models.layers import Dropout, keep_mask
 
 
 def test_keep_mask_keeps_each_entry_with_probability_one_minus_p():

@@ -13,8 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_blend import BlendEstimator, BlendTeacher, PerBin
 
-from .conftest import TINY, assert_same
-from .test_bases import TINY_LFADS, TINY_TRAINING, TinyGRU
+from .helpers import TINY, TINY_LFADS, TINY_TRAINING, TinyGRU, assert_same
 
 pytestmark = pytest.mark.filterwarnings("ignore:early stopping needs")
 
@@ -125,7 +124,7 @@ def test_feature_distillation_projects_a_narrower_student(trials, tiny):
     est = BlendEstimator(strategy="feature", teacher_hidden_size=12, random_state=0, **tiny)
     est.fit(X, b)
     assert est.teacher_.hidden_size == 12
-    projections = est.student_net_.module_.projections
+    projections = est.student_net_.criterion_.strategy.projections
     assert [tuple(p.weight.shape) for p in projections] == [(12, tiny["hidden_size"])]
 
 
@@ -294,9 +293,9 @@ def test_run_model_multiplies_in_bfloat16_and_returns_float32():
 
 
 def test_bfloat16_without_native_support_warns(trials, tiny, monkeypatch):
-    from sklearn_blend.training import core as _training
+    from sklearn_blend.training import objective
 
     X, b = trials
-    monkeypatch.setattr(_training, "cpu_has_native_bfloat16", lambda: False)
+    monkeypatch.setattr(objective, "cpu_has_native_bfloat16", lambda: False)
     with pytest.warns(UserWarning, match="without native bfloat16"):
         BlendEstimator(strategy=None, precision="bfloat16", **tiny).fit(X)

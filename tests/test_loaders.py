@@ -1,6 +1,5 @@
 """Loaders for real files: nlb_tools .h5 tensors and raw NWB (pynwb)."""
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import h5py
@@ -8,6 +7,8 @@ import numpy as np
 import pytest
 
 from sklearn_blend.datasets import load_mc_maze_small, load_nlb_h5, load_nwb
+
+from .helpers import write_small_nwb
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "mc_maze_small"
 TEST_NWB = SHARED / "sub-Jenkins_ses-small_desc-test_ecephys.nwb"
@@ -40,29 +41,6 @@ def test_missing_files_are_named(tmp_path):
         load_nwb(tmp_path / "absent.nwb")
     with pytest.raises(FileNotFoundError, match="no NLB tensor file"):
         load_nlb_h5(tmp_path / "absent.h5")
-
-
-def write_small_nwb(path):
-    """Two held-in and one held-out unit, 3 trials, hand velocity sampled at 1 kHz."""
-    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
-
-    nwb = NWBFile(session_description="test", identifier="test",
-                  session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
-    nwb.add_trial_column("move_onset_time", "movement onset (s)")
-    for i in range(3):
-        nwb.add_trial(start_time=float(i), stop_time=i + 0.9, move_onset_time=i + 0.3)
-    nwb.add_unit_column("heldout", "held-out unit")
-    # unit 0: one spike 1 ms after each onset; unit 1: 2 spikes in the first bin of each
-    # window; unit 2 (held-out): a spike at 10.5 ms after onset
-    nwb.add_unit(spike_times=[0.301, 1.301, 2.301], heldout=False)
-    nwb.add_unit(spike_times=[0.2001, 0.2002, 1.2001, 1.2002, 2.2001, 2.2002], heldout=False)
-    nwb.add_unit(spike_times=[0.3105, 1.3105, 2.3105], heldout=True)
-    t = np.arange(0, 3.0, 0.001)
-    velocity = np.column_stack([t, -t])  # velocity equal to time: easy to check bin means
-    module = nwb.create_processing_module("behavior", "behavior")
-    module.add(TimeSeries(name="hand_vel", data=velocity, timestamps=t, unit="m/s"))
-    with NWBHDF5IO(str(path), "w") as io:
-        io.write(nwb)
 
 
 def test_nwb_with_behavior_and_heldout_units(tmp_path):

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from sklearn_blend.models import NDT, NDTConfig, build_model
-from sklearn_blend.models.ndt import SelfAttention, attention, banded_attention_mask
+from sklearn_blend.models.layers import SelfAttention, attention, banded_attention_mask
 
 
 def make(**overrides):

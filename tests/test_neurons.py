@@ -19,13 +19,7 @@ from sklearn_blend.masking import corrupt_entries, random_entry_mask
 from sklearn_blend.models import NeuPRINT, NeuPRINTConfig
 from sklearn_blend.models.neuprint import population_statistics
 
-from .conftest import TINY, assert_same
-
-#: a NeuronEmbedding small enough to fit in well under a second
-TINY_NEURONS = dict(
-    embedding_dim=4, hidden_size=8, ffn_size=16, n_window=16, group_size=4, max_epochs=2,
-    batch_size=8, warmup_steps=1, early_stopping=False, embedding_epochs=2,
-)
+from .helpers import TINY, TINY_NEURONS, assert_same
 
 
 @pytest.fixture(scope="module")

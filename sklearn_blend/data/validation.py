@@ -50,34 +50,39 @@ def _as_float32(value, name, what, shape):
     return array
 
 
-def check_spikes(X, *, name="X"):
-    """Validate spike counts; return ``(spikes, was_2d)`` with spikes float32 ``(n, t, neurons)``.
+def check_trials(X, *, name="X", what="spike counts", non_negative=True):
+    """Validate trial data; return ``(array, was_2d)``, float32 ``(n_trials, n_time, channels)``.
 
     Raises ``TypeError`` for sparse input and ``ValueError`` for 1-D or >3-D input, NaN or inf,
-    negative counts and empty axes.
+    empty axes and, with ``non_negative``, negative values. ``what`` names the data in errors.
+    Each :class:`~sklearn_blend.modalities.Modality` validates its arrays through this.
     """
-    what = "spike counts"
     reject_sparse(X, name, what)
-    spikes = _as_float32(X, name, what, SPIKES_SHAPE)
-    if spikes.ndim == 1:
+    array = _as_float32(X, name, what, SPIKES_SHAPE)
+    if array.ndim == 1:
         raise ValueError(
             f"{name} must be a 3-D array of {what} {SPIKES_SHAPE} (or 2-D "
             f"(n_samples, n_neurons), read as one bin per sample); got a 1-D array of shape "
-            f"{spikes.shape}. Reshape your data: X.reshape(1, -1) if it is a single sample."
+            f"{array.shape}. Reshape your data: X.reshape(1, -1) if it is a single sample."
         )
-    was_2d = spikes.ndim == 2
+    was_2d = array.ndim == 2
     if was_2d:
-        spikes = spikes[:, None, :]
-    if 0 in spikes.shape:
+        array = array[:, None, :]
+    if 0 in array.shape:
         raise ValueError(
-            f"{name} must be non-empty {SPIKES_SHAPE}; got shape {spikes.shape}."
+            f"{name} must be non-empty {SPIKES_SHAPE}; got shape {array.shape}."
         )
-    if (spikes < 0).any():
+    if non_negative and (array < 0).any():
         raise ValueError(
-            f"Negative values in data passed to {name}: spike counts must be non-negative; found "
-            f"{int((spikes < 0).sum())} negative entries (minimum {spikes.min():g})."
+            f"Negative values in data passed to {name}: {what} must be non-negative; found "
+            f"{int((array < 0).sum())} negative entries (minimum {array.min():g})."
         )
-    return spikes, was_2d
+    return array, was_2d
+
+
+def check_spikes(X, *, name="X"):
+    """Validate spike counts (non-negative): :func:`check_trials` for the ``spikes`` modality."""
+    return check_trials(X, name=name, what="spike counts", non_negative=True)
 
 
 def check_fitted_shape(spikes, estimator, *, name="X"):

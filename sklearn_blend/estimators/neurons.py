@@ -24,7 +24,8 @@ from ..data.validation import (
     check_teacher_cache,
     check_training_params,
 )
-from ..losses import STRATEGIES
+from ..distill import build_strategy, check_strategy, strategy_name
+from ..modalities import FLUORESCENCE, SPIKES
 from ..data.recordings import Recordings
 
 
@@ -127,6 +128,11 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Seeds weights, masks, neuron grouping, dropout, validation split and the fits of new
         embeddings. With an int, results on CPU are reproducible.
     device : str, default="cpu"
+    precision : {"float32", "bfloat16"}, default="float32"
+        Compute precision of training (teacher, student and the embedding fits of new
+        neurons), as in :class:`~sklearn_blend.BlendEstimator`: ``"bfloat16"`` runs the
+        models under :func:`torch.autocast`; weights, optimizer state and losses stay
+        float32.
     verbose : int, default=0
         0: silent; 1: a progress bar per model; 2: skorch's per-epoch table.
 
@@ -190,6 +196,7 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         teacher_cache=True,
         random_state=None,
         device="cpu",
+        precision="float32",
         verbose=0,
     ):
         self.strategy = strategy
@@ -219,14 +226,16 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.teacher_cache = teacher_cache
         self.random_state = random_state
         self.device = device
+        self.precision = precision
         self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        check_in(self.strategy, "strategy", (*STRATEGIES, None))
+        check_strategy(self.strategy)
         check_number(self.alpha, "alpha", low=0, high=1)
         check_number(self.tau, "tau", low=0, low_open=True)
         check_in(self.loss, "loss", ("mse", "poisson"))
+        check_in(self.precision, "precision", tuple(_training.PRECISIONS))
         for name in ("embedding_dim", "hidden_size", "n_layers", "n_heads", "ffn_size",
                      "n_window", "group_size", "embedding_epochs"):
             check_number(getattr(self, name), name, low=1, integer=True)
@@ -268,6 +277,10 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                 "negative values. Use loss='mse' for normalised fluorescence."
             )
         return recordings
+
+    def _modality(self):
+        """The activity's modality: continuous (MSE) or counts (Poisson), from ``loss``."""
+        return SPIKES if self.loss == "poisson" else FLUORESCENCE
 
     def _architecture(self):
         return dict(
@@ -332,7 +345,8 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         with_behavior = self.strategy is not None
         samples = self._samples(recordings, rows, data_seed, with_behavior=with_behavior)
         common = dict(architecture=self._architecture(), n_neurons=len(self.neuron_keys_),
-                      mask_ratio=self.mask_ratio, loss=self.loss,
+                      modality=self._modality(), mask_ratio=self.mask_ratio,
+                      precision=self.precision,
                       config=_training.training_config(self, self.device_))
         self.n_behavior_in_ = recordings.n_behavior if with_behavior else 0
         self.teacher_net_ = None
@@ -340,10 +354,11 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         if with_behavior:
             self.teacher_net_ = self._fit_teacher(samples, common, teacher_seed)
             distill = dict(teacher=_training.trained_model(self.teacher_net_),
-                           strategy=self.strategy, alpha=self.alpha, tau=self.tau)
+                           strategy=build_strategy(self.strategy, tau=self.tau),
+                           alpha=self.alpha)
         self.student_net_ = _neuron_training.train_neuron_model(
             samples, seed=student_seed,
-            description=f"{self.strategy} student" if self.strategy else "NeuPRINT",
+            description=f"{strategy_name(self.strategy)} student" if self.strategy else "NeuPRINT",
             **common, **distill,
         )
         self.embeddings_ = _neuron_training.embedding_table(self.student_)
@@ -407,8 +422,9 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             weight_decay=0.0, warmup_steps=0,
         )
         table = _neuron_training.fit_new_embeddings(
-            self.student_, samples, n_neurons=len(first), mask_ratio=self.mask_ratio,
-            loss=self.loss, config=config, seed=self._embedding_seed,
+            self.student_, samples, n_neurons=len(first), modality=self._modality(),
+            mask_ratio=self.mask_ratio, config=config, seed=self._embedding_seed,
+            precision=self.precision,
         )
         return table[[row_of[keys[i]] for i in unseen]]
 

@@ -27,8 +27,9 @@ from ..data.validation import (
     check_training_params,
 )
 from ..data.behavior import BehaviorEncoding, read_behavior
-from ..losses import STRATEGIES
+from ..distill import build_strategy, check_strategy, strategy_name
 from ..metrics import bits_per_spike, co_bps
+from ..modalities import SPIKES
 
 #: estimator parameters that shape a base's architecture; a base receives those its registry
 #: entry forwards, and the others must stay at their defaults
@@ -179,19 +180,21 @@ class _MaskedModelEstimator(BaseEstimator):
         check_fitted_shape(spikes, self)
         return spikes, self._model_inputs(spikes), was_2d
 
-    def _predict_model(self, model, inputs, n_window, behavior=None, *, masked=None):
+    def _predict_model(self, net, inputs, n_window, behavior=None, *, masked=None):
         """Log-rates and latents of all bins; ``masked`` defaults to ``inference="masked"``."""
         if masked is None:
             masked = self.inference == "masked"
-        return _training.predict(
-            model, inputs, self._pad_behavior(behavior, inputs.shape[1]),
+        predictions, latents = _training.predict(
+            net, {"spikes": inputs, "behavior": self._pad_behavior(behavior, inputs.shape[1])},
             mask_ratio=self.mask_ratio if masked else None, n_window=n_window,
-            device=self.device_,
         )
+        return predictions[SPIKES.name], latents
 
-    def _rates(self, model, X, behavior_of=None, *, forward=False):
-        """Rates ``(n_trials, n_time[+forward_bins], n_neurons)`` and latents of the window."""
+    def _rates(self, net_name, X, behavior_of=None, *, forward=False):
+        """Rates ``(n_trials, n_time[+forward_bins], n_neurons)`` and latents of the window,
+        from the fitted net in attribute ``net_name``."""
         spikes, inputs, was_2d = self._check_predict_input(X)
+        net = getattr(self, net_name)
         n_window = spikes.shape[1]
         if forward and (not self.forward_bins or n_window != self.n_time_in_):
             raise ValueError(
@@ -200,7 +203,7 @@ class _MaskedModelEstimator(BaseEstimator):
                 f"{self.forward_bins} and X has {n_window} bins."
             )
         behavior = None if behavior_of is None else behavior_of(spikes)
-        log_rates, latents = self._predict_model(model, inputs, n_window, behavior)
+        log_rates, latents = self._predict_model(net, inputs, n_window, behavior)
         rates = np.exp(log_rates if forward else log_rates[:, :n_window])
         if latents is not None:
             latents = latents[:, :n_window]
@@ -208,9 +211,10 @@ class _MaskedModelEstimator(BaseEstimator):
             return rates[:, 0], None if latents is None else latents[:, 0]
         return rates, latents
 
-    def _score_model(self, model, X, behavior_of=None):
+    def _score_model(self, net_name, X, behavior_of=None):
         """Co-bps on held-out neurons, or masked bits/spike when there are none."""
         spikes, inputs, _ = self._check_predict_input(X)
+        net = getattr(self, net_name)
         n_window = spikes.shape[1]
         behavior = None if behavior_of is None else behavior_of(spikes)
         if self.n_heldout:
@@ -220,16 +224,16 @@ class _MaskedModelEstimator(BaseEstimator):
                     f"{self.n_features_in_} neurons (held-in, then the {self.n_heldout} "
                     f"held-out), got {spikes.shape[2]}."
                 )
-            log_rates, _ = self._predict_model(model, inputs, n_window, behavior)
+            log_rates, _ = self._predict_model(net, inputs, n_window, behavior)
             heldout = slice(self.n_features_in_ - self.n_heldout, None)
             return co_bps(np.exp(log_rates[:, :n_window, heldout]), spikes[..., heldout])
-        log_rates, _ = self._predict_model(model, inputs, n_window, behavior, masked=True)
+        log_rates, _ = self._predict_model(net, inputs, n_window, behavior, masked=True)
         return bits_per_spike(np.exp(log_rates[:, :n_window]), spikes)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
-        tags.input_tags.positive_only = True
+        tags.input_tags.positive_only = SPIKES.non_negative
         tags.target_tags.required = False
         return tags
 
@@ -355,21 +359,21 @@ class BlendTeacher(_MaskedModelEstimator):
         self.device_ = _training.resolve_device(self.device)
         self.n_behavior_in_ = len(raw.names)
         self.behavior_encoding_ = BehaviorEncoding(raw)
-        factory = _training.ObjectiveFactory(
+        builder = _training.TrialModelBuilder(
             self._model_config(hidden_size=self.hidden_size, encoding=self.behavior_encoding_),
             self.mask_ratio,
             targets.mean(axis=(0, 1)),
+            modalities={SPIKES.name: SPIKES},
             n_forward=self.forward_bins,
             precision=self.precision,
         )
         seed = check_random_state(self.random_state).randint(_training.MAX_SEED)
-        self.net_ = _training.train_objective(
-            factory,
-            inputs,
-            targets,
-            self._model_behavior(raw, inputs.shape[1]),
-            _training.training_config(self, self.device_),
-            seed,
+        data = _training.pack(
+            {"spikes": inputs, "behavior": self._model_behavior(raw, inputs.shape[1])},
+            {"spikes": targets},
+        )
+        self.net_ = _training.fit_net(
+            builder, data, _training.training_config(self, self.device_), seed,
             description="teacher",
         )
         self.n_iter_ = len(self.net_.history)
@@ -434,12 +438,12 @@ class BlendTeacher(_MaskedModelEstimator):
         -------
         rates : ndarray of shape (n_trials, n_time[+forward_bins], n_neurons)
         """
-        return self._rates(self.model_, X, self._behavior_for(b), forward=forward)[0]
+        return self._rates("net_", X, self._behavior_for(b), forward=forward)[0]
 
     def score(self, X, b):
         """Co-bps (or masked bits/spike) of the teacher on ``(X, b)``; see
         :meth:`BlendEstimator.score`."""
-        return self._score_model(self.model_, X, self._behavior_for(b))
+        return self._score_model("net_", X, self._behavior_for(b))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -670,7 +674,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
 
     def _check_params(self):
         self._check_shared_params()
-        check_in(self.strategy, "strategy", (*STRATEGIES, None))
+        check_strategy(self.strategy)
         check_number(self.alpha, "alpha", low=0, high=1)
         check_number(self.tau, "tau", low=0, low_open=True)
         check_in(self.output, "output", ("rates", "latents"))
@@ -750,25 +754,25 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             teacher_model = self.teacher_.model_
             # the behavior read above, encoded as the teacher reads it
             behavior = self.teacher_._model_behavior(raw, inputs.shape[1], name)
-        factory = _training.ObjectiveFactory(
+        builder = _training.TrialModelBuilder(
             self._model_config(hidden_size=self.hidden_size),
             self.mask_ratio,
             targets.mean(axis=(0, 1)),
+            modalities={SPIKES.name: SPIKES},
             n_forward=self.forward_bins,
             teacher=teacher_model,
-            precision=self.precision,
-            strategy=self.strategy,
+            strategy=None if teacher_model is None else build_strategy(self.strategy,
+                                                                       tau=self.tau),
             alpha=self.alpha,
-            tau=self.tau,
+            precision=self.precision,
         )
-        self.student_net_ = _training.train_objective(
-            factory,
-            inputs,
-            targets,
-            behavior,
+        self.student_net_ = _training.fit_net(
+            builder,
+            _training.pack({"spikes": inputs, "behavior": behavior}, {"spikes": targets}),
             _training.training_config(self, self.device_),
             int(student_seed),
-            description=f"{self.strategy} student" if self.strategy else "model (no behavior)",
+            description=(f"{strategy_name(self.strategy)} student" if self.strategy
+                         else "model (no behavior)"),
         )
         self.n_iter_ = len(self.student_net_.history)
         return self
@@ -811,7 +815,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         rates : ndarray of shape (n_trials, n_time[+forward_bins], n_neurons)
             Rates of all neurons, held-out ones last; ``(n_samples, n_neurons)`` for 2-D ``X``.
         """
-        return self._rates(self.student_, X, forward=forward)[0]
+        return self._rates("student_net_", X, forward=forward)[0]
 
     def transform(self, X):
         """Student rates (``output="rates"``) or latent factors (``output="latents"``).
@@ -826,7 +830,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         Xt : ndarray of shape (n_trials, n_time, n_neurons) or (n_trials, n_time, hidden_size)
             Rates of all neurons (held-out last) or latents; 2-D for 2-D ``X``.
         """
-        rates, latents = self._rates(self.student_, X)
+        rates, latents = self._rates("student_net_", X)
         if self.output == "rates":
             return rates
         if latents is None:
@@ -858,7 +862,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         -------
         score : float
         """
-        return self._score_model(self.student_, X)
+        return self._score_model("student_net_", X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -19,8 +19,8 @@ factory function) that follows this protocol:
 * optionally, a method ``init_output_bias(mean_counts)`` that starts the readout at the log mean
   count of each output neuron (it roughly halves the epochs needed on small data).
 
-:class:`BaseAdapter` wraps every base, built-in or not, so the training layer sees one kind of
-model: it checks and normalises the output, and turns trial-level behavior ``(batch, k)`` into
+:class:`BaseAdapter` wraps every base, built-in or not, so the training core sees one kind of
+model (it reads and predicts mappings keyed by modality): it checks and normalises the output, and turns trial-level behavior ``(batch, k)`` into
 per-bin behavior with a learnable embedding (:class:`TrialBehaviorEmbedding`).
 """
 
@@ -46,6 +46,33 @@ class ModelOutput(NamedTuple):
     log_rates: torch.Tensor
     latents: torch.Tensor | None
     features: list
+
+
+class ModalityOutput(NamedTuple):
+    """What a model returns to the training core: predictions keyed by modality.
+
+    ``predictions`` maps a modality name (:mod:`sklearn_blend.modalities`) to a
+    ``(batch, time, channels)`` tensor in that modality's prediction units (log-rates for
+    spikes, z-scored values for continuous signals, logits for labels); ``latents`` and
+    ``features`` are as in :class:`ModelOutput`.
+    """
+
+    predictions: dict
+    latents: torch.Tensor | None
+    features: list
+
+    @property
+    def log_rates(self):
+        """``predictions["spikes"]``: the log-rates of a spike model."""
+        return self.predictions["spikes"]
+
+    def float(self):
+        """The same outputs in float32 (after a bfloat16 autocast region)."""
+        return ModalityOutput(
+            {name: value.float() for name, value in self.predictions.items()},
+            None if self.latents is None else self.latents.float(),
+            [feature.float() for feature in self.features],
+        )
 
 
 @dataclass(frozen=True)
@@ -242,10 +269,14 @@ def _check_output(output, spikes, n_outputs, base):
 
 
 class BaseAdapter(nn.Module):
-    """A base model as the training layer sees it: checked :class:`ModelOutput`, any behavior.
+    """A base model as the training core sees it: reads and predicts modalities.
 
-    ``forward(spikes, behavior=None)``: behavior is per-bin ``(batch, time, n_behavior)`` or,
-    with ``trial_behavior > 0``, trial-level ``(batch, trial_behavior)``, embedded per bin.
+    ``forward(inputs)`` takes a mapping with the spikes (``"spikes"``, ``(batch, time,
+    n_inputs)``) and, for a model built with behavior, ``"behavior"``: per-bin
+    ``(batch, time, n_behavior)`` or, with ``trial_behavior > 0``, trial-level
+    ``(batch, trial_behavior)``, embedded per bin. Other entries are ignored, so a student and
+    its teacher read the same mapping. It returns a :class:`ModalityOutput` whose
+    ``predictions`` hold ``{"spikes": log_rates}``. ``model(spikes, behavior)`` works too.
     """
 
     def __init__(self, base, *, n_inputs, n_outputs, n_behavior, n_time, trial_behavior=0,
@@ -259,6 +290,16 @@ class BaseAdapter(nn.Module):
         self.n_time = n_time
         self.trial_behavior = trial_behavior
 
+    @property
+    def reads(self):
+        """The modalities this model reads: spikes, and behavior for a teacher."""
+        return ("spikes", "behavior") if self.n_behavior else ("spikes",)
+
+    @property
+    def predicts(self):
+        """The modalities this model predicts."""
+        return ("spikes",)
+
     @torch.no_grad()
     def init_output_bias(self, mean_counts):
         """Start the readout at the log mean counts, if the base knows how."""
@@ -266,31 +307,35 @@ class BaseAdapter(nn.Module):
             self.base.init_output_bias(mean_counts)
 
     def example_inputs(self, n_trials=1):
-        """Zero spikes (and behavior) of the shapes this model takes."""
+        """Zero inputs of the shapes this model takes (a mapping by modality)."""
         device = next(self.parameters()).device
-        spikes = torch.zeros(n_trials, self.n_time, self.n_inputs, device=device)
-        behavior = None
+        inputs = {"spikes": torch.zeros(n_trials, self.n_time, self.n_inputs, device=device)}
         if self.trial_behavior:
-            behavior = torch.zeros(n_trials, self.trial_behavior, device=device)
+            inputs["behavior"] = torch.zeros(n_trials, self.trial_behavior, device=device)
         elif self.n_behavior:
-            behavior = torch.zeros(n_trials, self.n_time, self.n_behavior, device=device)
-        return spikes, behavior
+            inputs["behavior"] = torch.zeros(n_trials, self.n_time, self.n_behavior,
+                                             device=device)
+        return inputs
 
     @torch.no_grad()
     def feature_widths(self):
         """Width of each feature tensor, from one forward pass in evaluation mode."""
         was_training = self.training
         self.eval()
-        output = self(*self.example_inputs())
+        output = self(self.example_inputs())
         self.train(was_training)
         return [feature.shape[-1] for feature in output.features]
 
-    def forward(self, spikes, behavior=None):
-        if self.embedding is not None:
-            behavior = self.embedding(behavior, spikes.shape[1])
+    def forward(self, inputs, behavior=None):
+        if isinstance(inputs, torch.Tensor):
+            inputs = {"spikes": inputs, "behavior": behavior}
+        spikes = inputs["spikes"]
         if self.n_behavior:
+            behavior = inputs.get("behavior")
+            if self.embedding is not None:
+                behavior = self.embedding(behavior, spikes.shape[1])
             output = _as_output(self.base(spikes, behavior))
         else:
             output = _as_output(self.base(spikes))
         _check_output(output, spikes, self.n_outputs, self.base)
-        return output
+        return ModalityOutput({"spikes": output.log_rates}, output.latents, output.features)

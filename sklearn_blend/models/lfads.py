@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .base import ModelOutput, set_log_mean_bias
-from .dropout import Dropout
+from .layers import Dropout
 
 
 @dataclass(frozen=True)

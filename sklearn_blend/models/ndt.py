@@ -18,8 +18,10 @@ Dropout is applied to the input and to the residual branches, not to the attenti
 probabilities or the wide feed-forward hidden tensor, which is where dropout costs the most on a
 CPU (``shared/reference/cpu_performance.md``). On the CPU, two exact shortcuts keep a training
 step fast (``benchmarks/cpu_kernels.py``): dropout masks come from a faster generator
-(:mod:`sklearn_blend.models.dropout`), and the attention softmax is written out rather than run
-through the flash kernel.
+(:class:`~sklearn_blend.models.layers.Dropout`), and the attention softmax is written out rather
+than run through the flash kernel. The attention, the encoder layer, the attention window and the
+dropout live in :mod:`sklearn_blend.models.layers` (shared with the other models); this module
+holds what is NDT's own: :class:`NDTConfig`, :class:`NDT` and :func:`build_ndt`.
 """
 
 from __future__ import annotations
@@ -28,10 +30,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .base import ModelOutput, set_log_mean_bias
-from .dropout import Dropout
+from .layers import Dropout, EncoderLayer, banded_attention_mask
 
 
 @dataclass(frozen=True)
@@ -67,103 +68,6 @@ class NDTConfig:
     dropout: float = 0.5
     context_backward: int | None = None
     context_forward: int | None = None
-
-
-def banded_attention_mask(n_time, backward, forward, device=None):
-    """Boolean ``(n_time, n_time)`` mask, True where query ``t`` may attend key ``s``.
-
-    Key ``s`` is visible when ``t - backward <= s <= t + forward``; ``None`` means unlimited on
-    that side. Returns ``None`` when nothing is masked.
-    """
-    if backward is None and forward is None:
-        return None
-    t = torch.arange(n_time, device=device)
-    offset = t[None, :] - t[:, None]  # key minus query
-    allowed = torch.ones(n_time, n_time, dtype=torch.bool, device=device)
-    if backward is not None:
-        allowed &= offset >= -backward
-    if forward is not None:
-        allowed &= offset <= forward
-    return allowed
-
-
-def attention(q, k, v, attn_mask=None):
-    """Scaled dot-product attention of one head: ``(batch, time, head_dim)`` queries, keys, values.
-
-    ``attn_mask`` is boolean ``(time, time)``, True where a query may attend a key. The inputs
-    may be strided views (one head's columns of the fused query-key-value output). On CUDA this
-    is :func:`torch.nn.functional.scaled_dot_product_attention`; on the CPU the same softmax is
-    written out: one ``baddbmm`` scales the scores and adds the mask as ``-inf`` (no copy of the
-    strided inputs, no separate scaling or masking pass), faster than the CPU flash kernel at
-    this model's odd head widths (e.g. 91 for 182 neurons and 2 heads), forward and backward
-    (``benchmarks/cpu_kernels.py``).
-    """
-    if q.device.type != "cpu":
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-    scale = q.shape[-1] ** -0.5
-    if attn_mask is None:
-        scores = torch.bmm(q, k.transpose(-2, -1)).mul_(scale)
-    else:
-        bias = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device)
-        bias.masked_fill_(~attn_mask, float("-inf"))
-        scores = torch.baddbmm(bias, q, k.transpose(-2, -1), alpha=scale)
-    return scores.softmax(dim=-1) @ v
-
-
-def multi_head_attention(qkv, n_heads, attn_mask=None):
-    """Multi-head attention of a fused projection ``qkv`` ``(batch, time, 3 * width)``.
-
-    Queries, keys and values are the three ``width`` blocks of the last axis, each split into
-    ``n_heads`` heads. Every head attends over strided views of ``qkv`` (:func:`attention`):
-    no head-major copies are made. Returns the heads' outputs concatenated,
-    ``(batch, time, width)``.
-    """
-    batch, n_time, fused_width = qkv.shape
-    width = fused_width // 3
-    heads = qkv.view(batch, n_time, 3, n_heads, width // n_heads)
-    q, k, v = (z.unbind(2) for z in heads.unbind(2))
-    return torch.cat([attention(*head, attn_mask) for head in zip(q, k, v)], dim=-1)
-
-
-class SelfAttention(nn.Module):
-    def __init__(self, hidden_size, n_heads):
-        super().__init__()
-        if hidden_size % n_heads:
-            raise ValueError(
-                f"hidden_size ({hidden_size}) must be divisible by n_heads ({n_heads})."
-            )
-        self.n_heads = n_heads
-        self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
-        self.out = nn.Linear(hidden_size, hidden_size)
-
-    def forward(self, x, attn_mask=None):
-        return self.out(multi_head_attention(self.qkv(x), self.n_heads, attn_mask))
-
-
-class FeedForward(nn.Module):
-    def __init__(self, hidden_size, ffn_size):
-        super().__init__()
-        self.up = nn.Linear(hidden_size, ffn_size)
-        self.down = nn.Linear(ffn_size, hidden_size)
-
-    def forward(self, x):
-        return self.down(F.gelu(self.up(x)))
-
-
-class EncoderLayer(nn.Module):
-    """Pre-norm transformer layer with dropout on both residual branches."""
-
-    def __init__(self, config: NDTConfig):
-        super().__init__()
-        self.norm_attention = nn.LayerNorm(config.hidden_size)
-        self.attention = SelfAttention(config.hidden_size, config.n_heads)
-        self.norm_ffn = nn.LayerNorm(config.hidden_size)
-        self.ffn = FeedForward(config.hidden_size, config.ffn_size)
-        self.dropout = Dropout(config.dropout)
-
-    def forward(self, x, attn_mask=None):
-        x = x + self.dropout(self.attention(self.norm_attention(x), attn_mask))
-        return x + self.dropout(self.ffn(self.norm_ffn(x)))
 
 
 class NDT(nn.Module):

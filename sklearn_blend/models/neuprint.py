@@ -39,8 +39,7 @@ import torch
 from torch import nn
 
 from .base import ModelOutput, set_log_mean_bias
-from .dropout import Dropout
-from .ndt import EncoderLayer, banded_attention_mask
+from .layers import Dropout, EncoderLayer, banded_attention_mask
 
 #: population inputs computed from the activity itself: mean and standard deviation over neurons
 N_POPULATION_STATISTICS = 2

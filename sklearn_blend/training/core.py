@@ -1,8 +1,16 @@
-"""Training layer: the masked-modelling and distillation objectives, trained through skorch.
+"""The training core: one skorch net trains and runs every model of the package.
 
-This is the only module the scikit-learn estimators use to touch PyTorch. It takes and returns
-NumPy arrays and plain Python values; models come from :mod:`sklearn_blend.models`, losses from
-:mod:`sklearn_blend.losses` and masks from :mod:`sklearn_blend.masking`.
+The model being trained is the net's ``module_`` (a :class:`~sklearn_blend.models.BaseAdapter`
+for trials, a :class:`~sklearn_blend.training.neurons.NeuronModel` for per-neuron sequences);
+the objective is its criterion (:class:`~sklearn_blend.training.objective.Objective`: masked
+reconstruction of modalities plus, for a student, distillation from a frozen teacher). skorch
+hooks do the rest: :meth:`ObjectiveNet.infer` masks a batch and runs the model,
+:meth:`ObjectiveNet.get_loss` asks the criterion for its terms and logs them, ``Freezer``
+freezes the teacher, ``EarlyStopping`` watches the validation reconstruction. Precision,
+device, gradient clipping and seeding are set here for every estimator, and :func:`predict` is
+the one inference path (masked interleaved inference included).
+
+The estimators reach PyTorch only through this package; arrays in and out are NumPy.
 """
 
 from __future__ import annotations
@@ -18,182 +26,63 @@ from skorch import NeuralNet
 from skorch.callbacks import (
     Callback,
     EarlyStopping,
+    Freezer,
     GradientNormClipping,
     LRScheduler,
     PassthroughScoring,
 )
 from skorch.dataset import ValidSplit
-from torch import nn
+from skorch.utils import to_tensor
 
-from .. import losses
-from ..masking import apply_mask, interleaved_masks, random_timestep_mask, scored_entries
+from ..masking import interleaved_masks
 from ..models import (  # noqa: F401 (re-exported for the estimators)
     RESERVED_OPTIONS,
-    ModelOutput,
     base_fingerprint,
     build_model,
     resolve_base,
 )
+from .objective import (  # noqa: F401 (re-exported for the estimators)
+    PRECISIONS,
+    Objective,
+    TimestepMasking,
+    pack,
+    run_model,
+    unpack,
+    warn_if_bfloat16_is_emulated,
+)
 
-#: fewest validation trials for early stopping; with fewer, training runs all ``max_epochs``
+#: fewest validation samples for early stopping; with fewer, training runs all ``max_epochs``
 MIN_VALIDATION_TRIALS = 2
-#: seeds handed to the training layer are drawn below this bound
+#: seeds handed to the training core are drawn below this bound
 MAX_SEED = np.iinfo(np.int32).max
 #: gradient-norm clipping of every model
 GRAD_CLIP = 1.0
-#: ``precision=`` name -> dtype of the base model's autocast region (``None``: plain float32)
-PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
-
-
-def run_model(model, spikes, behavior=None, precision="float32"):
-    """``model(spikes, behavior)`` in ``precision``; the :class:`ModelOutput` in float32.
-
-    ``"bfloat16"`` runs the base model under :func:`torch.autocast` (matrix products in
-    bfloat16, weights and their gradients kept in float32); its outputs are cast back to
-    float32, so losses, metrics and everything after the model stay in float32.
-    """
-    dtype = PRECISIONS[precision]
-    if dtype is None:
-        return model(spikes, behavior)
-    with torch.autocast(spikes.device.type, dtype=dtype):
-        output = model(spikes, behavior)
-    return ModelOutput(
-        output.log_rates.float(),
-        None if output.latents is None else output.latents.float(),
-        [feature.float() for feature in output.features],
-    )
-
-
-def cpu_has_native_bfloat16():
-    """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX, via oneDNN)."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
-def _warn_if_bfloat16_is_emulated(precision, device):
-    """Warn when bfloat16 training would run on a CPU that emulates it (much slower)."""
-    if (precision == "bfloat16" and torch.device(device).type == "cpu"
-            and not cpu_has_native_bfloat16()):
-        warnings.warn(
-            "precision='bfloat16' on a CPU without native bfloat16 instructions (AVX512-BF16 "
-            "or AMX): matrix products are emulated and training is much slower than with "
-            "precision='float32'.",
-            UserWarning,
-            stacklevel=2,
-        )
-
-
-class MaskedModeling(nn.Module):
-    """Objective of a teacher or of a plain (no-distillation) model: masked Poisson loss.
-
-    ``spikes`` are the model's inputs ``(batch, time, n_inputs)``: the held-in neurons, with
-    ``n_forward`` all-zero bins appended for forward prediction; ``targets``
-    ``(batch, time, n_outputs)`` are the counts of all neurons, held-out ones last. The loss
-    scores masked input bins, every held-out entry and every forward bin
-    (:func:`~sklearn_blend.masking.scored_entries`). In training mode a fresh random time-step
-    mask is drawn for every batch; in evaluation mode the fixed ``valid_mask`` that comes with
-    the data is used, so the validation loss is comparable from epoch to epoch. ``precision``
-    is the base model's compute precision (:func:`run_model`); losses are float32.
-    """
-
-    def __init__(self, model, mask_ratio, n_forward=0, precision="float32"):
-        super().__init__()
-        self.model = model
-        self.mask_ratio = mask_ratio
-        self.n_forward = n_forward
-        self.precision = precision
-
-    def draw_mask(self, spikes, valid_mask):
-        if self.training or valid_mask is None:
-            n_trials, n_time = spikes.shape[:2]
-            return random_timestep_mask(n_trials, n_time, self.mask_ratio, device=spikes.device)
-        return valid_mask[..., None]
-
-    def masked_loss(self, log_rates, spikes, targets, mask):
-        scored = scored_entries(
-            mask, spikes.shape[2], targets.shape[2], targets.shape[1] - self.n_forward
-        )
-        return losses.masked_poisson_loss(log_rates, targets, scored)
-
-    def forward(self, spikes, targets, behavior=None, valid_mask=None):
-        mask = self.draw_mask(spikes, valid_mask)
-        output = run_model(self.model, apply_mask(spikes, mask), behavior, self.precision)
-        mtm = self.masked_loss(output.log_rates, spikes, targets, mask)
-        return {"loss": mtm, "mtm": mtm}
-
-
-class Distillation(MaskedModeling):
-    """Student objective: ``alpha * MTM + (1 - alpha) * distillation`` from a frozen teacher.
-
-    The teacher sees the same masked spikes as the student, plus the unmasked behavior, and
-    stays in evaluation mode, its outputs computed under :func:`torch.inference_mode` (they are
-    constants of the loss). Validation (evaluation mode) scores the masked Poisson loss alone,
-    so it skips the teacher. ``projections`` (feature strategy only) map each student layer to
-    the teacher's width and are trained with the student.
-    """
-
-    def __init__(self, student, teacher, *, strategy, alpha, tau, mask_ratio, n_forward=0,
-                 precision="float32"):
-        super().__init__(student, mask_ratio, n_forward, precision)
-        self.teacher = teacher.requires_grad_(False).eval()
-        self.strategy = strategy
-        self.alpha = alpha
-        self.tau = tau
-        self.projections = None
-        if strategy == "feature":
-            self.projections = _feature_projections(student, teacher)
-
-    def train(self, mode=True):
-        super().train(mode)
-        self.teacher.eval()
-        return self
-
-    def forward(self, spikes, targets, behavior=None, valid_mask=None):
-        if not self.training:
-            # validation scores the masked Poisson loss alone: the teacher is not needed
-            return super().forward(spikes, targets, valid_mask=valid_mask)
-        mask = self.draw_mask(spikes, valid_mask)
-        masked = apply_mask(spikes, mask)
-        student_output = run_model(self.model, masked, precision=self.precision)
-        with torch.inference_mode():
-            teacher_output = run_model(self.teacher, masked, behavior, self.precision)
-        mtm = self.masked_loss(student_output.log_rates, spikes, targets, mask)
-        distill = losses.distillation_loss(
-            self.strategy, student_output, teacher_output, tau=self.tau,
-            projections=self.projections,
-        )
-        loss = self.alpha * mtm + (1.0 - self.alpha) * distill
-        return {"loss": loss, "mtm": mtm, "distill": distill}
-
-
-def _feature_projections(student, teacher):
-    """One learned linear map per aligned layer where student and teacher widths differ."""
-    student_widths, teacher_widths = student.feature_widths(), teacher.feature_widths()
-    if not student_widths or len(student_widths) != len(teacher_widths):
-        raise ValueError(
-            f"strategy='feature' aligns the layers student and teacher both return as "
-            f"features; this base returns {len(student_widths)} (student) and "
-            f"{len(teacher_widths)} (teacher). Return the same non-empty list of per-layer "
-            "features from the base's forward, or choose another strategy."
-        )
-    return nn.ModuleList(
-        None if width_in == width_out else nn.Linear(width_in, width_out)
-        for width_in, width_out in zip(student_widths, teacher_widths)
-    )
 
 
 class ObjectiveNet(NeuralNet):
-    """skorch net whose module computes its own loss terms.
+    """skorch net of the package: the model is ``module_``, the objective its ``criterion_``.
 
-    Training minimises ``loss``; validation reports the masked Poisson loss (``mtm``) alone, the
-    quantity early stopping watches for teacher, baseline and student alike.
+    ``infer`` masks the batch with the criterion's masking scheme and runs the model (in the
+    criterion's precision while fitting, in float32 for inference); ``get_loss`` returns the
+    criterion's ``"loss"`` in training and its ``"mtm"`` (masked reconstruction, the quantity
+    early stopping watches for teacher, baseline and student alike) in validation, and logs
+    every term as ``train_<term>`` / ``valid_<term>``.
     """
 
+    def infer(self, x, precision=None, **fit_params):
+        inputs, targets, extra = unpack(to_tensor(x, device=self.device))
+        view = self.criterion_.masking(inputs, targets, extra, training=self.module_.training)
+        precision = self.criterion_.precision if precision is None else precision
+        return run_model(self.module_, view.inputs, precision), view
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        output, view = y_pred
+        terms = self.criterion_(output, view)
         prefix = "train" if training else "valid"
-        for name in ("mtm", "distill"):
-            if name in y_pred:
-                self.history.record_batch(f"{prefix}_{name}", y_pred[name].item())
-        return y_pred["loss"] if training else y_pred["mtm"]
+        for name, value in terms.items():
+            if name != "loss":
+                self.history.record_batch(f"{prefix}_{name}", value.item())
+        return terms["loss"] if training else terms["mtm"]
 
     def get_all_learnable_params(self):
         for name, param in super().get_all_learnable_params():
@@ -279,9 +168,14 @@ def training_config(estimator, device, **overrides):
     return dataclasses.replace(config, **overrides)
 
 
+def _is_teacher_parameter(name):
+    return name.startswith("teacher.")
+
+
 def _callbacks(config, n_train, use_validation, description, extra_scores):
     steps = math.ceil(n_train / config.batch_size) * config.max_epochs
     callbacks = [
+        ("freeze_teacher", Freezer(_is_teacher_parameter)),
         ("clip", GradientNormClipping(config.grad_clip)),
         (
             "schedule",
@@ -305,46 +199,25 @@ def _callbacks(config, n_train, use_validation, description, extra_scores):
     return callbacks
 
 
-def train_objective(make_objective, spikes, targets, behavior, config, seed,
-                    description="training"):
-    """Build an objective with ``make_objective()`` and train it; return the fitted skorch net.
+def fit_net(build, data, config, seed, description="training"):
+    """Train the ``(model, objective) = build()`` pair on ``data`` with skorch; return the net.
 
     Parameters
     ----------
-    make_objective : callable
-        Returns a :class:`MaskedModeling` (or subclass) module. Called under the seed, so the
-        initial weights are reproducible. Exposes the ``mask_ratio`` and ``precision`` it
-        trains with, as :class:`ObjectiveFactory` does.
-    spikes : ndarray (n_trials, n_time, n_inputs), float32
-        Model inputs: held-in counts, forward bins (if any) appended as zeros.
-    targets : ndarray (n_trials, n_time, n_outputs), float32
-        Counts of all neurons (held-out last) over window and forward bins.
-    behavior : ndarray (n_trials, n_time, n_behavior) float32, or None
+    build : callable
+        Returns the model (the net's module) and its :class:`Objective` (the criterion).
+        Called under the seed, so initial weights are reproducible.
+    data : dict of arrays
+        A flat batch dict (:func:`~sklearn_blend.training.objective.pack`) with the samples on
+        the first axis. A seeded ``valid_mask`` from the objective's masking scheme is added,
+        so the validation loss is comparable from epoch to epoch.
     config : TrainingConfig
     seed : int
         Seeds weights, masks, batch order, dropout and the validation split. On CPU the result
         is bit-for-bit reproducible. The global torch random state is left untouched.
-    """
-    _warn_if_bfloat16_is_emulated(make_objective.precision, config.device)
-    n_trials, n_time = spikes.shape[:2]
-    data = {"spikes": spikes, "targets": targets}
-    if behavior is not None:
-        data["behavior"] = behavior
-    valid_generator = torch.Generator().manual_seed(seed)
-    data["valid_mask"] = random_timestep_mask(
-        n_trials, n_time, _mask_ratio_of(make_objective), generator=valid_generator
-    )[..., 0].numpy()
-    return fit_objective_net(make_objective, data, config, seed, description)
 
-
-def fit_objective_net(make_objective, data, config, seed, description="training"):
-    """Train the objective ``make_objective()`` on ``data`` with skorch; return the net.
-
-    ``data`` is a dict of arrays with the samples on the first axis; each key is passed to the
-    objective's ``forward`` by name. Holds out ``config.validation_fraction`` of the samples
-    for early stopping (seeded split) when there are enough, otherwise trains all epochs with
-    a warning. Weights, batch order, masks and dropout are seeded by ``seed``; the global
-    torch random state is left untouched.
+    Holds out ``config.validation_fraction`` of the samples for early stopping (seeded split)
+    when there are enough, otherwise trains all epochs with a warning.
     """
     n_samples = len(next(iter(data.values())))
     n_valid = math.ceil(config.validation_fraction * n_samples)
@@ -362,11 +235,15 @@ def fit_objective_net(make_objective, data, config, seed, description="training"
     n_train = n_samples - n_valid if use_validation else n_samples
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        objective = make_objective()
-        extra = ["train_mtm", "train_distill"] if hasattr(objective, "teacher") else []
+        model, objective = build()
+        warn_if_bfloat16_is_emulated(objective.precision, config.device)
+        inputs, _, _ = unpack(data)
+        data = dict(data, valid_mask=objective.masking.fixed_mask(
+            inputs, torch.Generator().manual_seed(seed)).numpy())
+        extra = ["train_mtm", "train_distill"] if objective.teacher is not None else []
         net = ObjectiveNet(
-            module=objective,
-            criterion=nn.Identity,
+            module=model,
+            criterion=objective,
             optimizer=torch.optim.AdamW,
             lr=config.lr,
             optimizer__weight_decay=config.weight_decay,
@@ -388,35 +265,35 @@ def fit_objective_net(make_objective, data, config, seed, description="training"
     return net
 
 
-def _mask_ratio_of(make_objective):
-    ratio = getattr(make_objective, "mask_ratio", None)
-    if ratio is None:
-        raise TypeError("make_objective must expose the mask_ratio it trains with")
-    return ratio
+class TrialModelBuilder:
+    """Picklable recipe of a trial model and its objective (teacher, plain model or student).
 
+    Builds the base model of ``model_config`` (its readout started at the log mean counts),
+    then the :class:`Objective`: masked time-step modelling of the spikes and, with a
+    ``teacher``, distillation by ``strategy`` (a :class:`~sklearn_blend.distill.Strategy`).
+    """
 
-class ObjectiveFactory:
-    """Picklable recipe for an objective: base model config plus, for students, the teacher."""
-
-    def __init__(self, model_config, mask_ratio, mean_counts, n_forward=0, teacher=None,
-                 precision="float32", **distill):
+    def __init__(self, model_config, mask_ratio, mean_counts, *, modalities, n_forward=0,
+                 teacher=None, strategy=None, alpha=1.0, precision="float32"):
         self.model_config = model_config
         self.mask_ratio = mask_ratio
         self.mean_counts = mean_counts
+        self.modalities = modalities
         self.n_forward = n_forward
         self.teacher = teacher
+        self.strategy = strategy
+        self.alpha = alpha
         self.precision = precision
-        self.distill = distill
 
     def __call__(self):
         model = build_model(**self.model_config)
         model.init_output_bias(self.mean_counts)
-        if self.teacher is None:
-            return MaskedModeling(model, self.mask_ratio, self.n_forward, self.precision)
-        return Distillation(
-            model, self.teacher, mask_ratio=self.mask_ratio, n_forward=self.n_forward,
-            precision=self.precision, **self.distill,
+        objective = Objective(
+            TimestepMasking(self.mask_ratio, n_forward=self.n_forward), self.modalities,
+            teacher=self.teacher, strategy=self.strategy, student=model, alpha=self.alpha,
+            precision=self.precision,
         )
+        return model, objective
 
 
 def resolve_device(device):
@@ -435,53 +312,56 @@ def resolve_device(device):
 
 
 def trained_model(net):
-    """The base model inside a fitted net (the student, for a distillation objective)."""
-    return net.module_.model
+    """The model a fitted net trained (the student, for a distillation objective)."""
+    return net.module_
 
 
-def _forward(model, spikes, behavior, hidden_bins, batch_size, device):
-    model.eval()
-    log_rates, latents = [], []
+def _forward(net, inputs, hidden, batch_size):
+    """Predictions (NumPy, float32) of every batch of ``inputs``; ``hidden`` bins masked."""
+    predictions, latents = {}, []
+    net.module_.eval()
+    n_samples = len(next(iter(inputs.values())))
     with torch.inference_mode():
-        for start in range(0, len(spikes), batch_size):
-            x = torch.as_tensor(spikes[start : start + batch_size], device=device)
-            if hidden_bins is not None:
-                x = apply_mask(x, torch.as_tensor(hidden_bins, device=device)[None, :, None])
-            b = None
-            if behavior is not None:
-                b = torch.as_tensor(behavior[start : start + batch_size], device=device)
-            output = model(x, b)
-            log_rates.append(output.log_rates.float().cpu().numpy())
+        for start in range(0, n_samples, batch_size):
+            batch = {k: v[start : start + batch_size] for k, v in inputs.items()}
+            if hidden is not None:
+                n_batch = len(next(iter(batch.values())))
+                batch["hidden"] = np.repeat(hidden[None], n_batch, axis=0)
+            output, _ = net.infer(batch, precision="float32")
+            for name, value in output.predictions.items():
+                predictions.setdefault(name, []).append(value.float().cpu().numpy())
             if output.latents is not None:
                 latents.append(output.latents.float().cpu().numpy())
-    return np.concatenate(log_rates), (np.concatenate(latents) if latents else None)
+    return ({name: np.concatenate(parts) for name, parts in predictions.items()},
+            np.concatenate(latents) if latents else None)
 
 
-def predict(model, spikes, behavior=None, *, mask_ratio=None, n_window=None, batch_size=64,
-            device="cpu"):
-    """Run ``model`` in evaluation mode; return ``(log_rates, latents)`` as float32 NumPy arrays.
+def predict(net, inputs, *, mask_ratio=None, n_window=None, batch_size=64):
+    """Run a fitted net's model in evaluation mode: ``(predictions, latents)`` as NumPy.
 
-    ``spikes`` are model inputs ``(n_trials, n_time, n_inputs)``; the first ``n_window`` bins
-    are observed (default: all), the rest are forward bins. With ``mask_ratio=None`` the model
-    sees the whole input in one pass. With a ratio, the outputs of the input neurons in each
-    observed bin, and the latents there, come from a pass in which that bin was hidden, as in
-    training: interleaved masks (:func:`~sklearn_blend.masking.interleaved_masks`) hide about
-    ``mask_ratio`` of the bins each and every bin once, so no rate contains its own bin's spikes.
-    Held-out neurons and forward bins, never input, come from the full pass. ``latents`` is
-    ``None`` for a base that returns none. It always computes in float32 (whatever precision
-    the model was trained in).
+    ``inputs`` maps modalities to arrays ``(n_trials, n_time, channels)`` (spikes: the model's
+    input neurons; behavior for a teacher); ``predictions`` maps each predicted modality to
+    ``(n_trials, n_time, channels)`` in prediction units (log-rates for spikes). The first
+    ``n_window`` bins are observed (default: all), the rest are forward bins. With
+    ``mask_ratio=None`` the model sees the whole input in one pass. With a ratio, the outputs
+    of the input channels in each observed bin, and the latents there, come from a pass in
+    which that bin was hidden, as in training: interleaved masks
+    (:func:`~sklearn_blend.masking.interleaved_masks`) hide about ``mask_ratio`` of the bins
+    each and every bin once, so no prediction contains its own bin's input. Channels never
+    input (held-out neurons) and forward bins come from the full pass. ``latents`` is ``None``
+    for a model that returns none. It always computes in float32.
     """
-    log_rates, latents = _forward(model, spikes, behavior, None, batch_size, device)
+    data = pack(inputs)
+    predictions, latents = _forward(net, data, None, batch_size)
     if mask_ratio is None:
-        return log_rates, latents
-    n_time, n_inputs = spikes.shape[1:]
+        return predictions, latents
+    masked = net.criterion_.masking.modality
+    n_time, n_inputs = inputs[masked].shape[1:]
     n_window = n_time if n_window is None else n_window
     for hidden in interleaved_masks(n_window, mask_ratio).numpy():
         hidden = np.concatenate([hidden, np.zeros(n_time - n_window, dtype=bool)])
-        pass_log_rates, pass_latents = _forward(
-            model, spikes, behavior, hidden, batch_size, device
-        )
-        log_rates[:, hidden, :n_inputs] = pass_log_rates[:, hidden, :n_inputs]
+        pass_predictions, pass_latents = _forward(net, data, hidden, batch_size)
+        predictions[masked][:, hidden, :n_inputs] = pass_predictions[masked][:, hidden, :n_inputs]
         if latents is not None:
             latents[:, hidden] = pass_latents[:, hidden]
-    return log_rates, latents
+    return predictions, latents

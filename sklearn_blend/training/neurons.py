@@ -1,14 +1,15 @@
-"""Training layer of the per-neuron models (NeuPRINT): samples, objectives, embedding fits.
+"""Per-neuron models (NeuPRINT) in the training core: samples, the model adapter, embedding fits.
 
-The only module :mod:`sklearn_blend.estimators.neurons` uses to touch PyTorch. A training *sample* is a
-window of ``n_window`` frames of a group of ``group_size`` neurons of one session, with the
-population inputs of those frames (mean and standard deviation over all neurons the session
-recorded) and the behavior; :func:`neuron_samples` cuts them from a
-:class:`~sklearn_blend.data.recordings.Recordings`. Objectives and the skorch loop mirror
-:mod:`sklearn_blend.training.core`: masked modelling of entries (:class:`NeuronMaskedModeling`),
-distillation from a frozen teacher (:class:`NeuronDistillation`), and, for neurons a fitted
-model has not seen, fitting their embeddings with everything else frozen
-(:func:`fit_new_embeddings`).
+A training *sample* is a window of ``n_window`` frames of a group of ``group_size`` neurons of
+one session, with the population inputs of those frames (mean and standard deviation over all
+neurons the session recorded) and the behavior; :func:`neuron_samples` cuts them from a
+:class:`~sklearn_blend.data.recordings.Recordings`. :class:`NeuronModel` puts a NeuPRINT under
+the training core's model contract (reads and predicts modalities), so teacher, plain model and
+student are trained by :func:`~sklearn_blend.training.core.fit_net` with entry masking
+(:class:`~sklearn_blend.training.objective.EntryMasking`), exactly as trial models are:
+precision, strategies (feature projections included) and the frozen teacher come from there.
+:func:`fit_new_embeddings` fits embeddings of neurons a fitted model has not seen, everything
+else frozen.
 """
 
 from __future__ import annotations
@@ -19,15 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import losses
-from .core import TrainingConfig, fit_objective_net, trained_model
-from ..masking import corrupt_entries, random_entry_mask
+from ..models import ModalityOutput
 from ..models.neuprint import N_POPULATION_STATISTICS, NeuPRINT, NeuPRINTConfig
+from .core import fit_net, pack, trained_model
+from .objective import EntryMasking, Objective
 
 __all__ = [
-    "NeuronDistillation",
-    "NeuronMaskedModeling",
-    "TrainingConfig",
+    "NeuronModel",
     "fit_new_embeddings",
     "neuron_samples",
     "train_neuron_model",
@@ -114,100 +113,82 @@ def neuron_samples(recordings, rows, *, n_window, group_size, seed, with_behavio
     return data
 
 
-class NeuronMaskedModeling(nn.Module):
-    """Masked modelling of entries: a plain NeuPRINT, a teacher, or an embedding fit.
+class NeuronModel(nn.Module):
+    """A :class:`~sklearn_blend.models.NeuPRINT` under the training core's model contract.
 
-    In training mode every batch gets a fresh entry mask (``mask_ratio`` plus the last frame)
-    and BERT-style corruption; in evaluation mode the fixed ``valid_mask`` of the data is used
-    and masked entries are zeroed, so the validation loss is comparable across epochs. The
-    loss is the MSE (``loss="mse"``) or Poisson NLL of the log-rates (``loss="poisson"``) over
-    the masked entries.
+    ``forward(inputs)`` reads the activity modality (``modality``: ``"fluorescence"`` for MSE,
+    ``"spikes"`` for Poisson), the context ``"population"`` and ``"neuron_ids"`` and, for a
+    model built with behavior (a teacher), ``"behavior"``; it returns a
+    :class:`~sklearn_blend.models.ModalityOutput` with ``{modality: predictions}`` and the
+    hidden state of every layer as features. ``frozen_dynamics=True`` keeps the NeuPRINT in
+    evaluation mode while training (an embedding fit: no dropout in the frozen dynamics).
     """
 
-    def __init__(self, model, mask_ratio, loss):
+    def __init__(self, model, modality, *, reads_behavior, frozen_dynamics=False):
         super().__init__()
         self.model = model
-        self.mask_ratio = mask_ratio
-        self.loss = loss
+        self.modality = modality
+        self.reads_behavior = reads_behavior
+        self.frozen_dynamics = frozen_dynamics
 
-    def masked_inputs(self, activity, valid_mask):
-        if self.training or valid_mask is None:
-            mask = random_entry_mask(activity.shape, self.mask_ratio, device=activity.device)
-            return corrupt_entries(activity, mask), mask
-        return activity.masked_fill(valid_mask, 0.0), valid_mask
+    @property
+    def reads(self):
+        return (self.modality, "behavior") if self.reads_behavior else (self.modality,)
 
-    def reconstruction(self, predictions, targets, mask):
-        if self.loss == "poisson":
-            return losses.masked_poisson_loss(predictions, targets, mask)
-        return losses.masked_mse_loss(predictions, targets, mask)
-
-    def forward(self, activity, population, neuron_ids, behavior=None, valid_mask=None):
-        inputs, mask = self.masked_inputs(activity, valid_mask)
-        output = self.model(inputs, behavior, neuron_ids=neuron_ids, population=population)
-        loss = self.reconstruction(output.log_rates, activity, mask)
-        return {"loss": loss, "mtm": loss}
-
-
-class NeuronDistillation(NeuronMaskedModeling):
-    """Student objective: ``alpha * masked loss + (1 - alpha) * distillation`` from a teacher.
-
-    The frozen teacher sees the student's masked activity plus the behavior, under
-    :func:`torch.inference_mode`. The distillation terms act on the predictions
-    ``(batch, time, neurons)``, whose neuron axis is the group of neurons of a sample (the
-    softmax of ``"soft"`` and the correlations of ``"correlation"`` run over that group), and,
-    for ``"feature"``, on the hidden state of every layer. Validation scores the masked loss.
-    """
-
-    def __init__(self, student, teacher, *, strategy, alpha, tau, mask_ratio, loss):
-        super().__init__(student, mask_ratio, loss)
-        self.teacher = teacher.requires_grad_(False).eval()
-        self.strategy = strategy
-        self.alpha = alpha
-        self.tau = tau
+    @property
+    def predicts(self):
+        return (self.modality,)
 
     def train(self, mode=True):
         super().train(mode)
-        self.teacher.eval()
+        if self.frozen_dynamics:
+            self.model.eval()
         return self
 
-    def forward(self, activity, population, neuron_ids, behavior=None, valid_mask=None):
-        if not self.training:
-            return super().forward(activity, population, neuron_ids, valid_mask=valid_mask)
-        inputs, mask = self.masked_inputs(activity, valid_mask)
-        student = self.model(inputs, neuron_ids=neuron_ids, population=population)
-        with torch.inference_mode():
-            teacher = self.teacher(inputs, behavior, neuron_ids=neuron_ids, population=population)
-        own = self.reconstruction(student.log_rates, activity, mask)
-        distill = losses.distillation_loss(self.strategy, student, teacher, tau=self.tau)
-        return {"loss": self.alpha * own + (1 - self.alpha) * distill, "mtm": own,
-                "distill": distill}
+    def feature_widths(self):
+        """Width of each layer's hidden state (what feature distillation aligns)."""
+        return [self.model.config.hidden_size] * self.model.config.n_layers
+
+    def forward(self, inputs):
+        behavior = inputs.get("behavior") if self.reads_behavior else None
+        output = self.model(inputs[self.modality], behavior, neuron_ids=inputs["neuron_ids"],
+                            population=inputs["population"])
+        return ModalityOutput({self.modality: output.log_rates}, None, output.features)
 
 
-class NeuronObjectiveFactory:
-    """Picklable recipe for a per-neuron objective (seeded weights are drawn when called)."""
+class NeuronModelBuilder:
+    """Picklable recipe of a NeuPRINT and its objective (seeded weights are drawn when called)."""
 
-    def __init__(self, model_config, mask_ratio, loss, mean_activity, teacher=None, **distill):
+    def __init__(self, model_config, modality, mask_ratio, mean_activity, *, teacher=None,
+                 strategy=None, alpha=1.0, precision="float32"):
         self.model_config = model_config
+        self.modality = modality
         self.mask_ratio = mask_ratio
-        self.loss = loss
         self.mean_activity = mean_activity
         self.teacher = teacher
-        self.distill = distill
+        self.strategy = strategy
+        self.alpha = alpha
+        self.precision = precision
 
     def __call__(self):
         model = NeuPRINT(self.model_config)
-        if self.loss == "poisson":
+        if self.modality.likelihood == "poisson":
             model.init_output_bias(self.mean_activity)
-        if self.teacher is None:
-            return NeuronMaskedModeling(model, self.mask_ratio, self.loss)
-        return NeuronDistillation(
-            model, self.teacher, mask_ratio=self.mask_ratio, loss=self.loss, **self.distill
+        model = NeuronModel(model, self.modality.name,
+                            reads_behavior=self.model_config.n_population
+                            > N_POPULATION_STATISTICS)
+        objective = Objective(
+            EntryMasking(self.mask_ratio, modality=self.modality.name),
+            {self.modality.name: self.modality}, teacher=self.teacher, strategy=self.strategy,
+            student=model, alpha=self.alpha, precision=self.precision,
         )
+        return model, objective
 
 
-def _valid_mask(data, mask_ratio, seed):
-    generator = torch.Generator().manual_seed(seed)
-    return random_entry_mask(data["activity"].shape, mask_ratio, generator=generator).numpy()
+def sample_data(samples, modality):
+    """The flat batch dict of :func:`neuron_samples` for a model of ``modality``."""
+    return pack({modality.name: samples["activity"], "population": samples["population"],
+                 "neuron_ids": samples["neuron_ids"], "behavior": samples.get("behavior")})
 
 
 def model_config(architecture, n_neurons, n_behavior):
@@ -217,44 +198,38 @@ def model_config(architecture, n_neurons, n_behavior):
     )
 
 
-def train_neuron_model(data, *, architecture, n_neurons, mask_ratio, loss, config, seed,
-                       teacher=None, description="NeuPRINT", **distill):
-    """Train a NeuPRINT on ``data`` (from :func:`neuron_samples`); return the fitted skorch net.
+def train_neuron_model(samples, *, architecture, n_neurons, modality, mask_ratio, config, seed,
+                       teacher=None, strategy=None, alpha=1.0, precision="float32",
+                       description="NeuPRINT"):
+    """Train a NeuPRINT on ``samples`` (from :func:`neuron_samples`); return the fitted net.
 
-    With ``teacher`` (a fitted NeuPRINT that reads behavior), the model is a student trained by
-    :class:`NeuronDistillation` with ``distill`` (``strategy``, ``alpha``, ``tau``); otherwise
-    by masked modelling, reading the behavior in ``data`` if there is any (a teacher).
+    With ``teacher`` (a fitted :class:`NeuronModel` that reads behavior), the model is a student
+    distilled by ``strategy`` with weight ``alpha``; otherwise it is trained by masked
+    modelling, reading the behavior in ``samples`` if there is any (a teacher).
     """
-    data = dict(data)
-    n_behavior = data["behavior"].shape[-1] if teacher is None and "behavior" in data else 0
-    data["valid_mask"] = _valid_mask(data, mask_ratio, seed)
-    factory = NeuronObjectiveFactory(
-        model_config(architecture, n_neurons, n_behavior), mask_ratio, loss,
-        float(np.clip(data["activity"], 0, None).mean()), teacher, **distill,
+    n_behavior = (samples["behavior"].shape[-1]
+                  if teacher is None and "behavior" in samples else 0)
+    builder = NeuronModelBuilder(
+        model_config(architecture, n_neurons, n_behavior), modality, mask_ratio,
+        float(np.clip(samples["activity"], 0, None).mean()), teacher=teacher,
+        strategy=strategy, alpha=alpha, precision=precision,
     )
-    return fit_objective_net(factory, data, config, seed, description)
+    return fit_net(builder, sample_data(samples, modality), config, seed, description)
 
 
-class _FrozenDynamics(NeuronMaskedModeling):
-    """Masked modelling with only the embedding table trainable; dropout off elsewhere."""
-
-    def train(self, mode=True):
-        super().train(mode)
-        self.model.eval()
-        return self
-
-
-class _EmbeddingFitFactory:
-    def __init__(self, fitted, n_neurons, mask_ratio, loss):
+class _EmbeddingFitBuilder:
+    def __init__(self, fitted, n_neurons, modality, mask_ratio, precision):
         self.fitted = fitted
         self.n_neurons = n_neurons
+        self.modality = modality
         self.mask_ratio = mask_ratio
-        self.loss = loss
+        self.precision = precision
 
     def __call__(self):
-        config = dataclasses.replace(self.fitted.config, n_neurons=self.n_neurons)
-        model = NeuPRINT(config).to(self.fitted.embedding.weight.device)
-        state = {name: value for name, value in self.fitted.state_dict().items()
+        fitted = self.fitted.model
+        config = dataclasses.replace(fitted.config, n_neurons=self.n_neurons)
+        model = NeuPRINT(config).to(fitted.embedding.weight.device)
+        state = {name: value for name, value in fitted.state_dict().items()
                  if not name.startswith("embedding.")}
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing != ["embedding.weight"] or unexpected:
@@ -262,26 +237,32 @@ class _EmbeddingFitFactory:
         model.requires_grad_(False)
         with torch.no_grad():
             # every new neuron starts at the mean of the fitted embeddings
-            model.embedding.weight.copy_(self.fitted.embedding.weight.mean(0).expand_as(
+            model.embedding.weight.copy_(fitted.embedding.weight.mean(0).expand_as(
                 model.embedding.weight))
         model.embedding.weight.requires_grad_(True)
-        return _FrozenDynamics(model, self.mask_ratio, self.loss)
+        model = NeuronModel(model, self.modality.name, reads_behavior=False,
+                            frozen_dynamics=True)
+        objective = Objective(EntryMasking(self.mask_ratio, modality=self.modality.name),
+                              {self.modality.name: self.modality}, precision=self.precision)
+        return model, objective
 
 
-def fit_new_embeddings(fitted, data, *, n_neurons, mask_ratio, loss, config, seed):
+def fit_new_embeddings(fitted, samples, *, n_neurons, modality, mask_ratio, config, seed,
+                       precision="float32"):
     """Embeddings of neurons ``fitted`` has not seen, its dynamics frozen (as NeuPRINT does).
 
-    ``data`` comes from :func:`neuron_samples` with rows ``0 .. n_neurons - 1`` for the new
-    neurons. Trains only a new embedding table, by masked modelling, for ``config.max_epochs``
-    epochs; returns it as a ``(n_neurons, embedding_dim)`` float32 array.
+    ``fitted`` is a trained :class:`NeuronModel`; ``samples`` come from :func:`neuron_samples`
+    with rows ``0 .. n_neurons - 1`` for the new neurons. Trains only a new embedding table, by
+    masked modelling, for ``config.max_epochs`` epochs; returns it as a
+    ``(n_neurons, embedding_dim)`` float32 array.
     """
-    data = {k: v for k, v in data.items() if k != "behavior"}
-    data["valid_mask"] = _valid_mask(data, mask_ratio, seed)
-    factory = _EmbeddingFitFactory(fitted, n_neurons, mask_ratio, loss)
-    net = fit_objective_net(factory, data, config, seed, "new neuron embeddings")
+    samples = {k: v for k, v in samples.items() if k != "behavior"}
+    builder = _EmbeddingFitBuilder(fitted, n_neurons, modality, mask_ratio, precision)
+    net = fit_net(builder, sample_data(samples, modality), config, seed,
+                  "new neuron embeddings")
     return embedding_table(trained_model(net))
 
 
 def embedding_table(model):
-    """The learned neuron embeddings of a NeuPRINT, ``(n_neurons, embedding_dim)`` float32."""
-    return model.embedding.weight.detach().cpu().numpy().astype(np.float32)
+    """The learned neuron embeddings of a :class:`NeuronModel`, ``(n_neurons, embedding_dim)``."""
+    return model.model.embedding.weight.detach().cpu().numpy().astype(np.float32)

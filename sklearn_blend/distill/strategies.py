@@ -1,0 +1,122 @@
+"""Distillation strategies: how a student is pulled towards a frozen teacher.
+
+A strategy is a :class:`torch.nn.Module` whose ``forward(student, teacher)`` takes the two
+models' outputs (:class:`~sklearn_blend.models.ModalityOutput`: predictions keyed by modality,
+latents, per-layer features) and returns a scalar tensor. It owns its hyper-parameters (``tau``)
+and may own parameters that train with the student (the feature projections): those that
+depend on the two models are built in :meth:`Strategy.setup`, which the training core calls
+once, with both models, before the student's first step. The losses themselves are the pure
+functions of :mod:`sklearn_blend.losses`.
+
+The built-ins compose their terms as the official BLEND code does: ``hard`` and ``soft`` alone;
+``feature`` and ``correlation`` add their term to the hard term, which anchors the student's
+rates (correlations are blind to each neuron's rate level and scale, hidden states to the
+readout). Every term is summed over the modalities both models predict (for BLEND: spikes).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .. import losses
+
+
+def shared_predictions(student, teacher):
+    """``(student, teacher)`` prediction pairs of every modality both models predict."""
+    names = [name for name in student.predictions if name in teacher.predictions]
+    if not names:
+        raise ValueError(
+            f"student and teacher predict no modality in common (student: "
+            f"{sorted(student.predictions)}, teacher: {sorted(teacher.predictions)}); a "
+            "strategy that compares predictions needs at least one."
+        )
+    return [(student.predictions[name], teacher.predictions[name]) for name in names]
+
+
+class Strategy(nn.Module):
+    """Base class of distillation strategies (a ``torch.nn.Module``).
+
+    Subclasses implement ``forward(student, teacher) -> scalar tensor`` and may override
+    :meth:`setup`. Register one with :func:`sklearn_blend.register_strategy` to use it by name;
+    a class or an instance works without registration.
+    """
+
+    def setup(self, student, teacher):
+        """Build what depends on the two models (called once before training); return self.
+
+        ``student`` and ``teacher`` are the models of the training core (they expose
+        ``feature_widths()``: the width of each per-layer feature).
+        """
+        return self
+
+    def forward(self, student, teacher):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Hard(Strategy):
+    """Mean squared error between student and teacher predictions (BLEND eq. 3)."""
+
+    def forward(self, student, teacher):
+        return sum(losses.hard_distillation(s, t) for s, t in shared_predictions(student, teacher))
+
+
+class Soft(Strategy):
+    """Temperature-softened KL divergence over channels (BLEND eq. 4).
+
+    Parameters
+    ----------
+    tau : float > 0, default=2.0
+        Softmax temperature (the estimators set it from their ``tau``).
+    """
+
+    def __init__(self, tau=2.0):
+        super().__init__()
+        self.tau = tau
+
+    def forward(self, student, teacher):
+        return sum(
+            losses.soft_distillation(s, t, self.tau)
+            for s, t in shared_predictions(student, teacher)
+        )
+
+
+class Feature(Hard):
+    """Hard term plus per-layer hidden-state MSE (BLEND eq. 5).
+
+    Where a student layer is narrower or wider than the teacher's, a learned linear projection
+    (built in :meth:`setup`, trained with the student) maps it to the teacher's width.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.projections = None
+
+    def setup(self, student, teacher):
+        student_widths, teacher_widths = student.feature_widths(), teacher.feature_widths()
+        if not student_widths or len(student_widths) != len(teacher_widths):
+            raise ValueError(
+                f"strategy='feature' aligns the layers student and teacher both return as "
+                f"features; the student returns {len(student_widths)} and the teacher "
+                f"{len(teacher_widths)}. Give both models the same non-empty number of "
+                "per-layer features (same base and depth), or choose another strategy."
+            )
+        self.projections = nn.ModuleList(
+            None if width_in == width_out else nn.Linear(width_in, width_out)
+            for width_in, width_out in zip(student_widths, teacher_widths)
+        )
+        return self
+
+    def forward(self, student, teacher):
+        return super().forward(student, teacher) + losses.feature_distillation(
+            student.features, teacher.features, self.projections
+        )
+
+
+class Correlation(Hard):
+    """Hard term plus the distance between per-trial channel correlation matrices (eq. 6)."""
+
+    def forward(self, student, teacher):
+        return super().forward(student, teacher) + sum(
+            losses.correlation_distillation(s, t)
+            for s, t in shared_predictions(student, teacher)
+        )

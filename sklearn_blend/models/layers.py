@@ -1,0 +1,198 @@
+"""Blocks shared by more than one model: dropout with a fast CPU mask and the transformer layer.
+
+Used by :mod:`~sklearn_blend.models.ndt`, :mod:`~sklearn_blend.models.lfads` and
+:mod:`~sklearn_blend.models.neuprint`; what is specific to one model stays in its module.
+
+Dropout
+    :class:`torch.nn.Dropout` on the CPU draws its mask with ``bernoulli_``, which is slow: for
+    one ``64 x 140 x 182`` activation of an NDT at the paper's configuration it costs several
+    times what :func:`keep_mask` does (``benchmarks/cpu_kernels.py``). :class:`Dropout` keeps the
+    same semantics (each element kept independently with probability ``1 - p`` and scaled by
+    ``1 / (1 - p)`` in training mode; identity in evaluation mode) but draws the mask from 32-bit
+    uniform integers of NumPy's SFC64 generator. The keep probability is exact to ``2**-32``,
+    finer than ``torch.rand``'s 24-bit floats.
+
+    The generator is seeded for every call from PyTorch's default generator, so
+    :func:`torch.manual_seed` and :func:`torch.random.fork_rng` control the masks as they do for
+    :class:`torch.nn.Dropout`. On other devices the module falls back to :func:`F.dropout
+    <torch.nn.functional.dropout>`, whose kernels are fast there.
+
+Attention and the encoder layer
+    :func:`banded_attention_mask` (an optional attention window), :func:`attention` and
+    :func:`multi_head_attention` (on the CPU the softmax is written out over strided views of
+    the fused query-key-value projection rather than run through the flash kernel),
+    :class:`SelfAttention`, :class:`FeedForward` and the pre-norm :class:`EncoderLayer` (NDT's
+    layers, also NeuPRINT's).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+_SEED_HIGH = 2**63 - 1
+
+
+def keep_mask(shape, p):
+    """Boolean CPU tensor of ``shape``, each entry True with probability ``1 - p``.
+
+    Seeded from PyTorch's default generator (one draw per call), so it is reproducible under
+    :func:`torch.manual_seed`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> mask = keep_mask((1000, 100), 0.1)
+    >>> mask.dtype, round(mask.float().mean().item(), 2)
+    (torch.bool, 0.9)
+    """
+    n = int(np.prod(shape, dtype=np.int64))
+    seed = int(torch.randint(_SEED_HIGH, (), dtype=torch.int64))
+    words = np.random.SFC64(seed).random_raw((n + 1) // 2).view(np.uint32)[:n]
+    threshold = np.uint32(min(round(p * 2.0**32), 2**32 - 1))
+    return torch.from_numpy((words >= threshold).reshape(shape))
+
+
+class Dropout(nn.Module):
+    """Drop-in replacement of :class:`torch.nn.Dropout` with a faster CPU mask.
+
+    Parameters
+    ----------
+    p : float
+        Probability of zeroing an element, in ``[0, 1)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = Dropout(0.5)
+    >>> x = torch.ones(2, 3)
+    >>> y = layer(x)
+    >>> bool(((y == 0) | (y == 2)).all()), bool((layer.eval()(x) == x).all())
+    (True, True)
+    """
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, numbers.Real):
+            raise TypeError(f"dropout probability p must be a real number, got {p!r}.")
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"dropout probability p must be in [0, 1), got {p!r}.")
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        if x.device.type != "cpu":
+            return F.dropout(x, self.p, training=True)
+        scale = torch.tensor(1.0 / (1.0 - self.p), dtype=x.dtype)
+        return x * keep_mask(x.shape, self.p).to(x.dtype).mul_(scale)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+def banded_attention_mask(n_time, backward, forward, device=None):
+    """Boolean ``(n_time, n_time)`` mask, True where query ``t`` may attend key ``s``.
+
+    Key ``s`` is visible when ``t - backward <= s <= t + forward``; ``None`` means unlimited on
+    that side. Returns ``None`` when nothing is masked.
+    """
+    if backward is None and forward is None:
+        return None
+    t = torch.arange(n_time, device=device)
+    offset = t[None, :] - t[:, None]  # key minus query
+    allowed = torch.ones(n_time, n_time, dtype=torch.bool, device=device)
+    if backward is not None:
+        allowed &= offset >= -backward
+    if forward is not None:
+        allowed &= offset <= forward
+    return allowed
+
+
+def attention(q, k, v, attn_mask=None):
+    """Scaled dot-product attention of one head: ``(batch, time, head_dim)`` queries, keys, values.
+
+    ``attn_mask`` is boolean ``(time, time)``, True where a query may attend a key. The inputs
+    may be strided views (one head's columns of the fused query-key-value output). On CUDA this
+    is :func:`torch.nn.functional.scaled_dot_product_attention`; on the CPU the same softmax is
+    written out: one ``baddbmm`` scales the scores and adds the mask as ``-inf`` (no copy of the
+    strided inputs, no separate scaling or masking pass), faster than the CPU flash kernel at
+    this model's odd head widths (e.g. 91 for 182 neurons and 2 heads), forward and backward
+    (``benchmarks/cpu_kernels.py``).
+    """
+    if q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+    scale = q.shape[-1] ** -0.5
+    if attn_mask is None:
+        scores = torch.bmm(q, k.transpose(-2, -1)).mul_(scale)
+    else:
+        bias = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device)
+        bias.masked_fill_(~attn_mask, float("-inf"))
+        scores = torch.baddbmm(bias, q, k.transpose(-2, -1), alpha=scale)
+    return scores.softmax(dim=-1) @ v
+
+
+def multi_head_attention(qkv, n_heads, attn_mask=None):
+    """Multi-head attention of a fused projection ``qkv`` ``(batch, time, 3 * width)``.
+
+    Queries, keys and values are the three ``width`` blocks of the last axis, each split into
+    ``n_heads`` heads. Every head attends over strided views of ``qkv`` (:func:`attention`):
+    no head-major copies are made. Returns the heads' outputs concatenated,
+    ``(batch, time, width)``.
+    """
+    batch, n_time, fused_width = qkv.shape
+    width = fused_width // 3
+    heads = qkv.view(batch, n_time, 3, n_heads, width // n_heads)
+    q, k, v = (z.unbind(2) for z in heads.unbind(2))
+    return torch.cat([attention(*head, attn_mask) for head in zip(q, k, v)], dim=-1)
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, hidden_size, n_heads):
+        super().__init__()
+        if hidden_size % n_heads:
+            raise ValueError(
+                f"hidden_size ({hidden_size}) must be divisible by n_heads ({n_heads})."
+            )
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
+        self.out = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, x, attn_mask=None):
+        return self.out(multi_head_attention(self.qkv(x), self.n_heads, attn_mask))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, hidden_size, ffn_size):
+        super().__init__()
+        self.up = nn.Linear(hidden_size, ffn_size)
+        self.down = nn.Linear(ffn_size, hidden_size)
+
+    def forward(self, x):
+        return self.down(F.gelu(self.up(x)))
+
+
+class EncoderLayer(nn.Module):
+    """Pre-norm transformer layer with dropout on both residual branches.
+
+    ``config`` is any object with ``hidden_size``, ``n_heads``, ``ffn_size`` and ``dropout``
+    (:class:`~sklearn_blend.models.ndt.NDTConfig`,
+    :class:`~sklearn_blend.models.neuprint.NeuPRINTConfig`).
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.norm_attention = nn.LayerNorm(config.hidden_size)
+        self.attention = SelfAttention(config.hidden_size, config.n_heads)
+        self.norm_ffn = nn.LayerNorm(config.hidden_size)
+        self.ffn = FeedForward(config.hidden_size, config.ffn_size)
+        self.dropout = Dropout(config.dropout)
+
+    def forward(self, x, attn_mask=None):
+        x = x + self.dropout(self.attention(self.norm_attention(x), attn_mask))
+        return x + self.dropout(self.ffn(self.norm_ffn(x)))

@@ -1,0 +1,250 @@
+"""The objective of every model: masked reconstruction of modalities plus distillation.
+
+:class:`Objective` is the skorch *criterion* of :class:`~sklearn_blend.training.core.ObjectiveNet`
+(the model being trained is the net's ``module_``). It owns
+
+* a masking scheme (:class:`TimestepMasking` for trials, :class:`EntryMasking` for per-neuron
+  sequences), which the net applies to the inputs before the model's forward;
+* the reconstruction loss of every target modality, looked up from its
+  :class:`~sklearn_blend.modalities.Modality` (Poisson for counts, MSE for continuous signals,
+  cross-entropy for labels);
+* for a student, the frozen teacher and the distillation strategy (a
+  :class:`~sklearn_blend.distill.Strategy`, whose own parameters, such as feature projections,
+  train with the student): ``loss = alpha * reconstruction + (1 - alpha) * distillation``.
+
+Batches are mappings with flat keys (skorch datasets do not nest): ``"inputs.<modality>"``,
+``"targets.<modality>"`` and ``"valid_mask"`` / ``"hidden"``; :func:`pack` and :func:`unpack`
+convert.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ..masking import (
+    apply_mask,
+    corrupt_entries,
+    random_entry_mask,
+    random_timestep_mask,
+    scored_entries,
+)
+
+#: ``precision=`` name -> dtype of the model's autocast region (``None``: plain float32)
+PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
+
+
+def pack(inputs, targets=None, **extra):
+    """Flat batch dict from ``{modality: array}`` inputs and targets (``None`` values dropped)."""
+    data = {f"inputs.{k}": v for k, v in inputs.items() if v is not None}
+    data.update({f"targets.{k}": v for k, v in (targets or {}).items() if v is not None})
+    data.update({k: v for k, v in extra.items() if v is not None})
+    return data
+
+
+def unpack(batch):
+    """``(inputs, targets, extra)`` mappings of a flat batch dict."""
+    inputs, targets, extra = {}, {}, {}
+    for key, value in batch.items():
+        group, _, name = key.partition(".")
+        if group == "inputs" and name:
+            inputs[name] = value
+        elif group == "targets" and name:
+            targets[name] = value
+        else:
+            extra[key] = value
+    return inputs, targets, extra
+
+
+class MaskedView(NamedTuple):
+    """A batch after masking: what the models read, what is reconstructed, and where.
+
+    ``scored`` maps each target modality to the boolean mask of the entries its loss scores
+    (``None``: every entry).
+    """
+
+    inputs: dict
+    targets: dict
+    scored: dict
+
+
+def run_model(model, inputs, precision="float32"):
+    """``model(inputs)`` in ``precision``; its :class:`~sklearn_blend.models.ModalityOutput` in
+    float32.
+
+    ``"bfloat16"`` runs the model under :func:`torch.autocast` (matrix products in bfloat16,
+    weights and their gradients kept in float32); its outputs are cast back to float32, so
+    losses, metrics and everything after the model stay in float32.
+    """
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return model(inputs)
+    first = inputs if isinstance(inputs, torch.Tensor) else next(iter(inputs.values()))
+    with torch.autocast(first.device.type, dtype=dtype):
+        output = model(inputs)
+    return output.float()
+
+
+def cpu_has_native_bfloat16():
+    """Whether this CPU multiplies bfloat16 matrices natively (AVX512-BF16 or AMX, via oneDNN)."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def warn_if_bfloat16_is_emulated(precision, device):
+    """Warn when bfloat16 training would run on a CPU that emulates it (much slower)."""
+    if (precision == "bfloat16" and torch.device(device).type == "cpu"
+            and not cpu_has_native_bfloat16()):
+        warnings.warn(
+            "precision='bfloat16' on a CPU without native bfloat16 instructions (AVX512-BF16 "
+            "or AMX): matrix products are emulated and training is much slower than with "
+            "precision='float32'.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+class TimestepMasking:
+    """Masked time-step modelling of one input modality (BLEND, NDT, LFADS).
+
+    In training every (trial, bin) of ``modality`` is hidden with probability ``ratio`` (zeros);
+    in validation the fixed ``valid_mask`` of the data is used, so the loss is comparable from
+    epoch to epoch; at inference the bins in ``hidden`` (if any) are hidden. The loss of the
+    same modality scores masked bins of the input channels, every bin of the channels that are
+    never input (held-out neurons) and the last ``n_forward`` bins (forward prediction).
+    """
+
+    def __init__(self, ratio, *, modality="spikes", n_forward=0):
+        self.ratio = ratio
+        self.modality = modality
+        self.n_forward = n_forward
+
+    def fixed_mask(self, inputs, generator):
+        """A seeded validation mask ``(n, time)`` for the arrays ``inputs``."""
+        n, n_time = inputs[self.modality].shape[:2]
+        return random_timestep_mask(n, n_time, self.ratio, generator=generator)[..., 0]
+
+    def __call__(self, inputs, targets, extra, *, training):
+        values = inputs[self.modality]
+        if not targets:  # inference
+            hidden = extra.get("hidden")
+            if hidden is None:
+                return MaskedView(inputs, targets, {})
+            mask = hidden[..., None]
+        elif training or extra.get("valid_mask") is None:
+            mask = random_timestep_mask(*values.shape[:2], self.ratio, device=values.device)
+        else:
+            mask = extra["valid_mask"][..., None]
+        masked = dict(inputs, **{self.modality: apply_mask(values, mask)})
+        scored = {}
+        if self.modality in targets:
+            target = targets[self.modality]
+            scored[self.modality] = scored_entries(
+                mask, values.shape[2], target.shape[2], target.shape[1] - self.n_forward
+            )
+        return MaskedView(masked, targets, scored)
+
+
+class EntryMasking:
+    """Masked modelling of entries of one modality (NeuPRINT: one sequence per neuron).
+
+    In training each (sample, frame, channel) entry is masked with probability ``ratio``, plus
+    the last frame, and corrupted BERT-style; in validation the fixed ``valid_mask`` entries are
+    zeroed. The target is the unmasked input unless the batch gives one.
+    """
+
+    def __init__(self, ratio, *, modality):
+        self.ratio = ratio
+        self.modality = modality
+
+    def fixed_mask(self, inputs, generator):
+        return random_entry_mask(inputs[self.modality].shape, self.ratio, generator=generator)
+
+    def __call__(self, inputs, targets, extra, *, training):
+        values = inputs[self.modality]
+        targets = dict(targets)
+        targets.setdefault(self.modality, values)
+        if training or extra.get("valid_mask") is None:
+            mask = random_entry_mask(values.shape, self.ratio, device=values.device)
+            masked = corrupt_entries(values, mask)
+        else:
+            mask = extra["valid_mask"]
+            masked = values.masked_fill(mask, 0.0)
+        return MaskedView(dict(inputs, **{self.modality: masked}), targets,
+                          {self.modality: mask})
+
+
+class Objective(nn.Module):
+    """skorch criterion: masked reconstruction of ``modalities``, plus distillation.
+
+    Parameters
+    ----------
+    masking : TimestepMasking or EntryMasking
+        Applied by the net to every batch before the model runs.
+    modalities : dict of str to Modality
+        The target modalities; each one's likelihood gives its reconstruction loss.
+    teacher : torch.nn.Module, optional
+        A fitted model that reads the same inputs mapping (including privileged modalities
+        the student does not read). Frozen (skorch's ``Freezer`` callback of the net) and kept
+        in evaluation mode; its outputs are computed under :func:`torch.inference_mode`.
+    strategy : Strategy, optional
+        Distillation term ``strategy(student_output, teacher_output)``; set up with both models.
+    student : torch.nn.Module, optional
+        The model being trained (only to set the strategy up; not stored).
+    alpha : float, default=1.0
+        Weight of the reconstruction; ``1 - alpha`` weighs distillation.
+    precision : {"float32", "bfloat16"}
+        Compute precision of the teacher's forward (the net runs the student in the same).
+
+    Returns (forward)
+    -----------------
+    dict of scalar tensors: ``"mtm"`` (reconstruction, summed over modalities), one
+    ``"mtm_<modality>"`` per modality when there are several, ``"distill"`` in training of a
+    student, and ``"loss"`` (what training minimises; validation scores reconstruction alone).
+    """
+
+    def __init__(self, masking, modalities, *, teacher=None, strategy=None, student=None,
+                 alpha=1.0, precision="float32"):
+        super().__init__()
+        self.masking = masking
+        self.modalities = dict(modalities)
+        self.alpha = alpha
+        self.precision = precision
+        self.teacher = None if teacher is None else teacher.eval()
+        self.strategy = None
+        if teacher is not None:
+            if strategy is None:
+                raise ValueError("a teacher needs a distillation strategy")
+            self.strategy = strategy.setup(student, teacher)
+
+    def train(self, mode=True):
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()  # frozen: no dropout, fixed normalisation statistics
+        return self
+
+    def reconstruction(self, output, view):
+        """``{modality: loss}`` over the scored entries of every target modality."""
+        return {
+            name: modality.loss(output.predictions[name], view.targets[name],
+                                view.scored.get(name))
+            for name, modality in self.modalities.items()
+        }
+
+    def forward(self, output, view):
+        terms = self.reconstruction(output, view)
+        mtm = sum(terms.values()) if len(terms) > 1 else next(iter(terms.values()))
+        result = {"mtm": mtm}
+        if len(terms) > 1:
+            result.update({f"mtm_{name}": value for name, value in terms.items()})
+        if self.teacher is None or not self.training:
+            result["loss"] = mtm
+            return result
+        with torch.inference_mode():
+            teacher_output = run_model(self.teacher, view.inputs, self.precision)
+        distill = self.strategy(output, teacher_output)
+        result["distill"] = distill
+        result["loss"] = self.alpha * mtm + (1.0 - self.alpha) * distill
+        return result

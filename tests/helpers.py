@@ -1,0 +1,74 @@
+"""Shared test constants, classes and functions (fixtures and hooks live in conftest.py)."""
+
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+from torch import nn
+
+#: a model small enough to fit in well under a second
+TINY = dict(
+    hidden_size=8,
+    n_layers=1,
+    n_heads=2,
+    ffn_size=16,
+    dropout=0.1,
+    max_epochs=3,
+    batch_size=8,
+    warmup_steps=2,
+    early_stopping=False,
+)
+
+#: LFADS takes hidden_size, n_layers and dropout from the estimator, the rest as base_params
+TINY_LFADS = dict(hidden_size=8, n_layers=1, dropout=0.1, max_epochs=3, batch_size=8,
+                  warmup_steps=2, early_stopping=False, base_params={"factor_size": 4})
+TINY_TRAINING = dict(max_epochs=3, batch_size=8, warmup_steps=2, early_stopping=False)
+
+#: a NeuronEmbedding small enough to fit in well under a second
+TINY_NEURONS = dict(
+    embedding_dim=4, hidden_size=8, ffn_size=16, n_window=16, group_size=4, max_epochs=2,
+    batch_size=8, warmup_steps=1, early_stopping=False, embedding_epochs=2,
+)
+
+
+def assert_same(a, b):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+class TinyGRU(nn.Module):
+    """A user's base: a GRU over spikes (and behavior), per-layer features and latents."""
+
+    def __init__(self, n_inputs, n_outputs, n_behavior, width=6):
+        super().__init__()
+        self.gru = nn.GRU(n_inputs + n_behavior, width, batch_first=True)
+        self.hidden = nn.Linear(width, width)
+        self.readout = nn.Linear(width, n_outputs)
+
+    def forward(self, spikes, behavior=None):
+        x = spikes if behavior is None else torch.cat([spikes, behavior], dim=-1)
+        h, _ = self.gru(x)
+        z = torch.tanh(self.hidden(h))
+        return self.readout(z), [h, z], z
+
+
+def write_small_nwb(path):
+    """Two held-in and one held-out unit, 3 trials, hand velocity sampled at 1 kHz."""
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+
+    nwb = NWBFile(session_description="test", identifier="test",
+                  session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    nwb.add_trial_column("move_onset_time", "movement onset (s)")
+    for i in range(3):
+        nwb.add_trial(start_time=float(i), stop_time=i + 0.9, move_onset_time=i + 0.3)
+    nwb.add_unit_column("heldout", "held-out unit")
+    # unit 0: one spike 1 ms after each onset; unit 1: 2 spikes in the first bin of each
+    # window; unit 2 (held-out): a spike at 10.5 ms after onset
+    nwb.add_unit(spike_times=[0.301, 1.301, 2.301], heldout=False)
+    nwb.add_unit(spike_times=[0.2001, 0.2002, 1.2001, 1.2002, 2.2001, 2.2002], heldout=False)
+    nwb.add_unit(spike_times=[0.3105, 1.3105, 2.3105], heldout=True)
+    t = np.arange(0, 3.0, 0.001)
+    velocity = np.column_stack([t, -t])  # velocity equal to time: easy to check bin means
+    module = nwb.create_processing_module("behavior", "behavior")
+    module.add(TimeSeries(name="hand_vel", data=velocity, timestamps=t, unit="m/s"))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
