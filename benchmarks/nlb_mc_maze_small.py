@@ -40,7 +40,8 @@ from sklearn.model_selection import KFold
 from common import BASE_LABELS, METRICS, RESULTS, mean_sd, paired_gain
 from sklearn_blend.cli import parse_assignments
 from sklearn_blend.datasets import load_mc_maze_small
-from sklearn_blend.evaluation import METHODS, STUDENTS, decoded_velocity, evaluate_split
+from sklearn_blend.distill import strategy_names
+from sklearn_blend.evaluation import METHODS, decoded_velocity, evaluate_split
 
 
 def run_split(fold, seed, train, test, methods, params, n_threads, keep_decoded):
@@ -54,7 +55,7 @@ def run_split(fold, seed, train, test, methods, params, n_threads, keep_decoded)
     decoded = {}
     if keep_decoded:
         for result in results:
-            if result["method"] == "ndt" or result["method"] in STUDENTS:
+            if result["method"] == "ndt" or result["method"] in strategy_names():
                 decoded[result["method"]] = decoded_velocity(result, data.behavior, train, test)
     return rows, decoded
 
@@ -73,7 +74,7 @@ def summarize(results, base="ndt"):
         rows = per_seed.loc[method]
         gains = ["", ""]
         wins = ""
-        if method in STUDENTS and len(baseline):
+        if method in strategy_names() and len(baseline):
             mine = results[results.method == method].set_index(["fold", "seed"])
             for k, metric in enumerate(("vel_r2", "co_bps")):
                 gains[k] = paired_gain(mine[metric] - baseline[metric])
@@ -163,7 +164,7 @@ def main(argv=None):
     results.to_csv(out.with_suffix(".csv"), index=False)
     out.with_suffix(".md").write_text(f"{header}\n\n{table}\n")
     decoded = next((d for _, d in outputs if d), {})
-    vel = results[results.method.isin(list(STUDENTS))].groupby("method").vel_r2.mean()
+    vel = results[results.method.isin(strategy_names())].groupby("method").vel_r2.mean()
     if len(decoded) and len(vel):
         from sklearn_blend.evaluation import plot_velocity
 

@@ -79,7 +79,8 @@ from sklearn_blend.cli import parse_assignments
 from sklearn_blend.datasets import make_synthetic
 from sklearn_blend.datasets._synthetic import KINDS
 from sklearn_blend.evaluation import METHODS as ALL_METHODS
-from sklearn_blend.evaluation import STUDENTS, evaluate_split
+from sklearn_blend.distill import strategy_names
+from sklearn_blend.evaluation import evaluate_split
 
 #: methods of this study: the plain model, the teacher and the students (no smoothing baseline)
 METHODS = tuple(method for method in ALL_METHODS if method != "smoothing")
@@ -241,7 +242,7 @@ def summarize(results):
                  + (f"{paper[family]:.3f}" if family in paper else "–") for family in families]
         lines.append(f"| {method_label(base, method)} | " + " | ".join(cells) + " |")
 
-    students = results[results.method.isin(list(STUDENTS))]
+    students = results[results.method.isin(strategy_names())]
     means = students.groupby(["family", "base", "method"]).vel_r2.mean()
     best_cells, gap_cells = [], []
     for family in families:

@@ -1,19 +1,26 @@
-"""sklearn_blend: BLEND behavior-guided privileged knowledge distillation for scikit-learn.
+"""sklearn_blend: privileged-modality distillation of neural population models for scikit-learn.
 
 A teacher sees spike counts plus behavior; a student of the same kind sees spikes only and is
 distilled from the teacher. :class:`BlendEstimator` trains both in ``fit(X, b)`` and needs only
 spikes in ``transform(X)``; :class:`PerBin` puts an ordinary 2-D estimator (``RidgeCV``,
 ``LogisticRegression``) after it in a ``Pipeline``. For cell-type prediction, where the sample is
 a neuron, :class:`NeuronEmbedding` turns the neurons of :class:`Recordings` into one feature
-vector each (NeuPRINT, optionally distilled).
+vector each (NeuPRINT, optionally distilled). :func:`register_strategy` adds a distillation
+strategy (:mod:`sklearn_blend.distill`) that every estimator accepts by name.
+
+Layout: :mod:`.estimators` (the scikit-learn estimators), :mod:`.training` (the one training
+core, on skorch), :mod:`.distill` (strategies), :mod:`.losses` and :mod:`.metrics` (pure
+functions), :mod:`.modalities`, :mod:`.models` (the PyTorch models and their registry),
+:mod:`.data` (input validation, behavior, recordings), :mod:`.datasets`, :mod:`.evaluation`.
 """
 
 __version__ = "0.1.0"
 
+from .distill import register_strategy  # noqa: E402
 from .estimators.adapters import PerBin  # noqa: E402 (the estimators read __version__)
-from .estimators.trials import BlendEstimator, BlendTeacher  # noqa: E402
 from .estimators.neurons import NeuronEmbedding  # noqa: E402
+from .estimators.trials import BlendEstimator, BlendTeacher  # noqa: E402
 from .data.recordings import Recordings  # noqa: E402
 
 __all__ = ["BlendEstimator", "BlendTeacher", "NeuronEmbedding", "PerBin", "Recordings",
-           "__version__"]
+           "register_strategy", "__version__"]

@@ -20,8 +20,6 @@ from pathlib import Path
 import joblib
 import numpy as np
 
-DEFAULT_METHODS = ("smoothing", "ndt", "teacher", "hard", "soft", "feature", "correlation")
-
 
 def _value(text):
     for cast in (int, float):
@@ -208,8 +206,10 @@ def build_parser():
                     "test trials, and write results.md/.csv, velocity.png and models/.",
     )
     _add_data_options(fit)
-    fit.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
-                     choices=DEFAULT_METHODS, help="what to fit [all]")
+    from .evaluation import method_names
+
+    fit.add_argument("--methods", nargs="+", default=list(method_names()),
+                     choices=method_names(), help="what to fit [all]")
     fit.add_argument("--test-fraction", type=float, default=0.2,
                      help="share of trials held out for testing [0.2]")
     fit.add_argument("--seed", type=int, default=0,

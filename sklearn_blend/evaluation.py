@@ -14,12 +14,24 @@ import time
 import numpy as np
 
 from . import metrics
+from .distill import strategy_names
 from .estimators.trials import BlendEstimator, BlendTeacher
 from .estimators.smoothing import SmoothingGLM
 
-#: method name -> BlendEstimator strategy ("ndt" is the plain model, "teacher" sees behavior)
-STUDENTS = {"hard": "hard", "soft": "soft", "feature": "feature", "correlation": "correlation"}
-METHODS = ("smoothing", "ndt", "teacher", *STUDENTS)
+#: the methods that are not students: NLB's smoothing, the plain model ("ndt", whatever the
+#: base) and the teacher (which sees behavior)
+BASELINES = ("smoothing", "ndt", "teacher")
+
+
+def method_names():
+    """Every method :func:`evaluate_split` knows: the baselines, then one student per
+    registered strategy (:func:`sklearn_blend.distill.strategy_names`, read now, so strategies
+    registered by the user count)."""
+    return (*BASELINES, *strategy_names())
+
+
+#: the methods at import time (the baselines and the built-in strategies)
+METHODS = method_names()
 
 
 def all_neurons(heldin, heldout):
@@ -74,12 +86,13 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
         method do not allow it), ``epochs``, ``seconds`` (training time of that model alone);
         attributes ``model``, ``train_rates``, ``test_rates``.
     """
-    unknown = sorted(set(methods) - set(METHODS))
+    known = method_names()
+    unknown = sorted(set(methods) - set(known))
     if unknown:
-        raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}.")
+        raise ValueError(f"unknown methods {unknown}; choose from {list(known)}.")
     X, b, forward = split_arrays(data)
     n_heldout = 0 if data.get("spikes_heldout") is None else data.spikes_heldout.shape[-1]
-    needs_behavior = [m for m in methods if m == "teacher" or m in STUDENTS]
+    needs_behavior = [m for m in methods if m not in ("smoothing", "ndt")]
     if needs_behavior and b is None:
         raise ValueError(
             f"methods {needs_behavior} need behavior, and this dataset has none; use "
@@ -109,7 +122,7 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
             train_rates = model.predict_rates(heldin[train], b[train])
             test_rates = model.predict_rates(heldin[test], b[test], forward=bool(forward_bins))
         else:
-            strategy = None if method == "ndt" else STUDENTS[method]
+            strategy = None if method == "ndt" else method
             model = BlendEstimator(strategy=strategy, **settings)
             model.fit(X[train], b[train] if b is not None else None, **fit_params)
             teacher = model.teacher_ or teacher

@@ -155,7 +155,8 @@ def check_training_params(estimator):
     for name in ("max_epochs", "batch_size", "n_iter_no_change"):
         check_number(getattr(estimator, name), name, low=1, integer=True)
     check_number(estimator.warmup_steps, "warmup_steps", low=0, integer=True)
-    check_number(estimator.dropout, "dropout", low=0, high=1, high_open=True)
+    if estimator.dropout is not None:  # None: the base's own default
+        check_number(estimator.dropout, "dropout", low=0, high=1, high_open=True)
     check_number(estimator.lr, "lr", low=0, low_open=True)
     check_number(estimator.weight_decay, "weight_decay", low=0)
     check_number(estimator.validation_fraction, "validation_fraction", low=0, high=1,

@@ -69,11 +69,12 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
 
     Parameters
     ----------
-    strategy : {"hard", "soft", "feature", "correlation"} or None, default="hard"
-        Distillation loss (:func:`sklearn_blend.losses.distillation_loss`) between student and
-        teacher predictions ``(window, frame, neuron)``; ``"soft"`` and ``"correlation"`` act
-        over the ``group_size`` neurons of a training sample, ``"feature"`` also matches the
-        hidden state of every layer. ``None``: plain NeuPRINT, no teacher, no behavior.
+    strategy : str, Strategy class or instance, or None, default="hard"
+        Distillation term (:mod:`sklearn_blend.distill`, the same registry as
+        :class:`~sklearn_blend.BlendEstimator`'s) between student and teacher predictions
+        ``(window, frame, neuron)``; ``"soft"`` and ``"correlation"`` act over the
+        ``group_size`` neurons of a training sample, ``"feature"`` also matches the hidden
+        state of every layer. ``None``: plain NeuPRINT, no teacher, no behavior.
     alpha : float in [0, 1], default=0.5
         Weight of the student's own masked loss; ``1 - alpha`` weighs distillation.
     tau : float > 0, default=2.0
@@ -90,6 +91,9 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         Width of each neuron's embedding: the number of output features.
     hidden_size, n_layers, n_heads, ffn_size : int, default=64, 1, 2, 128
         Transformer width, layers, attention heads and feed-forward width.
+    teacher_hidden_size : int or None, default=None
+        Width of the teacher if it should differ from the student's (``"feature"`` then
+        aligns the layers through learned projections).
     dropout : float in [0, 1), default=0.1
         Dropout on the tokens and residual branches.
     context_backward, context_forward : int or None, default=None, 0
@@ -182,6 +186,7 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         dropout=0.1,
         context_backward=None,
         context_forward=0,
+        teacher_hidden_size=None,
         n_window=64,
         group_size=32,
         max_epochs=100,
@@ -212,6 +217,7 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.dropout = dropout
         self.context_backward = context_backward
         self.context_forward = context_forward
+        self.teacher_hidden_size = teacher_hidden_size
         self.n_window = n_window
         self.group_size = group_size
         self.max_epochs = max_epochs
@@ -239,11 +245,15 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         for name in ("embedding_dim", "hidden_size", "n_layers", "n_heads", "ffn_size",
                      "n_window", "group_size", "embedding_epochs"):
             check_number(getattr(self, name), name, low=1, integer=True)
-        if self.hidden_size % self.n_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by n_heads "
-                f"({self.n_heads})."
-            )
+        widths = {"hidden_size": self.hidden_size}
+        if self.teacher_hidden_size is not None:
+            check_number(self.teacher_hidden_size, "teacher_hidden_size", low=1, integer=True)
+            widths["teacher_hidden_size"] = self.teacher_hidden_size
+        for name, width in widths.items():
+            if width % self.n_heads:
+                raise ValueError(
+                    f"{name} ({width}) must be divisible by n_heads ({self.n_heads})."
+                )
         check_training_params(self)
         check_teacher_cache(self.teacher_cache)
 
@@ -366,6 +376,9 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         return self
 
     def _fit_teacher(self, samples, common, seed):
+        if self.teacher_hidden_size is not None:
+            common = dict(common, architecture=dict(common["architecture"],
+                                                    hidden_size=self.teacher_hidden_size))
         teacher = _NeuronTeacher(**common, seed=seed)
         key = {k: v for k, v in common.items() if k != "config"}
         key["config"] = dataclasses.replace(common["config"], verbose=0)
@@ -380,7 +393,7 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     def student_(self):
         """The fitted PyTorch student (a :class:`~sklearn_blend.models.NeuPRINT`)."""
         check_is_fitted(self)
-        return _training.trained_model(self.student_net_)
+        return _training.trained_model(self.student_net_).model
 
     # ------------------------------------------------------------------ transform
     def transform(self, X):

@@ -6,12 +6,12 @@ parameters, derives seeds, and turns model outputs into what scikit-learn users 
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -40,30 +40,39 @@ TRIAL_BEHAVIOR_WIDTH = 16
 
 
 
+def _is_fitted(estimator):
+    """Whether ``estimator`` (a teacher, possibly in a ``FrozenEstimator``) is fitted."""
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
+
+
 class _MaskedModelEstimator(BaseEstimator):
     """What teacher and student share: hyper-parameter checks, configs, prediction, tags."""
 
     def _check_shared_params(self):
         entry = _training.resolve_base(self.base)
         check_training_params(self)
-        for name in ("n_layers", "n_heads", "ffn_size"):
-            check_number(getattr(self, name), name, low=1, integer=True)
-        check_number(self.hidden_size, "hidden_size", low=1, integer=True)
-        if "n_heads" in entry.estimator_params and self.hidden_size % self.n_heads:
-            raise ValueError(
-                f"hidden_size ({self.hidden_size}) must be divisible by n_heads "
-                f"({self.n_heads})."
-            )
-        defaults = inspect.signature(type(self).__init__).parameters
+        for name in ("hidden_size", "n_layers", "n_heads", "ffn_size"):
+            if getattr(self, name) is not None:
+                check_number(getattr(self, name), name, low=1, integer=True)
         for name in ARCHITECTURE_PARAMS:
-            default = defaults[name].default
-            if name not in entry.estimator_params and getattr(self, name) != default:
+            if name not in entry.estimator_params and getattr(self, name) is not None:
                 raise ValueError(
                     f"{name}={getattr(self, name)!r} does not apply to base={self.base!r}, "
                     f"which takes {list(entry.estimator_params) or 'only base_params'}; "
-                    f"leave {name} at its default ({default!r}) and pass that base's own "
-                    "options as base_params."
+                    f"leave {name}=None and pass that base's own options as base_params."
                 )
+        architecture = self._architecture()
+        if {"hidden_size", "n_heads"} <= set(architecture) and (
+            architecture["hidden_size"] % architecture["n_heads"]
+        ):
+            raise ValueError(
+                f"hidden_size ({architecture['hidden_size']}) must be divisible by n_heads "
+                f"({architecture['n_heads']}) for base={self.base!r}."
+            )
         if self.base_params is not None:
             if not isinstance(self.base_params, dict):
                 raise TypeError(
@@ -94,15 +103,26 @@ class _MaskedModelEstimator(BaseEstimator):
         check_in(self.inference, "inference", ("masked", "full"))
         check_in(self.precision, "precision", tuple(_training.PRECISIONS))
 
-    def _model_config(self, *, hidden_size, encoding=None):
+    def _architecture(self):
+        """The architecture parameters the base receives: those set on the estimator, the
+        base's own defaults (:class:`~sklearn_blend.models.base.BaseEntry`) for those left
+        at ``None``."""
+        entry = _training.resolve_base(self.base)
+        options = {name: value for name, value in entry.defaults.items()
+                   if name in entry.estimator_params}
+        options.update({name: getattr(self, name) for name in entry.estimator_params
+                        if getattr(self, name) is not None})
+        return options
+
+    def _model_config(self, *, hidden_size=None, encoding=None):
         """Keyword arguments of :func:`sklearn_blend.models.build_model` for this estimator.
 
-        ``encoding`` (a teacher's :class:`~sklearn_blend.data.behavior.BehaviorEncoding`) sets the
-        behavior input: per-bin channels, or trial-level ones embedded per bin.
+        ``hidden_size`` overrides the width (a teacher's own); ``encoding`` (a teacher's
+        :class:`~sklearn_blend.data.behavior.BehaviorEncoding`) sets the behavior input:
+        per-bin channels, or trial-level ones embedded per bin.
         """
-        entry = _training.resolve_base(self.base)
-        options = {name: getattr(self, name) for name in entry.estimator_params}
-        if "hidden_size" in options:
+        options = self._architecture()
+        if hidden_size is not None:
             options["hidden_size"] = hidden_size
         options.update(self.base_params or {})
         n_behavior, trial_behavior = 0, 0
@@ -248,7 +268,14 @@ class BlendTeacher(_MaskedModelEstimator):
     learnable per-bin embedding; it is never masked. The teacher
     predicts log-rates of all neurons. :class:`BlendEstimator` trains one of these (or reuses a
     cached one) and distils it into a spikes-only student; use it on its own to measure what
-    behavior adds. Parameters have the meaning they have in :class:`BlendEstimator`.
+    behavior adds, or give it (fitted or not, of any base or width) as
+    ``BlendEstimator(teacher=...)``. Parameters have the meaning they have in
+    :class:`BlendEstimator`.
+
+    What a student reads of a teacher (its public contract): :attr:`model_` (a PyTorch model
+    that reads ``{"spikes", "behavior"}`` and predicts ``{"spikes"}``),
+    :meth:`encode_behavior`, and ``n_features_in_``, ``n_time_in_``, ``n_heldout``,
+    ``forward_bins``, ``categorical_behavior``.
 
     Attributes
     ----------
@@ -272,11 +299,11 @@ class BlendTeacher(_MaskedModelEstimator):
         base="ndt",
         base_params=None,
         mask_ratio=0.25,
-        hidden_size=64,
-        n_layers=2,
-        n_heads=2,
-        ffn_size=256,
-        dropout=0.5,
+        hidden_size=None,
+        n_layers=None,
+        n_heads=None,
+        ffn_size=None,
+        dropout=None,
         context_backward=None,
         context_forward=None,
         max_epochs=300,
@@ -360,7 +387,7 @@ class BlendTeacher(_MaskedModelEstimator):
         self.n_behavior_in_ = len(raw.names)
         self.behavior_encoding_ = BehaviorEncoding(raw)
         builder = _training.TrialModelBuilder(
-            self._model_config(hidden_size=self.hidden_size, encoding=self.behavior_encoding_),
+            self._model_config(encoding=self.behavior_encoding_),
             self.mask_ratio,
             targets.mean(axis=(0, 1)),
             modalities={SPIKES.name: SPIKES},
@@ -477,32 +504,57 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         options of a user base. Architecture parameters below that a base does not take
         (for LFADS: ``n_heads``, ``ffn_size``, ``context_*``; for a user base: all of them)
         must stay at their defaults.
-    strategy : {"hard", "soft", "feature", "correlation"} or None, default="hard"
-        Distillation loss (see :func:`sklearn_blend.losses.distillation_loss`): MSE of
-        log-rates; temperature softmax KL over neurons; MSE of log-rates plus per-layer
-        hidden-state MSE (through a learned projection where widths differ); MSE of log-rates
-        plus squared Frobenius distance (per entry) of per-trial neuron correlation matrices.
-        ``None``: no teacher, no distillation.
+    strategy : str, Strategy class or instance, or None, default="hard"
+        Distillation term (:mod:`sklearn_blend.distill`): ``"hard"``: MSE of log-rates;
+        ``"soft"``: temperature softmax KL over neurons; ``"feature"``: MSE of log-rates plus
+        per-layer hidden-state MSE (through a learned projection where widths differ);
+        ``"correlation"``: MSE of log-rates plus squared Frobenius distance (per entry) of
+        per-trial neuron correlation matrices. Any name added with
+        :func:`sklearn_blend.register_strategy`, a :class:`~sklearn_blend.distill.Strategy`
+        subclass (built with ``tau`` if it takes one) or an instance (deep-copied for every
+        fit, keeping its own hyper-parameters) works too. ``None``: no teacher, no
+        distillation.
     alpha : float in [0, 1], default=0.5
         Weight of the student's own masked-modelling loss; ``1 - alpha`` weighs distillation.
     tau : float > 0, default=2.0
         Softmax temperature of the ``"soft"`` strategy.
     mask_ratio : float in (0, 1), default=0.25
         Probability that a time bin is masked (all its spike counts set to 0) in training.
-    hidden_size : int, default=64
-        Width of the student (and of the teacher unless ``teacher_hidden_size``): transformer
-        width for NDT, GRU units for LFADS.
-    n_layers : int, default=2
-        Transformer layers (NDT) or layers of the bidirectional encoder GRU (LFADS).
-    n_heads, ffn_size : int, default=2, 256
-        Attention heads and feed-forward width (NDT only).
-    dropout : float, default=0.5
-        Dropout on the input counts and inside the model (NDT: residual branches and before
-        the readout; LFADS: between encoder layers and before the factors).
-    context_backward, context_forward : int or None, default=None
-        Attention window in bins before / after each bin (``None``: whole trial; NDT only).
+    hidden_size, n_layers, n_heads, ffn_size, dropout, context_backward, context_forward : \
+            default=None
+        Architecture of the student (and of the teacher built when ``teacher=None``), for the
+        bases that take them; ``None`` keeps the base's own default, so no base runs with
+        another base's settings. ``hidden_size`` (int): transformer width (NDT, NeuPRINT) or
+        GRU units (LFADS), default 64. ``n_layers`` (int): transformer layers (NDT 2,
+        NeuPRINT 1) or layers of LFADS's bidirectional encoder GRU (2). ``n_heads``,
+        ``ffn_size`` (int): attention heads and feed-forward width (NDT 2 and 256, NeuPRINT 2
+        and 128). ``dropout`` (float in [0, 1)): on the input counts and inside the model
+        (NDT and LFADS 0.5, NeuPRINT 0.1). ``context_backward``, ``context_forward`` (int):
+        attention window in bins before / after each bin (NDT: the whole trial; NeuPRINT:
+        causal, ``context_forward=0``); a window as long as the trial is the whole trial.
+        A parameter set for a base that does not take it is an error (pass that base's own
+        options as ``base_params``). All are tunable by ``GridSearchCV``.
+    teacher : None, BlendTeacher or FrozenEstimator, default=None
+        The teacher distilled into the student. ``None``: a :class:`BlendTeacher` with this
+        estimator's settings (and ``teacher_hidden_size``), reused across a search through
+        ``teacher_cache``. An unfitted estimator (say ``BlendTeacher(base="lfads",
+        hidden_size=128)``) is cloned, given this estimator's ``n_heldout`` and
+        ``forward_bins`` and a seed derived from ``random_state`` unless it has its own, and
+        fitted in ``fit`` (cached likewise); its parameters are tunable as
+        ``teacher__hidden_size``. A fitted teacher (pretrained, multi-session) is used as it
+        is, never refitted; it must have been fitted on the same neurons, ``n_heldout`` and
+        ``forward_bins``. Note that ``clone`` (and so ``GridSearchCV`` and
+        ``cross_val_score``) returns an unfitted copy of a fitted teacher: wrap it in
+        ``sklearn.frozen.FrozenEstimator`` to keep it fitted there. Teacher and student may
+        differ in base and width: ``"hard"``, ``"soft"`` and ``"correlation"`` compare their
+        rates; ``"feature"`` pairs their per-layer features through learned projections and
+        raises a ``ValueError`` when the two models return different numbers of layers.
+        The student reads the teacher only through its public contract: ``model_`` (the
+        PyTorch model), ``encode_behavior``, ``n_features_in_``, ``n_time_in_``,
+        ``n_heldout``, ``forward_bins`` and ``categorical_behavior``.
     teacher_hidden_size : int or None, default=None
-        Width of the teacher if it should differ from the student's.
+        Width of the teacher built when ``teacher=None``, if it should differ from the
+        student's.
     max_epochs : int, default=300
         Most epochs per model (teacher and student each).
     batch_size : int, default=16
@@ -545,8 +597,10 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
     teacher_cache : bool, str or joblib.Memory, default=True
         Reuse a teacher fitted on the same data with the same teacher parameters: ``True``
         keeps recent teachers in this process (a grid search over ``alpha``, ``tau`` or
-        ``strategy`` trains one teacher per fold); a directory or ``joblib.Memory`` caches on
-        disk, shared by parallel workers; ``False`` always trains a new teacher.
+        ``strategy`` trains one teacher per fold), bounded to the 16 most recently used and
+        512 MiB of their tensors (:mod:`sklearn_blend.training.teacher_cache`); a directory
+        or ``joblib.Memory`` caches on disk, shared by parallel workers; ``False`` always
+        trains a new teacher. A fitted ``teacher`` is never cached or refitted.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, masks, batch order, dropout and the validation split of teacher and
         student. With an int, two fits on CPU give bit-identical results.
@@ -612,13 +666,14 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         alpha=0.5,
         tau=2.0,
         mask_ratio=0.25,
-        hidden_size=64,
-        n_layers=2,
-        n_heads=2,
-        ffn_size=256,
-        dropout=0.5,
+        hidden_size=None,
+        n_layers=None,
+        n_heads=None,
+        ffn_size=None,
+        dropout=None,
         context_backward=None,
         context_forward=None,
+        teacher=None,
         teacher_hidden_size=None,
         max_epochs=300,
         batch_size=16,
@@ -652,6 +707,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         self.dropout = dropout
         self.context_backward = context_backward
         self.context_forward = context_forward
+        self.teacher = teacher
         self.teacher_hidden_size = teacher_hidden_size
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -685,10 +741,26 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
                     f"teacher_hidden_size does not apply to base={self.base!r}; give the "
                     "teacher's width through the base's own options."
                 )
+            if self.teacher is not None:
+                raise ValueError(
+                    "teacher_hidden_size applies to the teacher built from this estimator's "
+                    "settings (teacher=None); with teacher=... set the width on that teacher, "
+                    "e.g. teacher=BlendTeacher(hidden_size=128) or teacher__hidden_size in a "
+                    "grid search."
+                )
+        if self.teacher is not None and not all(
+            hasattr(self.teacher, name) for name in ("fit", "get_params", "encode_behavior")
+        ):
+            raise TypeError(
+                "teacher must be None or a BlendTeacher (unfitted: fitted in fit; fitted: used "
+                "as is; or one wrapped in sklearn.frozen.FrozenEstimator), got "
+                f"{type(self.teacher).__name__}."
+            )
         check_teacher_cache(self.teacher_cache)
 
     def teacher_params(self):
-        """Parameters of the :class:`BlendTeacher` this estimator trains (before seeding)."""
+        """Parameters of the :class:`BlendTeacher` this estimator trains when ``teacher=None``
+        (before seeding): its own settings, with ``teacher_hidden_size`` as the width."""
         names = BlendTeacher._get_param_names()
         params = {name: getattr(self, name) for name in names}
         if self.teacher_hidden_size is not None:
@@ -733,8 +805,9 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             behavior = y
         raw = None
         if behavior is not None:
-            raw = read_behavior(behavior, window, name=name,
-                                categorical=self.categorical_behavior)
+            categorical = (self.categorical_behavior if self.teacher is None
+                           else self.teacher.categorical_behavior)
+            raw = read_behavior(behavior, window, name=name, categorical=categorical)
         if self.strategy is not None and raw is None:
             raise ValueError(
                 f"strategy={self.strategy!r} distils a teacher that needs behavior: pass it "
@@ -751,11 +824,12 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         if self.strategy is not None:
             forward = targets[:, self.n_time_in_ :] if self.forward_bins else None
             self.teacher_ = self._fit_teacher(window, behavior, forward, int(teacher_seed))
+            self._check_teacher(self.teacher_)
             teacher_model = self.teacher_.model_
-            # the behavior read above, encoded as the teacher reads it
-            behavior = self.teacher_._model_behavior(raw, inputs.shape[1], name)
+            # the behavior, encoded as the teacher's model reads it (forward bins padded)
+            behavior = self.teacher_.encode_behavior(behavior, window, name=name)
         builder = _training.TrialModelBuilder(
-            self._model_config(hidden_size=self.hidden_size),
+            self._model_config(),
             self.mask_ratio,
             targets.mean(axis=(0, 1)),
             modalities={SPIKES.name: SPIKES},
@@ -778,19 +852,50 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         return self
 
     def _fit_teacher(self, spikes, behavior, spikes_forward, seed):
-        params = self.teacher_params()
-        teacher = BlendTeacher(**{**params, "random_state": seed})
-        key = {k: v for k, v in params.items() if k != "verbose"}
+        """The fitted teacher: ``teacher`` as is when fitted, else fitted (or from the cache).
+
+        ``teacher=None`` trains a :class:`BlendTeacher` with this estimator's settings
+        (:meth:`teacher_params`); an unfitted ``teacher`` is cloned, given this estimator's
+        ``n_heldout`` and ``forward_bins`` (it must predict the same neurons and bins) and, if
+        it has no ``random_state`` of its own, a seed derived from this estimator's.
+        """
+        if self.teacher is not None and _is_fitted(self.teacher):
+            return self.teacher
+        if self.teacher is None:
+            teacher = BlendTeacher(**self.teacher_params())
+            own_seed = False
+        else:
+            teacher = clone(self.teacher).set_params(n_heldout=self.n_heldout,
+                                                     forward_bins=self.forward_bins)
+            own_seed = teacher.random_state is not None
+        key = {k: v for k, v in teacher.get_params(deep=False).items() if k != "verbose"}
         # the base's code, not only its name: a redefined class must not reuse old teachers
-        key["base"] = _training.base_fingerprint(self.base)
+        key["base"] = _training.base_fingerprint(teacher.base)
+        key["teacher_class"] = f"{type(teacher).__module__}.{type(teacher).__qualname__}"
         key["package_version"] = __version__
         key["random_state"], cache = _teacher_cache.seed_policy(
-            self.random_state, self.teacher_cache
+            teacher.random_state if own_seed else self.random_state, self.teacher_cache
         )
+        if not own_seed:
+            teacher.set_params(random_state=seed)
         return _teacher_cache.fitted_teacher(
             teacher, (spikes, behavior), {"spikes_forward": spikes_forward}, cache,
             key_params=key,
         )
+
+    def _check_teacher(self, teacher):
+        """The teacher must predict this estimator's neurons and bins from the same inputs."""
+        expected = dict(n_features_in_=self.n_features_in_, n_heldout=self.n_heldout,
+                        forward_bins=self.forward_bins)
+        found = {name: getattr(teacher, name, None) for name in expected}
+        if found != expected or getattr(teacher, "n_time_in_", 0) < self.n_time_in_:
+            raise ValueError(
+                f"the fitted teacher does not match X: it was fitted with {found} and "
+                f"n_time_in_={getattr(teacher, 'n_time_in_', None)}, but this fit has "
+                f"{expected} and {self.n_time_in_} bins. A prefit teacher must be fitted on "
+                "trials of the same neurons (held-out last), with the same n_heldout and "
+                "forward_bins, and at least as many bins."
+            )
 
     @property
     def student_(self):

@@ -1,5 +1,7 @@
 """Base models (pure PyTorch), the base-model protocol and the registry of ``base=`` names."""
 
+import dataclasses
+
 from .base import (
     BASES,
     RESERVED_OPTIONS,
@@ -16,15 +18,27 @@ from .lfads import LFADS, LFADSConfig, build_lfads
 from .ndt import NDT, NDTConfig, build_ndt
 from .neuprint import NeuPRINT, NeuPRINTConfig, build_neuprint
 
-#: BlendEstimator parameters each built-in base receives (the rest come from base_params)
+#: BlendEstimator parameters each built-in base receives when set (the rest come from
+#: base_params); left at None, the base's own default applies
 NDT_PARAMS = ("hidden_size", "n_layers", "n_heads", "ffn_size", "dropout", "context_backward",
               "context_forward")
 LFADS_PARAMS = ("hidden_size", "n_layers", "dropout")
 NEUPRINT_PARAMS = NDT_PARAMS
 
-register_base("ndt", build_ndt, estimator_params=NDT_PARAMS)
+
+
+def _config_defaults(config, names):
+    """Defaults of the fields ``names`` of a config dataclass (a base's own defaults)."""
+    fields = {f.name: f.default for f in dataclasses.fields(config)}
+    return {name: fields[name] for name in names
+            if name in fields and fields[name] is not dataclasses.MISSING}
+
+
+register_base("ndt", build_ndt, estimator_params=NDT_PARAMS,
+              defaults=_config_defaults(NDTConfig, NDT_PARAMS))
 register_base("lfads", build_lfads, estimator_params=LFADS_PARAMS)
-register_base("neuprint", build_neuprint, estimator_params=NEUPRINT_PARAMS)
+register_base("neuprint", build_neuprint, estimator_params=NEUPRINT_PARAMS,
+              defaults=_config_defaults(NeuPRINTConfig, NEUPRINT_PARAMS))
 
 __all__ = [
     "BASES",

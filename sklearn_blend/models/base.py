@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 import torch
@@ -77,26 +77,43 @@ class ModalityOutput(NamedTuple):
 
 @dataclass(frozen=True)
 class BaseEntry:
-    """A registered base: its builder and the estimator parameters forwarded to it."""
+    """A registered base: its builder, the estimator parameters forwarded to it, and the
+    base's own defaults of those parameters (used where the estimator leaves them at None)."""
 
     builder: Callable
     estimator_params: tuple = ()
+    defaults: dict = field(default_factory=dict)
 
 
 #: ``base=`` name -> :class:`BaseEntry`; see :func:`register_base`
 BASES: dict = {}
 
 
-def register_base(name, builder, *, estimator_params=()):
+def register_base(name, builder, *, estimator_params=(), defaults=None):
     """Make ``base=name`` build models with ``builder`` (a callable following the protocol).
 
     ``estimator_params`` names :class:`~sklearn_blend.BlendEstimator` parameters (such as
     ``"hidden_size"`` or ``"dropout"``) that are passed to the builder as keyword arguments, in
-    addition to ``base_params``.
+    addition to ``base_params``, when the estimator sets them (not ``None``). ``defaults`` gives
+    the base's own value of each (default: read from the builder's signature); an estimator
+    left at ``None`` builds with it, so every base keeps its own defaults.
     """
     if not isinstance(name, str) or not callable(builder):
         raise TypeError("register_base needs a name (str) and a callable builder.")
-    BASES[name] = BaseEntry(builder, tuple(estimator_params))
+    estimator_params = tuple(estimator_params)
+    if defaults is None:
+        defaults = signature_defaults(builder, estimator_params)
+    BASES[name] = BaseEntry(builder, estimator_params, dict(defaults))
+
+
+def signature_defaults(builder, names):
+    """Default values of the parameters ``names`` in ``builder``'s signature (where it has one)."""
+    try:
+        parameters = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {name: parameters[name].default for name in names
+            if name in parameters and parameters[name].default is not inspect.Parameter.empty}
 
 
 def resolve_base(base):
@@ -158,7 +175,7 @@ def _accepts(builder, name):
 
 
 def build_model(base, *, n_inputs, n_outputs, n_behavior, n_time, options=None,
-                trial_behavior=0):
+                trial_behavior=0, modality="spikes"):
     """Build ``base`` for these shapes and wrap it in a :class:`BaseAdapter`.
 
     Parameters
@@ -172,6 +189,10 @@ def build_model(base, *, n_inputs, n_outputs, n_behavior, n_time, options=None,
     trial_behavior : int, default=0
         Width of trial-level behavior ``(batch, trial_behavior)``: when positive, a
         :class:`TrialBehaviorEmbedding` maps it to ``n_behavior`` channels per bin.
+    modality : str, default="spikes"
+        The modality the model reads and predicts (a name in
+        :data:`sklearn_blend.modalities.MODALITIES`): its outputs are log-rates for counts,
+        values in model units for a continuous signal such as ``"lfp"``.
     """
     builder = resolve_base(base).builder
     kwargs = dict(options or {}, n_inputs=n_inputs, n_outputs=n_outputs, n_behavior=n_behavior)
@@ -193,7 +214,8 @@ def build_model(base, *, n_inputs, n_outputs, n_behavior, n_time, options=None,
     if trial_behavior:
         embedding = TrialBehaviorEmbedding(trial_behavior, n_behavior, n_time)
     return BaseAdapter(module, n_inputs=n_inputs, n_outputs=n_outputs, n_behavior=n_behavior,
-                       n_time=n_time, trial_behavior=trial_behavior, embedding=embedding)
+                       n_time=n_time, trial_behavior=trial_behavior, embedding=embedding,
+                       modality=modality)
 
 
 class TrialBehaviorEmbedding(nn.Module):
@@ -271,17 +293,19 @@ def _check_output(output, spikes, n_outputs, base):
 class BaseAdapter(nn.Module):
     """A base model as the training core sees it: reads and predicts modalities.
 
-    ``forward(inputs)`` takes a mapping with the spikes (``"spikes"``, ``(batch, time,
-    n_inputs)``) and, for a model built with behavior, ``"behavior"``: per-bin
+    ``forward(inputs)`` takes a mapping with the signal of ``modality`` (default ``"spikes"``,
+    ``(batch, time, n_inputs)``) and, for a model built with behavior, ``"behavior"``: per-bin
     ``(batch, time, n_behavior)`` or, with ``trial_behavior > 0``, trial-level
     ``(batch, trial_behavior)``, embedded per bin. Other entries are ignored, so a student and
     its teacher read the same mapping. It returns a :class:`ModalityOutput` whose
-    ``predictions`` hold ``{"spikes": log_rates}``. ``model(spikes, behavior)`` works too.
+    ``predictions`` hold ``{modality: outputs}`` (log-rates for spikes).
+    ``model(spikes, behavior)`` works too.
     """
 
     def __init__(self, base, *, n_inputs, n_outputs, n_behavior, n_time, trial_behavior=0,
-                 embedding=None):
+                 embedding=None, modality="spikes"):
         super().__init__()
+        self.modality = modality
         self.base = base
         self.embedding = embedding
         self.n_inputs = n_inputs
@@ -292,13 +316,13 @@ class BaseAdapter(nn.Module):
 
     @property
     def reads(self):
-        """The modalities this model reads: spikes, and behavior for a teacher."""
-        return ("spikes", "behavior") if self.n_behavior else ("spikes",)
+        """The modalities this model reads: its own, and behavior for a teacher."""
+        return (self.modality, "behavior") if self.n_behavior else (self.modality,)
 
     @property
     def predicts(self):
         """The modalities this model predicts."""
-        return ("spikes",)
+        return (self.modality,)
 
     @torch.no_grad()
     def init_output_bias(self, mean_counts):
@@ -309,7 +333,8 @@ class BaseAdapter(nn.Module):
     def example_inputs(self, n_trials=1):
         """Zero inputs of the shapes this model takes (a mapping by modality)."""
         device = next(self.parameters()).device
-        inputs = {"spikes": torch.zeros(n_trials, self.n_time, self.n_inputs, device=device)}
+        inputs = {self.modality: torch.zeros(n_trials, self.n_time, self.n_inputs,
+                                             device=device)}
         if self.trial_behavior:
             inputs["behavior"] = torch.zeros(n_trials, self.trial_behavior, device=device)
         elif self.n_behavior:
@@ -328,8 +353,8 @@ class BaseAdapter(nn.Module):
 
     def forward(self, inputs, behavior=None):
         if isinstance(inputs, torch.Tensor):
-            inputs = {"spikes": inputs, "behavior": behavior}
-        spikes = inputs["spikes"]
+            inputs = {self.modality: inputs, "behavior": behavior}
+        spikes = inputs[self.modality]
         if self.n_behavior:
             behavior = inputs.get("behavior")
             if self.embedding is not None:
@@ -338,4 +363,5 @@ class BaseAdapter(nn.Module):
         else:
             output = _as_output(self.base(spikes))
         _check_output(output, spikes, self.n_outputs, self.base)
-        return ModalityOutput({"spikes": output.log_rates}, output.latents, output.features)
+        return ModalityOutput({self.modality: output.log_rates}, output.latents,
+                              output.features)

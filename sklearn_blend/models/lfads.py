@@ -52,7 +52,7 @@ class LFADSConfig:
     n_behavior: int = 0
     hidden_size: int = 64
     factor_size: int = 32
-    n_layers: int = 1
+    n_layers: int = 2
     dropout: float = 0.5
 
 
@@ -116,7 +116,7 @@ class LFADS(nn.Module):
 
 
 def build_lfads(*, n_inputs, n_outputs, n_behavior=0, hidden_size=64, factor_size=32,
-                n_layers=1, dropout=0.5):
+                n_layers=2, dropout=0.5):
     """Builder of ``base="lfads"`` (``factor_size`` comes from ``base_params``)."""
     return LFADS(LFADSConfig(n_inputs, n_outputs, n_behavior, hidden_size, factor_size,
                              n_layers, dropout))

@@ -268,9 +268,11 @@ def fit_net(build, data, config, seed, description="training"):
 class TrialModelBuilder:
     """Picklable recipe of a trial model and its objective (teacher, plain model or student).
 
-    Builds the base model of ``model_config`` (its readout started at the log mean counts),
-    then the :class:`Objective`: masked time-step modelling of the spikes and, with a
-    ``teacher``, distillation by ``strategy`` (a :class:`~sklearn_blend.distill.Strategy`).
+    Builds the base model of ``model_config`` (for counts, its readout started at the log mean
+    counts ``mean_counts``), then the :class:`Objective`: masked time-step modelling of the
+    model's modality (``model_config["modality"]``, default spikes) with that modality's
+    likelihood and, with a ``teacher``, distillation by ``strategy`` (a
+    :class:`~sklearn_blend.distill.Strategy`).
     """
 
     def __init__(self, model_config, mask_ratio, mean_counts, *, modalities, n_forward=0,
@@ -287,9 +289,11 @@ class TrialModelBuilder:
 
     def __call__(self):
         model = build_model(**self.model_config)
-        model.init_output_bias(self.mean_counts)
+        if self.modalities[model.modality].likelihood == "poisson":
+            model.init_output_bias(self.mean_counts)
         objective = Objective(
-            TimestepMasking(self.mask_ratio, n_forward=self.n_forward), self.modalities,
+            TimestepMasking(self.mask_ratio, modality=model.modality, n_forward=self.n_forward),
+            self.modalities,
             teacher=self.teacher, strategy=self.strategy, student=model, alpha=self.alpha,
             precision=self.precision,
         )

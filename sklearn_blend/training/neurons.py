@@ -226,7 +226,7 @@ class _EmbeddingFitBuilder:
         self.precision = precision
 
     def __call__(self):
-        fitted = self.fitted.model
+        fitted = self.fitted
         config = dataclasses.replace(fitted.config, n_neurons=self.n_neurons)
         model = NeuPRINT(config).to(fitted.embedding.weight.device)
         state = {name: value for name, value in fitted.state_dict().items()
@@ -251,7 +251,7 @@ def fit_new_embeddings(fitted, samples, *, n_neurons, modality, mask_ratio, conf
                        precision="float32"):
     """Embeddings of neurons ``fitted`` has not seen, its dynamics frozen (as NeuPRINT does).
 
-    ``fitted`` is a trained :class:`NeuronModel`; ``samples`` come from :func:`neuron_samples`
+    ``fitted`` is a trained :class:`~sklearn_blend.models.NeuPRINT`; ``samples`` come from :func:`neuron_samples`
     with rows ``0 .. n_neurons - 1`` for the new neurons. Trains only a new embedding table, by
     masked modelling, for ``config.max_epochs`` epochs; returns it as a
     ``(n_neurons, embedding_dim)`` float32 array.
@@ -260,9 +260,9 @@ def fit_new_embeddings(fitted, samples, *, n_neurons, modality, mask_ratio, conf
     builder = _EmbeddingFitBuilder(fitted, n_neurons, modality, mask_ratio, precision)
     net = fit_net(builder, sample_data(samples, modality), config, seed,
                   "new neuron embeddings")
-    return embedding_table(trained_model(net))
+    return embedding_table(trained_model(net).model)
 
 
 def embedding_table(model):
-    """The learned neuron embeddings of a :class:`NeuronModel`, ``(n_neurons, embedding_dim)``."""
-    return model.model.embedding.weight.detach().cpu().numpy().astype(np.float32)
+    """The learned neuron embeddings of a NeuPRINT, ``(n_neurons, embedding_dim)`` float32."""
+    return model.embedding.weight.detach().cpu().numpy().astype(np.float32)

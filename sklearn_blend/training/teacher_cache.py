@@ -6,7 +6,9 @@ spikes, the behavior and every parameter that shapes the teacher, so a different
 different teacher setting or a different seed always trains a new one.
 
 Two stores: an in-process LRU (``teacher_cache=True``, shared by all estimators of one
-process) and a joblib.Memory on disk (``teacher_cache="/some/dir"`` or a ``joblib.Memory``),
+process), bounded both in count (:data:`MAX_CACHED_TEACHERS`) and in memory
+(:data:`MAX_CACHED_BYTES` of the teachers' tensors: weights and optimizer state), and a
+joblib.Memory on disk (``teacher_cache="/some/dir"`` or a ``joblib.Memory``),
 which parallel workers (``GridSearchCV(n_jobs=...)``) share.
 """
 
@@ -20,9 +22,13 @@ from collections import OrderedDict
 
 import joblib
 import numpy as np
+import torch
 
 #: how many fitted teachers the in-process cache keeps (least recently used are dropped)
 MAX_CACHED_TEACHERS = 16
+#: how many bytes of tensors (weights, optimizer state) the in-process cache keeps at most; the
+#: least recently used teachers are dropped first, and a teacher larger than this is not kept
+MAX_CACHED_BYTES = 512 * 2**20
 
 _in_process = OrderedDict()
 
@@ -38,6 +44,21 @@ def seed_policy(random_state, cache):
     if isinstance(random_state, np.random.RandomState):
         cache = False
     return key_seed, cache
+
+
+def teacher_nbytes(teacher):
+    """Bytes of the tensors a fitted teacher holds: its net's weights and optimizer state."""
+    net = getattr(teacher, "net_", None)
+    if net is None:
+        return 0
+    tensors = list(net.module_.state_dict().values())
+    for state in net.optimizer_.state_dict()["state"].values():
+        tensors += [value for value in state.values() if isinstance(value, torch.Tensor)]
+    return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+
+
+def _cached_bytes():
+    return sum(size for _, size in _in_process.values())
 
 
 def _fit(teacher, data, fit_params):
@@ -83,10 +104,11 @@ def fitted_teacher(teacher, data, fit_params, cache, *, key_params):
     if cache is True:
         if key in _in_process:
             _in_process.move_to_end(key)
-            return _in_process[key]
+            return _in_process[key][0]
         fitted = _fit(teacher, data, fit_params)
-        _in_process[key] = fitted
-        while len(_in_process) > MAX_CACHED_TEACHERS:
+        _in_process[key] = (fitted, teacher_nbytes(fitted))
+        while _in_process and (len(_in_process) > MAX_CACHED_TEACHERS
+                               or _cached_bytes() > MAX_CACHED_BYTES):
             _in_process.popitem(last=False)
         return fitted
     if not isinstance(cache, joblib.Memory):
