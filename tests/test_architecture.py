@@ -308,3 +308,23 @@ def test_each_base_keeps_its_own_defaults(trials):
         BlendEstimator(base="lfads", n_heads=2).fit(X, b)
     with pytest.raises(ValueError, match=r"hidden_size \(6\) must be divisible by n_heads \(4\)"):
         BlendEstimator(hidden_size=6, n_heads=4).fit(X, b)
+
+
+def test_validation_reports_the_term_named_by_monitor():
+    import dataclasses
+
+    z = np.random.default_rng(0).normal(size=(12, 8, 3)).astype(np.float32)
+    builder = TrialModelBuilder(
+        dict(base="ndt", n_inputs=3, n_outputs=3, n_behavior=0, n_time=8,
+             options=dict(hidden_size=8, n_layers=1), modality="lfp"),
+        0.25, None, modalities={"lfp": LFP},
+    )
+    config = TrainingConfig(max_epochs=2, batch_size=4, lr=1e-3, weight_decay=0.0,
+                            warmup_steps=1, grad_clip=1.0, early_stopping=True,
+                            validation_fraction=0.25, n_iter_no_change=5, device="cpu",
+                            verbose=0)
+    net = fit_net(builder, pack({"lfp": z}, {"lfp": z}), config, seed=0)
+    assert net.history[:, "valid_loss"] == net.history[:, "valid_mtm"]
+    with pytest.raises(ValueError, match="monitor='nope' names no term"):
+        fit_net(builder, pack({"lfp": z}, {"lfp": z}),
+                dataclasses.replace(config, monitor="nope"), seed=0)

@@ -30,6 +30,7 @@ def test_main_job_is_the_command_line_and_scripts_exist():
     for script in ("benchmarks/nlb_mc_maze_small.py", "benchmarks/update_readme.py",
                    "benchmarks/missing_behavior.py", "examples/grid_search_alpha_tau.py",
                    "examples/custom_base.py", "examples/behavior_forms.py",
+                   "examples/custom_strategy.py",
                    "benchmarks/cell_identity.py", "examples/cell_types_pipeline.py"):
         assert (ROOT / script).exists()
         assert script in README

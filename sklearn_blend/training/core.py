@@ -64,10 +64,15 @@ class ObjectiveNet(NeuralNet):
 
     ``infer`` masks the batch with the criterion's masking scheme and runs the model (in the
     criterion's precision while fitting, in float32 for inference); ``get_loss`` returns the
-    criterion's ``"loss"`` in training and its ``"mtm"`` (masked reconstruction, the quantity
-    early stopping watches for teacher, baseline and student alike) in validation, and logs
-    every term as ``train_<term>`` / ``valid_<term>``.
+    criterion's ``"loss"`` in training and, in validation, the term named by ``monitor``
+    (default ``"mtm"``: masked reconstruction, the quantity early stopping watches for
+    teacher, baseline and student alike), which skorch records as ``valid_loss``; every term
+    is logged as ``train_<term>`` / ``valid_<term>``.
     """
+
+    def __init__(self, module, criterion, *, monitor="mtm", **kwargs):
+        super().__init__(module, criterion, **kwargs)
+        self.monitor = monitor
 
     def infer(self, x, precision=None, **fit_params):
         inputs, targets, extra = unpack(to_tensor(x, device=self.device))
@@ -82,7 +87,14 @@ class ObjectiveNet(NeuralNet):
         for name, value in terms.items():
             if name != "loss":
                 self.history.record_batch(f"{prefix}_{name}", value.item())
-        return terms["loss"] if training else terms["mtm"]
+        if training:
+            return terms["loss"]
+        if self.monitor not in terms:
+            raise ValueError(
+                f"monitor={self.monitor!r} names no term of this objective; its terms are "
+                f"{sorted(terms)}."
+            )
+        return terms[self.monitor]
 
     def get_all_learnable_params(self):
         for name, param in super().get_all_learnable_params():
@@ -148,6 +160,8 @@ class TrainingConfig:
     n_iter_no_change: int
     device: str
     verbose: int
+    #: the objective's term that validation reports and early stopping watches
+    monitor: str = "mtm"
 
 
 def training_config(estimator, device, **overrides):
@@ -172,7 +186,7 @@ def _is_teacher_parameter(name):
     return name.startswith("teacher.")
 
 
-def _callbacks(config, n_train, use_validation, description, extra_scores):
+def _callbacks(config, n_train, use_validation, description, terms):
     steps = math.ceil(n_train / config.batch_size) * config.max_epochs
     callbacks = [
         ("freeze_teacher", Freezer(_is_teacher_parameter)),
@@ -186,7 +200,12 @@ def _callbacks(config, n_train, use_validation, description, extra_scores):
             ),
         ),
     ]
-    callbacks += [(name, PassthroughScoring(name, on_train=True)) for name in extra_scores]
+    # every term of the objective, averaged per epoch: train_<term> and valid_<term>
+    callbacks += [(f"train_{name}", PassthroughScoring(f"train_{name}", on_train=True))
+                  for name in terms["train"]]
+    if use_validation:
+        callbacks += [(f"valid_{name}", PassthroughScoring(f"valid_{name}"))
+                      for name in terms["valid"]]
     if use_validation:
         callbacks.append(
             (
@@ -240,7 +259,6 @@ def fit_net(build, data, config, seed, description="training"):
         inputs, _, _ = unpack(data)
         data = dict(data, valid_mask=objective.masking.fixed_mask(
             inputs, torch.Generator().manual_seed(seed)).numpy())
-        extra = ["train_mtm", "train_distill"] if objective.teacher is not None else []
         net = ObjectiveNet(
             module=model,
             criterion=objective,
@@ -257,9 +275,11 @@ def fit_net(build, data, config, seed, description="training"):
                 if use_validation
                 else None
             ),
-            callbacks=_callbacks(config, n_train, use_validation, description, extra),
+            callbacks=_callbacks(config, n_train, use_validation, description,
+                                 objective.term_names()),
             device=config.device,
             verbose=int(config.verbose >= 2),
+            monitor=config.monitor,
         )
         net.fit(data, y=None)
     return net

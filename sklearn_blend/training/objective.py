@@ -192,7 +192,8 @@ class Objective(nn.Module):
     strategy : Strategy, optional
         Distillation term ``strategy(student_output, teacher_output)``; set up with both models.
     student : torch.nn.Module, optional
-        The model being trained (only to set the strategy up; not stored).
+        The model being trained (to check that it predicts every target modality and to set
+        the strategy up; not stored).
     alpha : float, default=1.0
         Weight of the reconstruction; ``1 - alpha`` weighs distillation.
     precision : {"float32", "bfloat16"}
@@ -212,6 +213,14 @@ class Objective(nn.Module):
         self.modalities = dict(modalities)
         self.alpha = alpha
         self.precision = precision
+        predicts = getattr(student, "predicts", None)
+        missing = [name for name in self.modalities if predicts is not None
+                   and name not in predicts]
+        if missing:
+            raise ValueError(
+                f"the objective reconstructs {missing}, which the model does not predict (it "
+                f"predicts {list(predicts)})."
+            )
         self.teacher = None if teacher is None else teacher.eval()
         self.strategy = None
         if teacher is not None:
@@ -224,6 +233,15 @@ class Objective(nn.Module):
         if self.teacher is not None:
             self.teacher.eval()  # frozen: no dropout, fixed normalisation statistics
         return self
+
+    def term_names(self):
+        """``{"train": [...], "valid": [...]}``: the terms :meth:`forward` returns besides
+        ``"loss"`` in training and in validation (where a student skips its teacher)."""
+        names = ["mtm"]
+        if len(self.modalities) > 1:
+            names += [f"mtm_{name}" for name in self.modalities]
+        train = names + (["distill"] if self.teacher is not None else [])
+        return {"train": train, "valid": names}
 
     def reconstruction(self, output, view):
         """``{modality: loss}`` over the scored entries of every target modality."""
