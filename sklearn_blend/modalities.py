@@ -55,6 +55,33 @@ class Standardizer:
         return (array * self.scale_ + self.mean_).astype(np.float32)
 
 
+class LabelCodes:
+    """The encoding of labels: integer codes ``0 .. n_classes - 1`` over the classes seen in
+    ``fit`` (sorted); ``inverse_transform`` maps codes, or class probabilities on the last
+    axis, back to the labels. An unseen label is an error."""
+
+    def fit(self, array):
+        self.classes_ = np.unique(np.asarray(array).ravel())
+        return self
+
+    def transform(self, array):
+        array = np.asarray(array)
+        codes = np.searchsorted(self.classes_, array)
+        codes = np.clip(codes, 0, len(self.classes_) - 1)
+        unseen = self.classes_[codes] != array
+        if unseen.any():
+            raise ValueError(
+                f"labels {sorted(set(array[unseen].tolist()))[:5]} were not seen in fit "
+                f"(classes {self.classes_.tolist()[:10]})."
+            )
+        return codes.astype(np.int64)
+
+    def inverse_transform(self, array):
+        array = np.asarray(array)
+        codes = array.argmax(-1) if np.issubdtype(array.dtype, np.floating) else array
+        return self.classes_[codes]
+
+
 class Identity:
     """The encoding of counts: none (models read counts as they are)."""
 
@@ -100,12 +127,20 @@ class Modality:
         return self.kind == "counts"
 
     def validate(self, X, *, name="X"):
-        """``(array, was_2d)``: float32 ``(n_trials, n_time, n_channels)``, or a clear error."""
+        """``(array, was_2d)``: float32 ``(n_trials, n_time, n_channels)``, or a clear error.
+
+        Labels are validated after encoding (:meth:`encoder`), so this is for counts and
+        continuous signals.
+        """
+        if self.kind == "categorical":
+            raise TypeError(f"{self.name} holds labels: encode them with {self.name}.encoder().")
         return check_trials(X, name=name, what=self.what, non_negative=self.non_negative)
 
     def encoder(self):
         """A fresh, unfitted encoder (``fit``/``transform``/``inverse_transform``)."""
-        return Standardizer() if self.kind == "continuous" else Identity()
+        if self.kind == "continuous":
+            return Standardizer()
+        return LabelCodes() if self.kind == "categorical" else Identity()
 
     def loss(self, prediction, target, mask=None):
         """Mean reconstruction loss over the ``mask`` entries (the likelihood of this kind).

@@ -235,6 +235,12 @@ def test_neuron_feature_distillation_across_widths(cells):
 
 
 # ------------------------------------------------------------------ modalities as data
+def _config(**fields):
+    """A CPU training configuration with early stopping on a quarter of the samples."""
+    return TrainingConfig(**dict(weight_decay=0.0, grad_clip=1.0, early_stopping=True,
+                                 validation_fraction=0.25, device="cpu", verbose=0, **fields))
+
+
 def test_the_core_trains_a_continuous_modality_end_to_end():
     rng = np.random.default_rng(0)
     n_trials, n_time, n_channels = 64, 40, 6
@@ -252,10 +258,7 @@ def test_the_core_trains_a_continuous_modality_end_to_end():
              modality="lfp"),
         0.25, None, modalities={"lfp": LFP},
     )
-    config = TrainingConfig(max_epochs=60, batch_size=8, lr=5e-3, weight_decay=0.0,
-                            warmup_steps=5, grad_clip=1.0, early_stopping=True,
-                            validation_fraction=0.25, n_iter_no_change=60, device="cpu",
-                            verbose=0)
+    config = _config(max_epochs=60, batch_size=8, lr=5e-3, warmup_steps=5, n_iter_no_change=60)
     net = fit_net(builder, pack({"lfp": z}, {"lfp": z}), config, seed=0)
     assert net.criterion_.modalities["lfp"].likelihood == "gaussian"
     valid = net.history[:, "valid_loss"]
@@ -285,6 +288,11 @@ def test_modalities_validate_encode_and_score():
     expected = torch.nn.functional.cross_entropy(logits.reshape(-1, 4), labels.reshape(-1))
     torch.testing.assert_close(LABELS.loss(logits, labels), expected)
     assert LABELS.score(np.eye(4)[[0, 1]], np.array([0, 2])) == 0.5
+    codes = LABELS.encoder().fit(np.array(["b", "a", "c", "a"]))
+    assert codes.transform(np.array([["c", "a"]])).tolist() == [[2, 0]]
+    assert codes.inverse_transform(np.array([[0.1, 0.7, 0.2]])).tolist() == ["b"]
+    with pytest.raises(ValueError, match="not seen in fit"):
+        codes.transform(np.array(["d"]))
 
 
 # ------------------------------------------------------------------ each base its own defaults
@@ -319,10 +327,7 @@ def test_validation_reports_the_term_named_by_monitor():
              options=dict(hidden_size=8, n_layers=1), modality="lfp"),
         0.25, None, modalities={"lfp": LFP},
     )
-    config = TrainingConfig(max_epochs=2, batch_size=4, lr=1e-3, weight_decay=0.0,
-                            warmup_steps=1, grad_clip=1.0, early_stopping=True,
-                            validation_fraction=0.25, n_iter_no_change=5, device="cpu",
-                            verbose=0)
+    config = _config(max_epochs=2, batch_size=4, lr=1e-3, warmup_steps=1, n_iter_no_change=5)
     net = fit_net(builder, pack({"lfp": z}, {"lfp": z}), config, seed=0)
     assert net.history[:, "valid_loss"] == net.history[:, "valid_mtm"]
     with pytest.raises(ValueError, match="monitor='nope' names no term"):

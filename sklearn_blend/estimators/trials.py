@@ -22,13 +22,12 @@ from ..data.validation import (
     check_fitted_shape,
     check_in,
     check_number,
-    check_spikes,
     check_teacher_cache,
     check_training_params,
 )
 from ..data.behavior import BehaviorEncoding, read_behavior
 from ..distill import build_strategy, check_strategy, strategy_name
-from ..metrics import bits_per_spike, co_bps
+from ..metrics import co_bps
 from ..modalities import SPIKES
 
 #: estimator parameters that shape a base's architecture; a base receives those its registry
@@ -146,7 +145,7 @@ class _MaskedModelEstimator(BaseEstimator):
         Inputs are the held-in neurons with ``forward_bins`` zero bins appended; targets are all
         neurons (held-out last) over the window and the forward bins.
         """
-        spikes, _ = check_spikes(X)
+        spikes, _ = SPIKES.validate(X)
         n_trials, n_time, n_neurons = spikes.shape
         if self.n_heldout >= n_neurons:
             raise ValueError(
@@ -161,7 +160,7 @@ class _MaskedModelEstimator(BaseEstimator):
                     f"the bins after each trial: fit(X, b, spikes_forward=...) with shape "
                     f"({n_trials}, {self.forward_bins}, {n_neurons})."
                 )
-            forward, _ = check_spikes(spikes_forward, name="spikes_forward")
+            forward, _ = SPIKES.validate(spikes_forward, name="spikes_forward")
             if forward.shape != (n_trials, self.forward_bins, n_neurons):
                 raise ValueError(
                     f"spikes_forward must be (n_trials, forward_bins, n_neurons) = "
@@ -196,7 +195,7 @@ class _MaskedModelEstimator(BaseEstimator):
     def _check_predict_input(self, X):
         """Validated spikes (held-in or all neurons), model inputs and whether X was 2-D."""
         check_is_fitted(self)
-        spikes, was_2d = check_spikes(X)
+        spikes, was_2d = SPIKES.validate(X)
         check_fitted_shape(spikes, self)
         return spikes, self._model_inputs(spikes), was_2d
 
@@ -248,7 +247,7 @@ class _MaskedModelEstimator(BaseEstimator):
             heldout = slice(self.n_features_in_ - self.n_heldout, None)
             return co_bps(np.exp(log_rates[:, :n_window, heldout]), spikes[..., heldout])
         log_rates, _ = self._predict_model(net, inputs, n_window, behavior, masked=True)
-        return bits_per_spike(np.exp(log_rates[:, :n_window]), spikes)
+        return SPIKES.score(SPIKES.to_user(log_rates[:, :n_window]), spikes)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -425,7 +424,7 @@ class BlendTeacher(_MaskedModelEstimator):
         ndarray of shape (n_trials, n_time[+forward_bins], width) or (n_trials, width)
         """
         check_is_fitted(self)
-        spikes, _ = check_spikes(X)
+        spikes, _ = SPIKES.validate(X)
         n_time = spikes.shape[1] + (self.forward_bins if spikes.shape[1] == self.n_time_in_
                                     else 0)
         return self._pad_behavior(self._encoded_behavior(b, spikes, name), n_time)
