@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from . import losses
 from .data.validation import check_trials
@@ -171,7 +170,8 @@ class Modality:
     def score(self, prediction, target):
         """Higher is better: bits per spike (counts), R2 (continuous), accuracy (categorical).
 
-        ``prediction`` is in user units (:meth:`to_user`); ``target`` the observed array.
+        ``prediction`` is in user units (:meth:`to_user`); ``target`` the observed array (for
+        categorical data its integer codes, as the :meth:`encoder` gives them).
         """
         from . import metrics
 
@@ -207,6 +207,3 @@ def get_modality(modality):
     )
 
 
-def as_tensor_dict(arrays, device):
-    """``{name: tensor}`` on ``device`` from ``{name: array or None}`` (``None`` dropped)."""
-    return {k: torch.as_tensor(v, device=device) for k, v in arrays.items() if v is not None}

@@ -75,6 +75,20 @@ def test_user_strategy_trains_a_neuron_student(cells, cosine, form):
     assert not np.allclose(emb.embeddings_, hard.embeddings_)
 
 
+class SavesTeacherForBackward(Strategy):
+    """Uses ops that keep the teacher's outputs for the backward pass."""
+
+    def forward(self, student, teacher):
+        s, t = student.predictions["spikes"], teacher.predictions["spikes"]
+        return torch.nn.functional.mse_loss(s, t) + (s * t).mean() * 0.0
+
+
+def test_a_strategy_may_save_teacher_outputs_for_backward(trials):
+    X, b = trials
+    est = BlendEstimator(strategy=SavesTeacherForBackward, **TINY, random_state=0).fit(X, b)
+    assert np.isfinite(est.student_net_.history[:, "train_distill"]).all()
+
+
 def test_strategy_registry_errors_and_readers(cosine):
     assert strategy_names()[:4] == ("hard", "soft", "feature", "correlation")
     assert "test-cosine" in strategy_names() and "test-cosine" in method_names()
@@ -148,6 +162,47 @@ def test_a_fitted_teacher_must_match_the_data(trials):
         BlendEstimator(teacher=BlendTeacher(), teacher_hidden_size=8, **TINY).fit(X, b)
     with pytest.raises(TypeError, match="teacher must be None or a BlendTeacher"):
         BlendEstimator(teacher="ndt", **TINY).fit(X, b)
+
+
+def test_teachers_on_different_seeds_never_share_the_cache(trials):
+    X, b = trials
+    derived = BlendEstimator(**TINY, random_state=0).fit(X, b)
+    own = BlendEstimator(teacher=BlendTeacher(**TINY, random_state=0), **TINY,
+                         random_state=0).fit(X, b)
+    assert own.teacher_ is not derived.teacher_
+    assert len(teacher_cache._in_process) == 2
+    again = BlendEstimator(teacher=BlendTeacher(**TINY, random_state=0), **TINY,
+                           random_state=1).fit(X, b)
+    assert again.teacher_ is own.teacher_  # its own seed: the student's seed does not matter
+
+
+def test_a_prefit_teacher_of_longer_trials_with_forward_bins(trials):
+    X, b = trials
+    long_teacher = BlendTeacher(**TINY, forward_bins=2, random_state=0).fit(
+        X[:, :8], b[:, :8], spikes_forward=X[:, 8:])
+    est = BlendEstimator(teacher=long_teacher, forward_bins=2, **TINY).fit(
+        X[:, :7], b[:, :7], spikes_forward=X[:, 7:9])
+    assert est.predict_rates(X[:, :7], forward=True).shape == (len(X), 9, X.shape[2])
+
+
+def test_a_wrapped_unfitted_teacher_is_an_error(trials):
+    X, b = trials
+    with pytest.raises(ValueError, match="wrapper .* around an unfitted teacher"):
+        BlendEstimator(teacher=FrozenEstimator(BlendTeacher(**TINY)), **TINY).fit(X, b)
+
+
+def test_the_cache_fingerprint_follows_a_bases_registration():
+    from sklearn_blend.models import BASES, base_fingerprint, build_ndt, register_base
+
+    register_base("test-ndt", build_ndt, estimator_params=("hidden_size",),
+                  defaults={"hidden_size": 16})
+    try:
+        first = base_fingerprint("test-ndt")
+        register_base("test-ndt", build_ndt, estimator_params=("hidden_size",),
+                      defaults={"hidden_size": 32})
+        assert base_fingerprint("test-ndt") != first
+    finally:
+        BASES.pop("test-ndt")
 
 
 def test_a_teacher_of_another_base(trials):

@@ -14,7 +14,6 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .. import __version__
 from ..training import core as _training
 from ..training import neurons as _neuron_training
 from ..training import teacher_cache as _teacher_cache
@@ -380,12 +379,8 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             common = dict(common, architecture=dict(common["architecture"],
                                                     hidden_size=self.teacher_hidden_size))
         teacher = _NeuronTeacher(**common, seed=seed)
-        key = {k: v for k, v in common.items() if k != "config"}
-        key["config"] = dataclasses.replace(common["config"], verbose=0)
-        key["package_version"] = __version__
-        key["random_state"], cache = _teacher_cache.seed_policy(
-            self.random_state, self.teacher_cache
-        )
+        params = dict(common, config=dataclasses.replace(common["config"], verbose=0))
+        key, cache = _teacher_cache.cache_key(params, self.random_state, self.teacher_cache)
         return _teacher_cache.fitted_teacher(teacher, (samples,), {}, cache,
                                              key_params=key).net_
 

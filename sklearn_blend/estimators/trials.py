@@ -15,7 +15,6 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .. import __version__
 from ..training import core as _training
 from ..training import teacher_cache as _teacher_cache
 from ..data.validation import (
@@ -541,8 +540,8 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         ``forward_bins`` and a seed derived from ``random_state`` unless it has its own, and
         fitted in ``fit`` (cached likewise); its parameters are tunable as
         ``teacher__hidden_size``. A fitted teacher (pretrained, multi-session) is used as it
-        is, never refitted; it must have been fitted on the same neurons, ``n_heldout`` and
-        ``forward_bins``. Note that ``clone`` (and so ``GridSearchCV`` and
+        is, never refitted; it must have been fitted on the same neurons, ``n_heldout``,
+        ``forward_bins`` and device. With ``strategy=None`` no teacher is used. Note that ``clone`` (and so ``GridSearchCV`` and
         ``cross_val_score``) returns an unfitted copy of a fitted teacher: wrap it in
         ``sklearn.frozen.FrozenEstimator`` to keep it fitted there. Teacher and student may
         differ in base and width: ``"hard"``, ``"soft"`` and ``"correlation"`` compare their
@@ -825,8 +824,9 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             self.teacher_ = self._fit_teacher(window, behavior, forward, int(teacher_seed))
             self._check_teacher(self.teacher_)
             teacher_model = self.teacher_.model_
-            # the behavior, encoded as the teacher's model reads it (forward bins padded)
-            behavior = self.teacher_.encode_behavior(behavior, window, name=name)
+            # the behavior, encoded as the teacher's model reads it, zero over forward bins
+            behavior = self._pad_behavior(
+                self.teacher_.encode_behavior(behavior, window, name=name), inputs.shape[1])
         builder = _training.TrialModelBuilder(
             self._model_config(),
             self.mask_ratio,
@@ -864,16 +864,23 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             teacher = BlendTeacher(**self.teacher_params())
             own_seed = False
         else:
+            if "estimator" in self.teacher.get_params(deep=False):
+                raise ValueError(
+                    "teacher is a wrapper (such as sklearn.frozen.FrozenEstimator) around an "
+                    "unfitted teacher; fit the teacher first, or pass it unwrapped to have it "
+                    "fitted here."
+                )
             teacher = clone(self.teacher).set_params(n_heldout=self.n_heldout,
                                                      forward_bins=self.forward_bins)
             own_seed = teacher.random_state is not None
-        key = {k: v for k, v in teacher.get_params(deep=False).items() if k != "verbose"}
+        params = {k: v for k, v in teacher.get_params(deep=False).items()
+                  if k not in ("verbose", "random_state")}
         # the base's code, not only its name: a redefined class must not reuse old teachers
-        key["base"] = _training.base_fingerprint(teacher.base)
-        key["teacher_class"] = f"{type(teacher).__module__}.{type(teacher).__qualname__}"
-        key["package_version"] = __version__
-        key["random_state"], cache = _teacher_cache.seed_policy(
-            teacher.random_state if own_seed else self.random_state, self.teacher_cache
+        params["base"] = _training.base_fingerprint(teacher.base)
+        params["teacher_class"] = f"{type(teacher).__module__}.{type(teacher).__qualname__}"
+        key, cache = _teacher_cache.cache_key(
+            params, teacher.random_state if own_seed else self.random_state,
+            self.teacher_cache, seeded_by="teacher" if own_seed else "estimator",
         )
         if not own_seed:
             teacher.set_params(random_state=seed)
@@ -887,6 +894,11 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         expected = dict(n_features_in_=self.n_features_in_, n_heldout=self.n_heldout,
                         forward_bins=self.forward_bins)
         found = {name: getattr(teacher, name, None) for name in expected}
+        if getattr(teacher, "device_", self.device_) != self.device_:
+            raise ValueError(
+                f"the fitted teacher lives on device {teacher.device_!r} and this student "
+                f"trains on {self.device_!r}; fit both on the same device."
+            )
         if found != expected or getattr(teacher, "n_time_in_", 0) < self.n_time_in_:
             raise ValueError(
                 f"the fitted teacher does not match X: it was fitted with {found} and "

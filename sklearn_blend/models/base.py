@@ -149,19 +149,22 @@ RESERVED_OPTIONS = ("n_inputs", "n_outputs", "n_behavior", "n_time")
 
 
 def base_fingerprint(base):
-    """What identifies a base's code, for the teacher cache: name and a hash of its source.
+    """What identifies a base, for the teacher cache: name, a hash of its source and its
+    registration (forwarded parameters and their defaults).
 
     A class or factory redefined under the same name (an edited notebook cell, a reloaded
     module, ``register_base`` on an existing name) gets a new fingerprint. When the source is
     not available, the object's ``id`` stands in (valid within this process only).
     """
-    builder = resolve_base(base).builder
+    entry = resolve_base(base)
+    builder = entry.builder
     name = f"{getattr(builder, '__module__', '?')}.{getattr(builder, '__qualname__', builder)}"
     try:
         code = hashlib.sha256(inspect.getsource(builder).encode()).hexdigest()
     except (OSError, TypeError):
         code = f"id:{id(builder)}"
-    return (base if isinstance(base, str) else None, name, code)
+    registration = (entry.estimator_params, tuple(sorted(entry.defaults.items(), key=str)))
+    return (base if isinstance(base, str) else None, name, code, registration)
 
 
 def _accepts(builder, name):

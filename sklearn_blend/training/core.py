@@ -5,8 +5,10 @@ for trials, a :class:`~sklearn_blend.training.neurons.NeuronModel` for per-neuro
 the objective is its criterion (:class:`~sklearn_blend.training.objective.Objective`: masked
 reconstruction of modalities plus, for a student, distillation from a frozen teacher). skorch
 hooks do the rest: :meth:`ObjectiveNet.infer` masks a batch and runs the model,
-:meth:`ObjectiveNet.get_loss` asks the criterion for its terms and logs them, ``Freezer``
-freezes the teacher, ``EarlyStopping`` watches the validation reconstruction. Precision,
+:meth:`ObjectiveNet.get_loss` asks the criterion for its terms and logs them, callbacks clip
+gradients, schedule the learning rate and stop early on the validation term named by
+``monitor``. Only parameters that require gradients reach the optimizer (the criterion's
+strategy may own some; its frozen teacher owns none). Precision,
 device, gradient clipping and seeding are set here for every estimator, and :func:`predict` is
 the one inference path (masked interleaved inference included).
 
@@ -26,7 +28,6 @@ from skorch import NeuralNet
 from skorch.callbacks import (
     Callback,
     EarlyStopping,
-    Freezer,
     GradientNormClipping,
     LRScheduler,
     PassthroughScoring,
@@ -182,14 +183,9 @@ def training_config(estimator, device, **overrides):
     return dataclasses.replace(config, **overrides)
 
 
-def _is_teacher_parameter(name):
-    return name.startswith("teacher.")
-
-
 def _callbacks(config, n_train, use_validation, description, terms):
     steps = math.ceil(n_train / config.batch_size) * config.max_epochs
     callbacks = [
-        ("freeze_teacher", Freezer(_is_teacher_parameter)),
         ("clip", GradientNormClipping(config.grad_clip)),
         (
             "schedule",
@@ -206,12 +202,9 @@ def _callbacks(config, n_train, use_validation, description, terms):
     if use_validation:
         callbacks += [(f"valid_{name}", PassthroughScoring(f"valid_{name}"))
                       for name in terms["valid"]]
-    if use_validation:
         callbacks.append(
-            (
-                "early_stopping",
-                EarlyStopping(patience=config.n_iter_no_change, threshold=0.0, load_best=True),
-            )
+            ("early_stopping",
+             EarlyStopping(patience=config.n_iter_no_change, threshold=0.0, load_best=True))
         )
     if config.verbose == 1:
         callbacks.append(("progress", EpochProgressBar(description)))

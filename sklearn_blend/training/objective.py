@@ -187,8 +187,10 @@ class Objective(nn.Module):
         The target modalities; each one's likelihood gives its reconstruction loss.
     teacher : torch.nn.Module, optional
         A fitted model that reads the same inputs mapping (including privileged modalities
-        the student does not read). Frozen (skorch's ``Freezer`` callback of the net) and kept
-        in evaluation mode; its outputs are computed under :func:`torch.inference_mode`.
+        the student does not read). Frozen here (its parameters stop requiring gradients, so
+        the net's optimizer never sees them) and kept in evaluation mode; its outputs are
+        computed without gradients, as constants of the loss. It must live on the device the
+        student trains on.
     strategy : Strategy, optional
         Distillation term ``strategy(student_output, teacher_output)``; set up with both models.
     student : torch.nn.Module, optional
@@ -221,7 +223,7 @@ class Objective(nn.Module):
                 f"the objective reconstructs {missing}, which the model does not predict (it "
                 f"predicts {list(predicts)})."
             )
-        self.teacher = None if teacher is None else teacher.eval()
+        self.teacher = None if teacher is None else teacher.requires_grad_(False).eval()
         self.strategy = None
         if teacher is not None:
             if strategy is None:
@@ -260,7 +262,8 @@ class Objective(nn.Module):
         if self.teacher is None or not self.training:
             result["loss"] = mtm
             return result
-        with torch.inference_mode():
+        # no_grad, not inference_mode: a strategy may save teacher outputs for its backward
+        with torch.no_grad():
             teacher_output = run_model(self.teacher, view.inputs, self.precision)
         distill = self.strategy(output, teacher_output)
         result["distill"] = distill

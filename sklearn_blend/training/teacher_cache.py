@@ -24,6 +24,8 @@ import joblib
 import numpy as np
 import torch
 
+from .. import __version__
+
 #: how many fitted teachers the in-process cache keeps (least recently used are dropped)
 MAX_CACHED_TEACHERS = 16
 #: how many bytes of tensors (weights, optimizer state) the in-process cache keeps at most; the
@@ -44,6 +46,20 @@ def seed_policy(random_state, cache):
     if isinstance(random_state, np.random.RandomState):
         cache = False
     return key_seed, cache
+
+
+def cache_key(params, random_state, cache, *, seeded_by="estimator"):
+    """``(key_params, cache)`` for :func:`fitted_teacher`: what identifies a teacher.
+
+    ``params`` are the settings that shape the teacher apart from its seed; ``random_state``
+    is the value its seed comes from, and ``seeded_by`` says whose it is (``"estimator"``: the
+    teacher's seed is derived from the student estimator's ``random_state``; ``"teacher"``:
+    the teacher's own), so that two teachers trained on different seeds never share a key.
+    The package version is part of the key; :func:`seed_policy` says how the seed enters it.
+    """
+    key = dict(params, package_version=__version__, seeded_by=seeded_by)
+    key["random_state"], cache = seed_policy(random_state, cache)
+    return key, cache
 
 
 def teacher_nbytes(teacher):
