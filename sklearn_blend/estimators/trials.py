@@ -222,7 +222,13 @@ class _MaskedModelEstimator(BaseEstimator):
             )
         behavior = None if behavior_of is None else behavior_of(spikes)
         log_rates, latents = self._predict_model(net, inputs, n_window, behavior)
-        rates = np.exp(log_rates if forward else log_rates[:, :n_window])
+        with np.errstate(over="ignore"):
+            rates = SPIKES.to_user(log_rates if forward else log_rates[:, :n_window])
+        if not np.isfinite(rates).all():
+            raise ValueError(
+                "the predicted rates overflow (log-rates above 88) for these inputs; check X "
+                "for extreme counts, far above those seen in fit."
+            )
         if latents is not None:
             latents = latents[:, :n_window]
         if was_2d:

@@ -71,9 +71,20 @@ class ObjectiveNet(NeuralNet):
     is logged as ``train_<term>`` / ``valid_<term>``.
     """
 
-    def __init__(self, module, criterion, *, monitor="mtm", **kwargs):
+    def __init__(self, module, criterion, *, monitor="mtm", description="model", **kwargs):
         super().__init__(module, criterion, **kwargs)
         self.monitor = monitor
+        self.description = description
+
+    def fit_loop(self, X, y=None, **fit_params):
+        # skorch's partial_fit swallows KeyboardInterrupt, which its EarlyStopping also raises
+        # to stop; remember a real interrupt so that fit_net re-raises it
+        self.interrupted_ = self.stopped_early_ = False
+        try:
+            return super().fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted_ = not self.stopped_early_
+            raise
 
     def infer(self, x, precision=None, **fit_params):
         inputs, targets, extra = unpack(to_tensor(x, device=self.device))
@@ -86,8 +97,16 @@ class ObjectiveNet(NeuralNet):
         terms = self.criterion_(output, view)
         prefix = "train" if training else "valid"
         for name, value in terms.items():
+            value = value.item()
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"training of the {self.description} diverged: its {prefix} {name} "
+                    f"became {value} in epoch {len(self.history)}. Lower lr (now "
+                    f"{self.lr:g}), check the inputs for extreme values (counts of 1e30, "
+                    "behavior far from its usual range), or train in precision='float32'."
+                )
             if name != "loss":
-                self.history.record_batch(f"{prefix}_{name}", value.item())
+                self.history.record_batch(f"{prefix}_{name}", value)
         if training:
             return terms["loss"]
         if self.monitor not in terms:
@@ -101,6 +120,18 @@ class ObjectiveNet(NeuralNet):
         for name, param in super().get_all_learnable_params():
             if param.requires_grad:
                 yield name, param
+
+
+class StopEarly(EarlyStopping):
+    """skorch's ``EarlyStopping``, telling the net when it is the one that stops training (it
+    stops by raising ``KeyboardInterrupt``, as a user's Ctrl-C does)."""
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            net.stopped_early_ = True
+            raise
 
 
 class WarmupCosine:
@@ -204,7 +235,7 @@ def _callbacks(config, n_train, use_validation, description, terms):
                       for name in terms["valid"]]
         callbacks.append(
             ("early_stopping",
-             EarlyStopping(patience=config.n_iter_no_change, threshold=0.0, load_best=True))
+             StopEarly(patience=config.n_iter_no_change, threshold=0.0, load_best=True))
         )
     if config.verbose == 1:
         callbacks.append(("progress", EpochProgressBar(description)))
@@ -273,8 +304,13 @@ def fit_net(build, data, config, seed, description="training"):
             device=config.device,
             verbose=int(config.verbose >= 2),
             monitor=config.monitor,
+            description=description,
         )
         net.fit(data, y=None)
+    if net.interrupted_:
+        # never return (and so never cache or report) a model cut short by an interrupt
+        raise KeyboardInterrupt(f"training of the {description} was interrupted in epoch "
+                                f"{len(net.history)}")
     return net
 
 
@@ -370,8 +406,20 @@ def predict(net, inputs, *, mask_ratio=None, n_window=None, batch_size=64):
     """
     data = pack(inputs)
     predictions, latents = _forward(net, data, None, batch_size)
-    if mask_ratio is None:
-        return predictions, latents
+    if mask_ratio is not None:
+        _interleave(net, data, inputs, predictions, latents, mask_ratio, n_window, batch_size)
+    for name, value in [*predictions.items(), ("latents", latents)]:
+        if value is not None and not np.isfinite(value).all():
+            raise ValueError(
+                f"the {net.description} predicts non-finite {name} for these inputs; check "
+                "them for extreme values (such as counts far above those seen in fit)."
+            )
+    return predictions, latents
+
+
+def _interleave(net, data, inputs, predictions, latents, mask_ratio, n_window, batch_size):
+    """Replace the input channels' predictions (and latents) of every observed bin by those of
+    a pass in which that bin was hidden (interleaved masks), in place."""
     masked = net.criterion_.masking.modality
     n_time, n_inputs = inputs[masked].shape[1:]
     n_window = n_time if n_window is None else n_window
@@ -381,4 +429,3 @@ def predict(net, inputs, *, mask_ratio=None, n_window=None, batch_size=64):
         predictions[masked][:, hidden, :n_inputs] = pass_predictions[masked][:, hidden, :n_inputs]
         if latents is not None:
             latents[:, hidden] = pass_latents[:, hidden]
-    return predictions, latents

@@ -22,6 +22,7 @@ from __future__ import annotations
 import warnings
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -38,11 +39,15 @@ PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
 
 def pack(inputs, targets=None, **extra):
-    """Flat batch dict from ``{modality: array}`` inputs and targets (``None`` values dropped)."""
+    """Flat batch dict from ``{modality: array}`` inputs and targets (``None`` values dropped).
+
+    Every array that enters the training core passes here and leaves C-contiguous, so
+    reversed or otherwise strided views of the user's arrays are safe for torch.
+    """
     data = {f"inputs.{k}": v for k, v in inputs.items() if v is not None}
     data.update({f"targets.{k}": v for k, v in (targets or {}).items() if v is not None})
     data.update({k: v for k, v in extra.items() if v is not None})
-    return data
+    return {k: np.ascontiguousarray(v) for k, v in data.items()}
 
 
 def unpack(batch):
