@@ -5,6 +5,11 @@ the training trials of a dataset (the bundled MC_Maze_Small by default, or an NL
 NWB file), scores them on held-out test trials, and writes the table, a velocity figure and
 the fitted models to an output folder. ``predict`` loads a saved model and writes its rates
 for a file's trials.
+
+Bad options fail before any work (``--set`` and ``--out`` are checked before the data is
+loaded); a user error prints one line ``error: ...`` and exits with status 2; an interrupt
+exits with 130. Every file is written under a temporary name in its folder and then renamed,
+so a crash or a full disk never leaves a truncated file under its final name.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +41,7 @@ def parse_assignments(pairs):
     params = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise SystemExit(f"--set expects NAME=VALUE, got {pair!r}")
+            raise ValueError(f"--set expects NAME=VALUE, got {pair!r}")
         name, text = pair.split("=", 1)
         params[name] = _value(text)
     return params
@@ -91,7 +97,51 @@ def load_data(args):
             if data.behavior is not None:
                 data.behavior = data.behavior[:, :-n_forward]
         return data
-    raise SystemExit(f"--data must be 'mc_maze_small', a .h5 or a .nwb file, got {args.data!r}")
+    raise ValueError(f"--data must be 'mc_maze_small', a .h5 or a .nwb file, got {args.data!r}")
+
+
+def write_atomic(path, write):
+    """Call ``write(tmp)`` with a temporary path beside ``path``, then rename it to ``path``.
+
+    A failure (an exception, a full disk) removes the temporary file and leaves ``path`` as it
+    was, never half-written.
+    """
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _writable_folder(folder):
+    """Create ``folder`` (and parents) and check that files can be written there."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / ".write-check", lambda tmp: Path(tmp).write_text("ok"))
+        (folder / ".write-check").unlink()
+    except OSError as error:
+        raise ValueError(f"cannot write to the output folder {os.fspath(folder)!r}: "
+                         f"{error.strerror or error}") from None
+    return folder
+
+
+def _checked_settings(args):
+    """The ``--set`` parameters, validated as BlendEstimator parameters before any work."""
+    from .estimators.trials import BlendEstimator
+
+    params = parse_assignments(args.set)
+    try:
+        BlendEstimator(**params)._check_params()
+    except TypeError as error:
+        raise ValueError(f"--set: {error}") from None
+    if not 0 < args.test_fraction < 1:
+        raise ValueError(f"--test-fraction must be in (0, 1), got {args.test_fraction}")
+    return params
 
 
 def _markdown(rows, columns):
@@ -111,6 +161,9 @@ def command_fit(args):
     from . import __version__
     from .evaluation import decoded_velocity, evaluate_split, plot_velocity
 
+    params = _checked_settings(args)
+    out = _writable_folder(args.out)
+    _writable_folder(out / "models")
     data = load_data(args)
     methods = list(args.methods)
     if data.get("behavior") is None:
@@ -123,7 +176,7 @@ def command_fit(args):
             print("no held-out neurons: skipping 'smoothing' (it predicts held-out neurons)")
             methods.remove("smoothing")
     if not methods:
-        raise SystemExit("nothing to fit: no method applies to this dataset")
+        raise ValueError("nothing to fit: no method applies to this dataset")
     trials = np.arange(len(data.spikes))
     train, test = train_test_split(trials, test_size=args.test_fraction,
                                    random_state=args.seed)
@@ -132,22 +185,21 @@ def command_fit(args):
           f"{0 if data.get('spikes_heldout') is None else data.spikes_heldout.shape[2]} "
           f"held-out neurons; training on {len(train)} trials, testing on {len(test)}")
     start = time.perf_counter()
-    results = evaluate_split(data, train, test, methods, params=parse_assignments(args.set),
+    results = evaluate_split(data, train, test, methods, params=params,
                              seed=args.seed, verbose=0 if args.quiet else 1)
-    out = Path(args.out)
-    (out / "models").mkdir(parents=True, exist_ok=True)
     columns = ["method", "co_bps", "fp_bps", "vel_r2", "epochs", "seconds"]
     table = _markdown(results, columns)
     print(table)
-    (out / "results.md").write_text(
-        f"{args.data}, {len(train)} training / {len(test)} test trials, seed {args.seed}\n\n"
-        f"{table}\n")
-    with open(out / "results.csv", "w") as f:
-        f.write(",".join(columns) + "\n")
-        for row in results:
-            f.write(",".join(str(row[c]) for c in columns) + "\n")
+    # models first, the tables last: results.md never describes models that were not written
     for result in results:
-        joblib.dump(result.model, out / "models" / f"{result['method']}.joblib")
+        write_atomic(out / "models" / f"{result['method']}.joblib",
+                     lambda tmp, model=result.model: joblib.dump(model, tmp))
+    csv = "\n".join([",".join(columns)]
+                    + [",".join(str(row[c]) for c in columns) for row in results]) + "\n"
+    write_atomic(out / "results.csv", lambda tmp: Path(tmp).write_text(csv))
+    write_atomic(out / "results.md", lambda tmp: Path(tmp).write_text(
+        f"{args.data}, {len(train)} training / {len(test)} test trials, seed {args.seed}\n\n"
+        f"{table}\n"))
     behavior = data.get("behavior")
     scored = [r for r in results if r["method"] not in ("teacher",) and np.isfinite(r["vel_r2"])]
     if behavior is not None and scored:
@@ -159,12 +211,13 @@ def command_fit(args):
             labels[f"{best['method']} student"] = best
         decoded = {label: decoded_velocity(r, behavior, train, test)
                    for label, r in labels.items()}
-        plot_velocity(behavior[test], decoded, data.bin_size_ms or args.bin_size).savefig(
-            out / "velocity.png", dpi=120)
+        figure = plot_velocity(behavior[test], decoded, data.bin_size_ms or args.bin_size)
+        write_atomic(out / "velocity.png", lambda tmp: figure.savefig(tmp, dpi=120))
     run = dict(vars(args), methods=methods, train_trials=train.tolist(),
                test_trials=test.tolist(), seconds=time.perf_counter() - start,
                versions={"sklearn_blend": __version__, "python": platform.python_version()})
-    (out / "run.json").write_text(json.dumps(run, indent=1, default=str))
+    write_atomic(out / "run.json",
+                 lambda tmp: Path(tmp).write_text(json.dumps(run, indent=1, default=str)))
     print(f"wrote {out}/results.md, results.csv, run.json, models/*.joblib"
           + (", velocity.png" if (out / "velocity.png").exists() else ""))
     print("load a model again with joblib.load(path)")
@@ -175,20 +228,24 @@ def command_predict(args):
 
     from .evaluation import split_arrays
 
+    out = Path(args.out)
+    _writable_folder(out.parent)
     model = joblib.load(args.model)
     data = load_data(args)
     X, behavior, _ = split_arrays(data)
     if hasattr(model, "behavior_encoding_"):  # a teacher needs behavior
         if behavior is None:
-            raise SystemExit("this model is a teacher and needs behavior; the data has none")
+            raise ValueError("this model is a teacher and needs behavior; the data has none")
         rates = model.predict_rates(X, behavior)
     else:
         rates = model.predict_rates(X)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(out, "w") as f:
-        f["rates"] = rates
-        f["rates"].attrs["model"] = os.fspath(args.model)
+
+    def write(tmp):
+        with h5py.File(tmp, "w") as f:
+            f["rates"] = rates
+            f["rates"].attrs["model"] = os.fspath(args.model)
+
+    write_atomic(out, write)
     print(f"wrote rates {rates.shape} to {out}")
 
 
@@ -234,8 +291,17 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the command line; return the exit status (0, 2 for a user error, 130 on Ctrl-C)."""
     args = build_parser().parse_args(argv)
-    args.handler(args)
+    try:
+        args.handler(args)
+    except (ValueError, TypeError, OSError) as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written for the unfinished step", file=sys.stderr)
+        return 130
     return 0
 
 

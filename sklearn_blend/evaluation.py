@@ -109,7 +109,8 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
         forward_rates = None
         if method == "smoothing":
             start = time.perf_counter()
-            model = SmoothingGLM(n_heldout=n_heldout, **(smoothing_params or {})).fit(X[train])
+            smoothing = {"bin_size_ms": data.get("bin_size_ms") or 5, **(smoothing_params or {})}
+            model = SmoothingGLM(n_heldout=n_heldout, **smoothing).fit(X[train])
             seconds, epochs = time.perf_counter() - start, 0
             train_rates, test_rates = model.predict_rates(heldin[train]), model.predict_rates(
                 heldin[test])

@@ -20,6 +20,11 @@ def poisson_log_likelihood_terms(rates, spikes):
         )
     if np.isnan(rates).any() or np.isinf(rates).any() or (rates < 0).any():
         raise ValueError("rates must be finite and non-negative expected counts per bin.")
+    if np.isinf(spikes).any() or (spikes < 0).any():
+        raise ValueError(
+            "spikes must be non-negative counts per bin (NaN marks a missing entry); found "
+            f"{int((spikes < 0).sum())} negative and {int(np.isinf(spikes).sum())} infinite."
+        )
     rates = np.where(rates == 0, 1e-9, rates)
     keep = ~np.isnan(spikes)
     return np.where(
@@ -42,6 +47,11 @@ def bits_per_spike(rates, spikes):
     0.926
     """
     spikes = np.asarray(spikes, dtype=np.float64)
+    if np.shape(rates) != spikes.shape:
+        raise ValueError(
+            f"rates and spikes must have the same shape, got {np.shape(rates)} and "
+            f"{spikes.shape}."
+        )
     total = np.nansum(spikes)
     if total <= 0:
         raise ValueError("bits per spike is undefined when spikes contain no spikes.")
@@ -102,10 +112,32 @@ def vel_r2(train_rates, train_behavior, eval_rates, eval_behavior, train_decode_
     arrays = [np.asarray(a, dtype=np.float64)
               for a in (train_rates, train_behavior, eval_rates, eval_behavior)]
     train_rates, train_behavior, eval_rates, eval_behavior = arrays
+    for split, rates, behavior in (("train", train_rates, train_behavior),
+                                   ("eval", eval_rates, eval_behavior)):
+        if rates.ndim != 3 or behavior.ndim != 3 or rates.shape[:2] != behavior.shape[:2]:
+            raise ValueError(
+                f"{split}_rates (n_trials, n_time, n_neurons) and {split}_behavior (n_trials, "
+                f"n_time, n_behavior) must agree on trials and bins; got {rates.shape} and "
+                f"{behavior.shape}."
+            )
+    if train_rates.shape[2] != eval_rates.shape[2]:
+        raise ValueError(
+            f"train_rates and eval_rates must have the same neurons, got "
+            f"{train_rates.shape[2]} and {eval_rates.shape[2]}."
+        )
     if train_decode_mask is None:
         train_decode_mask = np.ones((len(train_rates), 1), dtype=bool)
     if eval_decode_mask is None:
         eval_decode_mask = np.ones((len(eval_rates), 1), dtype=bool)
+    for name, mask, rates in (("train_decode_mask", train_decode_mask, train_rates),
+                              ("eval_decode_mask", eval_decode_mask, eval_rates)):
+        if np.ndim(mask) != 2 or len(mask) != len(rates):
+            raise ValueError(
+                f"{name} must be (n_trials, n_masks) with {len(rates)} trials, got shape "
+                f"{np.shape(mask)}."
+            )
+    if np.shape(train_decode_mask)[1] != np.shape(eval_decode_mask)[1]:
+        raise ValueError("train_decode_mask and eval_decode_mask must have as many columns.")
     scores = []
     for column in range(train_decode_mask.shape[1]):
         pooled = [

@@ -1,13 +1,14 @@
 """The command line: fit on real data end to end (tiny settings), reload a model, predict."""
 
 import json
+import pathlib
 
 import h5py
 import joblib
 import pytest
 
 from sklearn_blend import BlendEstimator
-from sklearn_blend.cli import build_parser, main, parse_assignments
+from sklearn_blend.cli import build_parser, load_data, main, parse_assignments
 
 from .helpers import write_small_nwb
 
@@ -65,14 +66,61 @@ def test_fit_on_an_nwb_file(tmp_path):
 
 
 def test_bad_arguments_fail_clearly(tmp_path):
-    with pytest.raises(SystemExit, match="--set expects NAME=VALUE"):
+    with pytest.raises(ValueError, match="--set expects NAME=VALUE"):
         parse_assignments(["alpha"])
     assert parse_assignments(["alpha=0.3", "strategy=None", "hidden_size=8"]) == {
         "alpha": 0.3, "strategy": None, "hidden_size": 8}
-    with pytest.raises(SystemExit, match="a .h5 or a .nwb file"):
-        main(["fit", "--data", str(tmp_path / "data.csv"), "--out", str(tmp_path)])
-    with pytest.raises(FileNotFoundError, match="no NWB file"):
-        main(["fit", "--data", str(tmp_path / "absent.nwb"), "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="a .h5 or a .nwb file"):
+        load_data(build_parser().parse_args(["fit", "--data", str(tmp_path / "data.csv")]))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--data", "data.csv"], "error: --data must be 'mc_maze_small', a .h5 or a .nwb file"),
+    (["--data", "absent.nwb"], "error: no NWB file"),
+    (["--set", "bogus=1"], "error: --set: .*bogus"),
+    (["--set", "alpha=7"], "error: alpha must be"),
+    (["--set", "alpha"], "error: --set expects NAME=VALUE"),
+    (["--test-fraction", "1.5"], "error: --test-fraction must be in"),
+])
+def test_user_errors_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, argv, message):
+    import re
+
+    from sklearn_blend import cli
+
+    monkeypatch.chdir(tmp_path)
+    # options are checked before any work: nothing may train
+    monkeypatch.setattr("sklearn_blend.evaluation.evaluate_split",
+                        lambda *a, **k: pytest.fail("trained despite a bad option"))
+    assert cli.main(["fit", *argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert re.match(message, err) and err.count("\n") == 1, err
+
+
+def test_an_unwritable_output_fails_before_any_work(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setattr("sklearn_blend.datasets.load_mc_maze_small",
+                        lambda: pytest.fail("loaded data despite an unwritable --out"))
+    assert main(["fit", "--out", str(blocker / "run")]) == 2
+    assert "error: cannot write to the output folder" in capsys.readouterr().err
+
+
+def test_files_are_written_atomically(tmp_path):
+    from sklearn_blend.cli import write_atomic
+
+    target = tmp_path / "model.joblib"
+    target.write_text("previous")
+
+    def crash_midway(tmp):
+        pathlib.Path(tmp).write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        write_atomic(target, crash_midway)
+    assert target.read_text() == "previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.joblib"]
+    write_atomic(target, lambda tmp: pathlib.Path(tmp).write_text("new"))
+    assert target.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
 
 
 def test_console_script_and_module_entry_points():

@@ -5,7 +5,7 @@ import warnings
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_blend import BlendEstimator, NeuronEmbedding, PerBin
+from sklearn_blend import BlendEstimator, BlendTeacher, NeuronEmbedding, PerBin
 
 from .helpers import TINY, TINY_LFADS, TINY_NEURONS, TINY_TRAINING, TinyGRU
 
@@ -13,6 +13,7 @@ ESTIMATORS = [
     BlendEstimator(strategy="hard", random_state=0, **TINY),
     BlendEstimator(strategy="feature", output="latents", random_state=0, **TINY),
     BlendEstimator(strategy=None, random_state=0, **TINY),
+    BlendTeacher(random_state=0, **TINY),
     # the same suite for the LFADS base and for a user's own PyTorch base
     BlendEstimator(base="lfads", strategy="feature", random_state=0, **TINY_LFADS),
     BlendEstimator(base=TinyGRU, strategy="correlation", random_state=0, **TINY_TRAINING),

@@ -89,6 +89,11 @@ def _declared(categorical, names, name):
 
 
 def _continuous(values, name, column):
+    if np.iscomplexobj(values):
+        raise TypeError(
+            f"{name} column {column!r} holds complex numbers; behavior must be real (pass "
+            "the real part, the magnitude or both as separate channels)."
+        )
     try:
         values = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
@@ -102,6 +107,20 @@ def _continuous(values, name, column):
             "(NaN marks a missing value)."
         )
     return values, ~np.isnan(values)
+
+
+def _location_scale(seen):
+    """Mean and standard deviation (1 for a constant column) of observed values, also for
+    magnitudes whose squares overflow (~1e160) or underflow (~1e-300) in float64."""
+    if not seen.size:
+        return 0.0, 1.0
+    with np.errstate(over="ignore", under="ignore"):
+        mean, std = float(seen.mean()), float(seen.std())
+        magnitude = float(np.abs(seen).max())
+        if magnitude > 0 and not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+            unit = seen / magnitude  # O(1) values: their moments are exact enough
+            mean, std = magnitude * float(unit.mean()), magnitude * float(unit.std())
+    return mean, (std if std > 0 else 1.0)
 
 
 def _categorical(values, name, column, observed=None):
@@ -144,10 +163,12 @@ def _from_dataframe(b, spikes, name, categorical):
             values, mask = _categorical(series.astype(object).to_numpy(), name, column,
                                         observed=~series.isna().to_numpy())
         else:
-            try:
-                numbers_ = series.to_numpy(dtype=float, na_value=np.nan)
-            except (TypeError, ValueError):
-                numbers_ = series.to_numpy()  # _continuous names the column in its error
+            numbers_ = series.to_numpy()  # as given, unless it converts to float
+            if not np.iscomplexobj(numbers_):  # complex: _continuous rejects it by name
+                try:
+                    numbers_ = series.to_numpy(dtype=float, na_value=np.nan)
+                except (TypeError, ValueError):
+                    pass  # _continuous names the column in its error
             values, mask = _continuous(numbers_, name, column)
         columns.append(values)
         observed.append(mask)
@@ -175,6 +196,11 @@ def read_behavior(b, spikes, *, name="b", categorical=None):
         return _from_dataframe(b, spikes, name, categorical)
     n_trials, n_time = spikes.shape[:2]
     array = np.asarray(b)
+    if np.iscomplexobj(array):
+        raise TypeError(
+            f"{name} holds complex numbers; behavior must be real (pass the real part, the "
+            "magnitude or both as separate channels)."
+        )
     if array.dtype.kind not in "biuf" and not categorical:
         try:
             array = array.astype(np.float64)
@@ -260,10 +286,7 @@ class BehaviorEncoding:
             if j in raw.categorical:
                 self.categories[j] = _categories(values, mask)
             else:
-                seen = values[mask]
-                self.mean[j] = float(seen.mean()) if seen.size else 0.0
-                std = float(seen.std()) if seen.size else 0.0
-                self.scale[j] = std if std > 0 else 1.0
+                self.mean[j], self.scale[j] = _location_scale(values[mask])
         self.missing = not all(mask.all() for mask in raw.observed)
         self.observed_fraction = float(
             np.mean([mask.mean() for mask in raw.observed])

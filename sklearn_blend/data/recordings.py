@@ -22,6 +22,8 @@ from .validation import reject_sparse
 
 def _session_array(value, name, index, *, n_frames=None):
     reject_sparse(value, name, "a 2-D array")
+    if np.iscomplexobj(value):
+        raise TypeError(f"{name}[{index}] holds complex numbers; it must be real.")
     try:
         array = np.asarray(value, dtype=np.float32)
     except (TypeError, ValueError) as error:

@@ -80,11 +80,6 @@ def check_trials(X, *, name="X", what="spike counts", non_negative=True):
     return array, was_2d
 
 
-def check_spikes(X, *, name="X"):
-    """Validate spike counts (non-negative): :func:`check_trials` for the ``spikes`` modality."""
-    return check_trials(X, name=name, what="spike counts", non_negative=True)
-
-
 def check_fitted_shape(spikes, estimator, *, name="X"):
     """Check neurons and bins of ``spikes`` against what ``estimator`` was fitted on.
 
@@ -144,6 +139,11 @@ def check_teacher_cache(value):
         raise TypeError(
             "teacher_cache must be a bool, a directory path or a joblib.Memory, got "
             f"{value!r}."
+        )
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(
+            "teacher_cache='' names no directory; give a directory path, True (in-process) "
+            "or False."
         )
 
 

@@ -47,7 +47,12 @@ def load_nlb_h5(path, *, split="train", bin_size_ms=None):
         raise FileNotFoundError(f"no NLB tensor file at {path!r}.")
     if split not in ("train", "eval"):
         raise ValueError(f"split must be 'train' or 'eval', got {split!r}.")
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as error:
+        raise OSError(f"cannot read {path!r} as an nlb_tools tensor file (HDF5): {error}") \
+            from error
+    with f:
         names = sorted(f.keys())
         if f"{split}_spikes_heldin" not in f:
             raise ValueError(

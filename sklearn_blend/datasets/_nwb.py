@@ -105,7 +105,11 @@ def load_nwb(path, *, align_field="move_onset_time", align_range_ms=(-250, 450),
     n_time = int(round(n_time))
     names = [behavior] if isinstance(behavior, str) else list(behavior or [])
 
-    with NWBHDF5IO(path, "r", load_namespaces=True) as io:
+    try:
+        io = NWBHDF5IO(path, "r", load_namespaces=True)
+    except OSError as error:
+        raise OSError(f"cannot read {path!r} as an NWB file: {error}") from error
+    with io:
         nwbfile = io.read()
         if nwbfile.trials is None:
             raise ValueError(f"{path!r} has no trial table (intervals/trials).")

@@ -111,11 +111,25 @@ class PerBin(MetaEstimatorMixin, BaseEstimator):
         return y.reshape(n_trials * n_time, *y.shape[2:])
 
     @staticmethod
-    def _drop_missing(X, y):
+    def _flatten_weight(sample_weight, n_rows):
+        """``sample_weight`` per flattened row: given per row or as ``(n_trials, n_time)``."""
+        if sample_weight is None:
+            return None
+        weight = np.asarray(sample_weight, dtype=float).reshape(-1)
+        if len(weight) != n_rows:
+            raise ValueError(
+                f"sample_weight must have one weight per bin ({n_rows}: n_trials * n_time, or "
+                f"n_samples for 2-D X); got shape {np.shape(sample_weight)}."
+            )
+        return weight
+
+    @staticmethod
+    def _drop_missing(X, y, sample_weight=None):
+        """Drop the rows whose target is missing (NaN), with their sample weights."""
         if y.dtype.kind != "f":
-            return X, y
-        missing = np.isnan(y).reshape(len(y), -1).any(axis=1)
-        return X[~missing], y[~missing]
+            return X, y, sample_weight
+        keep = ~np.isnan(y).reshape(len(y), -1).any(axis=1)
+        return X[keep], y[keep], None if sample_weight is None else sample_weight[keep]
 
     def fit(self, X, y, **fit_params):
         """Fit a clone of ``estimator`` on the flattened bins.
@@ -132,7 +146,10 @@ class PerBin(MetaEstimatorMixin, BaseEstimator):
         self : PerBin
         """
         X2, lead = self._flatten_X(X, reset=True)
-        X2, y2 = self._drop_missing(X2, self._flatten_y(y, lead))
+        weight = self._flatten_weight(fit_params.pop("sample_weight", None), X2.shape[0])
+        X2, y2, weight = self._drop_missing(X2, self._flatten_y(y, lead), weight)
+        if weight is not None:
+            fit_params["sample_weight"] = weight
         self.estimator_ = clone(self.estimator).fit(X2, y2, **fit_params)
         self._target_shape = y2.shape[1:]
         return self
@@ -164,16 +181,17 @@ class PerBin(MetaEstimatorMixin, BaseEstimator):
     def score(self, X, y, sample_weight=None):
         """The estimator's own score (R^2 or accuracy) pooled over all bins.
 
-        ``sample_weight`` is per row of the flattened data (``n_trials * n_time``), or per
-        sample for 2-D ``X``.
+        ``sample_weight`` is per row of the flattened data (``n_trials * n_time``, or
+        ``(n_trials, n_time)``), or per sample for 2-D ``X``. Bins whose target is missing
+        (NaN) are left out, with their weights.
         """
         check_is_fitted(self)
         X2, lead = self._flatten_X(X, reset=False)
-        y2 = self._flatten_y(y, lead)
-        if sample_weight is None:
-            X2, y2 = self._drop_missing(X2, y2)
+        weight = self._flatten_weight(sample_weight, X2.shape[0])
+        X2, y2, weight = self._drop_missing(X2, self._flatten_y(y, lead), weight)
+        if weight is None:
             return self.estimator_.score(X2, y2)
-        return self.estimator_.score(X2, y2, sample_weight=sample_weight)
+        return self.estimator_.score(X2, y2, sample_weight=weight)
 
     @property
     def classes_(self):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from scipy import signal
 from scipy.signal import windows
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
 from sklearn.utils.validation import check_is_fitted
 
-from ..data.validation import check_number, check_spikes
+from ..data.validation import check_number
+from ..modalities import SPIKES
 from ..metrics import co_bps
 
 
@@ -69,9 +71,13 @@ class SmoothingGLM(TransformerMixin, BaseEstimator):
         return window / window.sum()
 
     def smooth(self, spikes):
-        """Convolve every trial and neuron of ``spikes`` ``(n, t, neurons)`` over time."""
+        """Convolve every trial and neuron of ``spikes`` ``(n, t, neurons)`` over time.
+
+        "Same" borders as ``np.convolve(x, window, "same")`` (zeros beyond the trial), and
+        always as many bins as the trial, also when the window is longer than the trial.
+        """
         window = self._window()
-        return np.apply_along_axis(lambda x: np.convolve(x, window, "same"), 1, spikes)
+        return signal.convolve(spikes, window[None, :, None], mode="same", method="direct")
 
     def _features(self, heldin):
         smoothed = self.smooth(heldin)
@@ -81,7 +87,7 @@ class SmoothingGLM(TransformerMixin, BaseEstimator):
         """Fit one Poisson GLM per held-out neuron (the last ``n_heldout`` columns of ``X``)."""
         check_number(self.kern_sd_ms, "kern_sd_ms", low=self.bin_size_ms)
         check_number(self.n_heldout, "n_heldout", low=0, integer=True)
-        spikes, _ = check_spikes(X)
+        spikes, _ = SPIKES.validate(X)
         if self.n_heldout >= spikes.shape[2]:
             raise ValueError(
                 f"n_heldout={self.n_heldout} leaves no held-in neurons in X with "
@@ -110,7 +116,7 @@ class SmoothingGLM(TransformerMixin, BaseEstimator):
     def predict_rates(self, X):
         """Rates of all neurons ``(n_trials, n_time, n_neurons)`` from held-in (or all) spikes."""
         check_is_fitted(self)
-        spikes, _ = check_spikes(X)
+        spikes, _ = SPIKES.validate(X)
         n_heldin = self.n_features_in_ - self.n_heldout
         if spikes.shape[2] not in (n_heldin, self.n_features_in_):
             raise ValueError(

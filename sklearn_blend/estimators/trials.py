@@ -354,15 +354,16 @@ class BlendTeacher(_MaskedModelEstimator):
         self.precision = precision
         self.verbose = verbose
 
-    def fit(self, X, b, *, spikes_forward=None):
-        """Fit the teacher on spikes ``X`` and behavior ``b``.
+    def fit(self, X, y, *, spikes_forward=None):
+        """Fit the teacher on spikes ``X`` and behavior ``b`` (``fit(X, b)``).
 
         Parameters
         ----------
         X : array-like of shape (n_trials, n_time, n_neurons)
             Spike counts per bin, the ``n_heldout`` held-out neurons last.
-        b : array-like of shape (n_trials, n_time, n_behavior) or (n_trials, n_behavior)
-            Behavior aligned with ``X``: per bin, or one row per trial (an array or a pandas
+        y : array-like of shape (n_trials, n_time, n_behavior) or (n_trials, n_behavior)
+            The behavior ``b`` aligned with ``X`` (second positional argument, where
+            scikit-learn puts ``y``): per bin, or one row per trial (an array or a pandas
             DataFrame). NaN marks missing values; see :mod:`sklearn_blend.data.behavior`.
         spikes_forward : array-like of shape (n_trials, forward_bins, n_neurons), optional
             Counts of the bins after each trial; required when ``forward_bins > 0``.
@@ -373,16 +374,18 @@ class BlendTeacher(_MaskedModelEstimator):
         """
         self._check_shared_params()
         inputs, targets = self._training_arrays(X, spikes_forward)
-        raw = read_behavior(b, targets[:, : self.n_time_in_], name="b",
+        raw = read_behavior(y, targets[:, : self.n_time_in_], name="y (behavior)",
                             categorical=self.categorical_behavior)
         if raw is None:
             raise ValueError(
-                "b (behavior, (n_trials, n_time, n_behavior) or (n_trials, n_behavior)) is "
-                "required to fit a teacher."
+                f"{type(self).__name__} requires y to be passed, but the target y is None: y "
+                "is the behavior b (behavior, (n_trials, n_time, n_behavior) or (n_trials, "
+                "n_behavior)) the teacher is trained with."
             )
         if not raw.any_observed:
             warnings.warn(
-                "b holds no observed value (all NaN): the teacher is a spikes-only model, and "
+                "y (behavior) holds no observed value (all NaN): the teacher is a spikes-only "
+                "model, and "
                 "distilling it is self-distillation without behavior.",
                 UserWarning,
                 stacklevel=2,
@@ -471,10 +474,10 @@ class BlendTeacher(_MaskedModelEstimator):
         """
         return self._rates("net_", X, self._behavior_for(b), forward=forward)[0]
 
-    def score(self, X, b):
-        """Co-bps (or masked bits/spike) of the teacher on ``(X, b)``; see
-        :meth:`BlendEstimator.score`."""
-        return self._score_model("net_", X, self._behavior_for(b))
+    def score(self, X, y):
+        """Co-bps (or masked bits/spike) of the teacher on spikes ``X`` and behavior ``y``
+        (``score(X, b)``); see :meth:`BlendEstimator.score`."""
+        return self._score_model("net_", X, self._behavior_for(y))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -157,8 +157,10 @@ class EpochProgressBar(Callback):
     def on_train_begin(self, net, **kwargs):
         from tqdm.auto import tqdm
 
+        # disable=None: tqdm's convention, no bar when the output is not a terminal (a log)
         self.bar_ = tqdm(
-            total=net.max_epochs, desc=self.description, leave=False, mininterval=1.0
+            total=net.max_epochs, desc=self.description, leave=False, mininterval=1.0,
+            disable=None,
         )
 
     def on_epoch_end(self, net, **kwargs):

@@ -5,6 +5,11 @@ retrain an identical teacher for every candidate. Teachers are keyed by a hash o
 spikes, the behavior and every parameter that shapes the teacher, so a different fold, a
 different teacher setting or a different seed always trains a new one.
 
+On disk, entries are pickles: a cache folder must be trusted like any pickle file (loading
+one runs code), so keep it where only you write. Each entry is stamped with the hash of the
+data, settings and seed it was fitted on; an entry whose stamp does not match the fit asking
+for it (copied or edited) is retrained and replaced, with a warning, never used.
+
 Two stores: an in-process LRU (``teacher_cache=True``, shared by all estimators of one
 process), bounded both in count (:data:`MAX_CACHED_TEACHERS`) and in memory
 (:data:`MAX_CACHED_BYTES` of the teachers' tensors: weights and optimizer state), and a
@@ -129,11 +134,23 @@ def fitted_teacher(teacher, data, fit_params, cache, *, key_params):
         return fitted
     if not isinstance(cache, joblib.Memory):
         cache = joblib.Memory(os.fspath(cache), verbose=0)
-    memory = cache
-    return memory.cache(_fit_keyed, ignore=["teacher"])(
-        teacher, data, fit_params, sorted(key_params.items())
-    )
+    cached = cache.cache(_fit_keyed, ignore=["teacher", "data", "fit_params"])
+    fitted = cached(teacher, data, fit_params, key)
+    if getattr(fitted, "_teacher_cache_key", None) != key:
+        # an entry written for other data or settings (a copied or edited cache folder)
+        warnings.warn(
+            f"the teacher cache in {cache.location!r} holds, under this fit's key, a teacher "
+            "fitted on other data or settings; training a new one and replacing the entry. "
+            "Only use cache folders that you alone write to.",
+            UserWarning,
+            stacklevel=4,
+        )
+        fitted, _ = cached.call(teacher, data, fit_params, key)
+    return fitted
 
 
-def _fit_keyed(teacher, data, fit_params, key_items):
-    return _fit(teacher, data, fit_params)
+def _fit_keyed(teacher, data, fit_params, key):
+    """Fit ``teacher`` and stamp it with the key it is stored under (checked on every load)."""
+    fitted = _fit(teacher, data, fit_params)
+    fitted._teacher_cache_key = key
+    return fitted
