@@ -100,6 +100,16 @@ def load_data(args):
     raise ValueError(f"--data must be 'mc_maze_small', a .h5 or a .nwb file, got {args.data!r}")
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: permissions of written files: what a plain open() would give (temporary files are 0600)
+FILE_MODE = 0o666 & ~_umask()
+
+
 def write_atomic(path, write):
     """Call ``write(tmp)`` with a temporary path beside ``path``, then rename it to ``path``.
 
@@ -111,6 +121,7 @@ def write_atomic(path, write):
     os.close(handle)
     try:
         write(tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

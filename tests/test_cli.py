@@ -121,6 +121,9 @@ def test_files_are_written_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.joblib"]
     write_atomic(target, lambda tmp: pathlib.Path(tmp).write_text("new"))
     assert target.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert target.stat().st_mode == plain.stat().st_mode  # not the temporary file's 0600
 
 
 def test_console_script_and_module_entry_points():
