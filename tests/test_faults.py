@@ -9,7 +9,7 @@ from sklearn_blend import BlendEstimator, BlendTeacher, NeuronEmbedding
 from sklearn_blend.datasets import make_cell_types
 from sklearn_blend.training import core, teacher_cache
 
-from .helpers import TINY, TINY_NEURONS
+from .helpers import TINY, TINY_LFADS, TINY_NEURONS
 
 
 @pytest.mark.parametrize("make", [
@@ -201,3 +201,37 @@ def test_progress_bars_stay_out_of_logs(trials, capsys):
     BlendEstimator(**TINY, verbose=1, random_state=0).fit(X, b)  # captured: not a terminal
     captured = capsys.readouterr()
     assert "teacher" not in captured.err and "student" not in captured.err
+
+
+@pytest.mark.parametrize("make", [
+    lambda seed: BlendEstimator(**TINY, random_state=seed),
+    lambda seed: BlendEstimator(base="lfads", **TINY_LFADS, random_state=seed),
+])
+def test_seeded_fits_in_threads_equal_the_same_fits_in_sequence(trials, make):
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    X, b = trials
+
+    def fit(seed):
+        return make(seed).set_params(teacher_cache=False).fit(X, b).transform(X)
+
+    sequential = [fit(seed) for seed in range(4)]
+    state = torch.get_rng_state()
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(fit, range(4)))
+    for one, other in zip(sequential, threaded):
+        np.testing.assert_array_equal(one, other)
+    assert torch.equal(torch.get_rng_state(), state)  # the global generator is left alone
+
+
+def test_ndt_and_neuprint_train_on_their_own_generator(trials):
+    from sklearn_blend.seeding import draws_from_fit_generator
+
+    X, b = trials
+    assert draws_from_fit_generator(BlendEstimator(**TINY).fit(X, b).student_)
+    assert draws_from_fit_generator(
+        BlendEstimator(base="neuprint", **TINY).fit(X, b).student_)
+    lfads = BlendEstimator(base="lfads", **TINY_LFADS).fit(X, b)
+    assert not draws_from_fit_generator(lfads.student_)  # nn.GRU draws from torch's own

@@ -34,14 +34,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import seeding
+
 _SEED_HIGH = 2**63 - 1
 
 
-def keep_mask(shape, p):
+def keep_mask(shape, p, generator=None):
     """Boolean CPU tensor of ``shape``, each entry True with probability ``1 - p``.
 
-    Seeded from PyTorch's default generator (one draw per call), so it is reproducible under
-    :func:`torch.manual_seed`.
+    Seeded from ``generator`` (default: PyTorch's default generator), one draw per call, so it
+    is reproducible under :func:`torch.manual_seed`.
 
     Examples
     --------
@@ -52,7 +54,7 @@ def keep_mask(shape, p):
     (torch.bool, 0.9)
     """
     n = int(np.prod(shape, dtype=np.int64))
-    seed = int(torch.randint(_SEED_HIGH, (), dtype=torch.int64))
+    seed = int(torch.randint(_SEED_HIGH, (), dtype=torch.int64, generator=generator))
     words = np.random.SFC64(seed).random_raw((n + 1) // 2).view(np.uint32)[:n]
     threshold = np.uint32(min(round(p * 2.0**32), 2**32 - 1))
     return torch.from_numpy((words >= threshold).reshape(shape))
@@ -90,7 +92,8 @@ class Dropout(nn.Module):
         if x.device.type != "cpu":
             return F.dropout(x, self.p, training=True)
         scale = torch.tensor(1.0 / (1.0 - self.p), dtype=x.dtype)
-        return x * keep_mask(x.shape, self.p).to(x.dtype).mul_(scale)
+        mask = keep_mask(x.shape, self.p, seeding.current())  # the fit's own generator
+        return x * mask.to(x.dtype).mul_(scale)
 
     def extra_repr(self):
         return f"p={self.p}"

@@ -86,6 +86,9 @@ class NDT(nn.Module):
     ((4, 50, 30), (4, 50, 16), 2)
     """
 
+    #: every random draw in training (dropout) comes from the fit's generator (seeding)
+    draws_from_fit_generator = True
+
     def __init__(self, config: NDTConfig):
         super().__init__()
         self.config = config

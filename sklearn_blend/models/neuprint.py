@@ -120,6 +120,9 @@ class NeuPRINT(nn.Module):
     ((4, 30, 10), (4, 30, 10, 16))
     """
 
+    #: every random draw in training (dropout) comes from the fit's generator (seeding)
+    draws_from_fit_generator = True
+
     def __init__(self, config: NeuPRINTConfig):
         super().__init__()
         self.config = config
@@ -210,6 +213,9 @@ class NeuPRINTForTrials(nn.Module):
     over neurons, ``(batch, time, n_outputs * hidden_size)``, so feature distillation matches
     every neuron's hidden state.
     """
+
+    #: every random draw in training (dropout) comes from the fit's generator (seeding)
+    draws_from_fit_generator = True
 
     def __init__(self, config: NeuPRINTConfig, n_inputs):
         super().__init__()

@@ -8,7 +8,9 @@ hooks do the rest: :meth:`ObjectiveNet.infer` masks a batch and runs the model,
 :meth:`ObjectiveNet.get_loss` asks the criterion for its terms and logs them, callbacks clip
 gradients, schedule the learning rate and stop early on the validation term named by
 ``monitor``. Only parameters that require gradients reach the optimizer (the criterion's
-strategy may own some; its frozen teacher owns none). Precision,
+strategy may own some; its frozen teacher owns none). Every random draw of a fit comes from
+one seeded stream (:mod:`sklearn_blend.seeding`): its own generator where the model allows
+it, so that seeded fits in threads are reproducible. Precision,
 device, gradient clipping and seeding are set here for every estimator, and :func:`predict` is
 the one inference path (masked interleaved inference included).
 
@@ -17,6 +19,7 @@ The estimators reach PyTorch only through this package; arrays in and out are Nu
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import warnings
@@ -34,7 +37,9 @@ from skorch.callbacks import (
 )
 from skorch.dataset import ValidSplit
 from skorch.utils import to_tensor
+from torch.utils.data import DataLoader
 
+from .. import seeding
 from ..masking import interleaved_masks
 from ..models import (  # noqa: F401 (re-exported for the estimators)
     RESERVED_OPTIONS,
@@ -85,6 +90,18 @@ class ObjectiveNet(NeuralNet):
         except KeyboardInterrupt:
             self.interrupted_ = not self.stopped_early_
             raise
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's data loader, drawing from the fit's own generator when there is one
+        (:mod:`sklearn_blend.seeding`): the same batches as from torch's global generator."""
+        generator = seeding.current()
+        if generator is None:
+            return super().get_iterator(dataset, training=training)
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        if kwargs.pop("shuffle", False):
+            kwargs["sampler"] = seeding.ReplaySampler(len(dataset), generator)
+        return DataLoader(dataset, batch_size=batch_size, generator=generator, **kwargs)
 
     def infer(self, x, precision=None, **fit_params):
         inputs, targets, extra = unpack(to_tensor(x, device=self.device))
@@ -278,13 +295,27 @@ def fit_net(build, data, config, seed, description="training"):
             stacklevel=4,
         )
     n_train = n_samples - n_valid if use_validation else n_samples
-    with torch.random.fork_rng(devices=[]):
+    # the initial weights draw from torch's global generator: build under the lock, seeded,
+    # and carry on from the state the build left (the stream of one seeded global generator)
+    with seeding.GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model, objective = build()
-        warn_if_bfloat16_is_emulated(objective.precision, config.device)
-        inputs, _, _ = unpack(data)
-        data = dict(data, valid_mask=objective.masking.fixed_mask(
-            inputs, torch.Generator().manual_seed(seed)).numpy())
+        state = torch.get_rng_state()
+    warn_if_bfloat16_is_emulated(objective.precision, config.device)
+    inputs, _, _ = unpack(data)
+    data = dict(data, valid_mask=objective.masking.fixed_mask(
+        inputs, torch.Generator().manual_seed(seed)).numpy())
+    own_generator = (torch.device(config.device).type == "cpu"
+                     and seeding.draws_from_fit_generator(model))
+    with contextlib.ExitStack() as stack:
+        if own_generator:  # masks, dropout and batch order draw from this fit's generator
+            generator = torch.Generator()
+            generator.set_state(state)
+            stack.enter_context(seeding.using(generator))
+        else:  # the model draws from the global generator: one such fit at a time
+            stack.enter_context(seeding.GLOBAL_RNG_LOCK)
+            stack.enter_context(torch.random.fork_rng(devices=[]))
+            torch.set_rng_state(state)
         net = ObjectiveNet(
             module=model,
             criterion=objective,

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import seeding
 from ..masking import (
     apply_mask,
     corrupt_entries,
@@ -139,7 +140,8 @@ class TimestepMasking:
                 return MaskedView(inputs, targets, {})
             mask = hidden[..., None]
         elif training or extra.get("valid_mask") is None:
-            mask = random_timestep_mask(*values.shape[:2], self.ratio, device=values.device)
+            mask = random_timestep_mask(*values.shape[:2], self.ratio, device=values.device,
+                                        generator=seeding.current())
         else:
             mask = extra["valid_mask"][..., None]
         masked = dict(inputs, **{self.modality: apply_mask(values, mask)})
@@ -172,8 +174,10 @@ class EntryMasking:
         targets = dict(targets)
         targets.setdefault(self.modality, values)
         if training or extra.get("valid_mask") is None:
-            mask = random_entry_mask(values.shape, self.ratio, device=values.device)
-            masked = corrupt_entries(values, mask)
+            generator = seeding.current()
+            mask = random_entry_mask(values.shape, self.ratio, device=values.device,
+                                     generator=generator)
+            masked = corrupt_entries(values, mask, generator=generator)
         else:
             mask = extra["valid_mask"]
             masked = values.masked_fill(mask, 0.0)
