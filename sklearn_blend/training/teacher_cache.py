@@ -22,6 +22,7 @@ from __future__ import annotations
 import numbers
 import os
 import pickle
+import threading
 import warnings
 from collections import OrderedDict
 
@@ -38,6 +39,7 @@ MAX_CACHED_TEACHERS = 16
 MAX_CACHED_BYTES = 512 * 2**20
 
 _in_process = OrderedDict()
+_lock = threading.Lock()
 
 
 def seed_policy(random_state, cache):
@@ -88,7 +90,8 @@ def _fit(teacher, data, fit_params):
 
 def clear():
     """Forget every teacher kept in this process."""
-    _in_process.clear()
+    with _lock:
+        _in_process.clear()
 
 
 def fitted_teacher(teacher, data, fit_params, cache, *, key_params):
@@ -123,14 +126,16 @@ def fitted_teacher(teacher, data, fit_params, cache, *, key_params):
         )
         return _fit(teacher, data, fit_params)
     if cache is True:
-        if key in _in_process:
-            _in_process.move_to_end(key)
-            return _in_process[key][0]
-        fitted = _fit(teacher, data, fit_params)
-        _in_process[key] = (fitted, teacher_nbytes(fitted))
-        while _in_process and (len(_in_process) > MAX_CACHED_TEACHERS
-                               or _cached_bytes() > MAX_CACHED_BYTES):
-            _in_process.popitem(last=False)
+        with _lock:  # fits in threads share the store
+            if key in _in_process:
+                _in_process.move_to_end(key)
+                return _in_process[key][0]
+        fitted = _fit(teacher, data, fit_params)  # outside the lock: fits run in parallel
+        with _lock:
+            _in_process[key] = (fitted, teacher_nbytes(fitted))
+            while _in_process and (len(_in_process) > MAX_CACHED_TEACHERS
+                                   or _cached_bytes() > MAX_CACHED_BYTES):
+                _in_process.popitem(last=False)
         return fitted
     if not isinstance(cache, joblib.Memory):
         cache = joblib.Memory(os.fspath(cache), verbose=0)
