@@ -30,7 +30,7 @@ from ..metrics import co_bps
 from ..modalities import SPIKES
 
 #: estimator parameters that shape a base's architecture; a base receives those its registry
-#: entry forwards, and the others must stay at their defaults
+#: entry forwards (its own defaults where they are None), and the others must stay None
 ARCHITECTURE_PARAMS = ("hidden_size", "n_layers", "n_heads", "ffn_size", "dropout",
                        "context_backward", "context_forward")
 #: per-bin width of the learnable embedding of trial-level behavior
@@ -403,7 +403,8 @@ class BlendTeacher(_MaskedModelEstimator):
         )
         seed = check_random_state(self.random_state).randint(_training.MAX_SEED)
         data = _training.pack(
-            {"spikes": inputs, "behavior": self._model_behavior(raw, inputs.shape[1])},
+            {"spikes": inputs, "behavior": self._pad_behavior(
+                self.behavior_encoding_.transform(raw, "y (behavior)"), inputs.shape[1])},
             {"spikes": targets},
         )
         self.net_ = _training.fit_net(
@@ -412,10 +413,6 @@ class BlendTeacher(_MaskedModelEstimator):
         )
         self.n_iter_ = len(self.net_.history)
         return self
-
-    def _model_behavior(self, raw, n_time, name="b"):
-        """Encoded behavior as the model reads it (per-bin ones padded to ``n_time`` bins)."""
-        return self._pad_behavior(self.behavior_encoding_.transform(raw, name), n_time)
 
     def encode_behavior(self, b, X, *, name="b"):
         """Behavior ``b`` of trials ``X`` encoded as the teacher model reads it.

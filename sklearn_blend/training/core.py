@@ -124,14 +124,7 @@ class ObjectiveNet(NeuralNet):
                 )
             if name != "loss":
                 self.history.record_batch(f"{prefix}_{name}", value)
-        if training:
-            return terms["loss"]
-        if self.monitor not in terms:
-            raise ValueError(
-                f"monitor={self.monitor!r} names no term of this objective; its terms are "
-                f"{sorted(terms)}."
-            )
-        return terms[self.monitor]
+        return terms["loss"] if training else terms[self.monitor]
 
     def get_all_learnable_params(self):
         for name, param in super().get_all_learnable_params():
@@ -301,6 +294,11 @@ def fit_net(build, data, config, seed, description="training"):
         torch.manual_seed(seed)
         model, objective = build()
         state = torch.get_rng_state()
+    if config.monitor not in objective.term_names()["valid"]:
+        raise ValueError(
+            f"monitor={config.monitor!r} names no term of this objective; its validation "
+            f"terms are {objective.term_names()['valid']}."
+        )
     warn_if_bfloat16_is_emulated(objective.precision, config.device)
     inputs, _, _ = unpack(data)
     data = dict(data, valid_mask=objective.masking.fixed_mask(
