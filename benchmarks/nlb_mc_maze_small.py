@@ -21,7 +21,9 @@ Run ``python benchmarks/nlb_mc_maze_small.py`` (3 seeds, about 40 minutes on 2 c
 and writes ``benchmarks/results/nlb_mc_maze_small.{csv,md}`` and
 ``benchmarks/results/nlb_mc_maze_small_velocity.png`` (true and decoded velocity of fold 0's
 test trials, NDT vs the best student). ``--quick`` (1 seed, 2 folds, 20 epochs) checks the
-script in a few minutes; ``--set NAME=VALUE`` changes BlendEstimator parameters.
+script in a few minutes; ``--set NAME=VALUE`` changes BlendEstimator parameters;
+``--methods ndt hard control_behavior control_time`` adds the leak controls
+(:data:`sklearn_blend.evaluation.CONTROLS`); ``--resummarize`` rewrites a table from its CSV.
 """
 
 from __future__ import annotations
@@ -37,11 +39,12 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import KFold
 
-from common import BASE_LABELS, METRICS, RESULTS, mean_sd, paired_gain
+from common import BASE_LABELS, RESULTS, mean_sd
 from sklearn_blend.cli import parse_assignments
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.distill import strategy_names
-from sklearn_blend.evaluation import METHODS, decoded_velocity, evaluate_split
+from sklearn_blend.evaluation import CONTROLS, METHODS, decoded_velocity, evaluate_split
+from sklearn_blend.model_selection import paired_differences
 
 
 def run_split(fold, seed, train, test, methods, params, n_threads, keep_decoded):
@@ -61,40 +64,40 @@ def run_split(fold, seed, train, test, methods, params, n_threads, keep_decoded)
 
 
 def summarize(results, base="ndt"):
-    """Mean +- sd over seeds of each seed's 5-fold mean, paired gains over the plain model."""
+    """Mean +- sd over all (fold, seed) pairs; paired differences with the plain model."""
     model = BASE_LABELS[base]
-    per_seed = results.groupby(["method", "seed"])[[*METRICS, "seconds", "epochs"]].mean()
     lines = [
-        f"| method | co-bps | fp-bps | Vel-R2 | Vel-R2 gain vs {model} | co-bps gain vs {model} "
-        "| wins (Vel-R2) | epochs | training s per fit |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| method | co-bps | fp-bps | Vel-R2 | Vel-R2 vs {model} | co-bps vs {model} "
+        "| epochs | training s per fit |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    baseline = results[results.method == "ndt"].set_index(["fold", "seed"])
-    for method in [m for m in METHODS if m in results.method.values]:
-        rows = per_seed.loc[method]
+    for method in [m for m in (*METHODS, *CONTROLS) if m in results.method.values]:
+        rows = results[results.method == method]
         gains = ["", ""]
-        wins = ""
-        if method in strategy_names() and len(baseline):
-            mine = results[results.method == method].set_index(["fold", "seed"])
+        if (method in strategy_names() or method in CONTROLS) and "ndt" in results.method.values:
             for k, metric in enumerate(("vel_r2", "co_bps")):
-                gains[k] = paired_gain(mine[metric] - baseline[metric])
-            diff = (mine.vel_r2 - baseline.vel_r2).dropna()
-            wins = f"{int((diff > 0).sum())}/{len(diff)}"
+                d = paired_differences(results, method, "ndt", metric)
+                gains[k] = (f"{d['mean']:+.3f} +- {d['sd']:.3f} ({d['wins']}/{d['n']} wins, "
+                            f"p={d['p_wilcoxon']:.2g})")
         label = {"teacher": f"{model} teacher (sees behavior)",
                  "ndt": f"{model} (no behavior)",
-                 "smoothing": "smoothing (NLB baseline)"}.get(method, f"BLEND {model} {method}")
+                 "smoothing": "smoothing (NLB baseline)",
+                 "control_behavior": f"control: {model} hard, behavior of other trials",
+                 "control_time": f"control: {model} hard, spikes shuffled in time",
+                 }.get(method, f"BLEND {model} {method}")
         lines.append(
             f"| {label} | {mean_sd(rows.co_bps)} | {mean_sd(rows.fp_bps)} "
-            f"| {mean_sd(rows.vel_r2)} | {gains[0]} | {gains[1]} | {wins} "
+            f"| {mean_sd(rows.vel_r2)} | {gains[0]} | {gains[1]} "
             f"| {rows.epochs.mean():.0f} | {rows.seconds.mean():.0f} |"
         )
     seeds, folds = results.seed.nunique(), results.fold.nunique()
     lines += [
         "",
-        f"Mean +- sd over {seeds} seeds of the mean over {folds} folds (smoothing is "
-        "deterministic: "
-        f"one value). Gains are paired differences with the {model} of the same fold and seed; "
-        f"wins count the (fold, seed) pairs where the student's Vel-R2 beats the {model}'s.",
+        f"Mean +- sd over all {folds} folds x {seeds} seeds (smoothing is deterministic: "
+        f"one value per fold). Differences are paired with the {model} of the same fold and "
+        "seed: mean +- sd over the pairs, wins, Wilcoxon signed-rank p. Pairs of one fold "
+        "share its training trials across seeds and the folds' training sets overlap, so the "
+        "pairs are not independent and the p-values are optimistic.",
     ]
     return "\n".join(lines)
 
@@ -105,7 +108,9 @@ def main(argv=None):
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--max-folds", type=int, default=None,
                         help="run only the first K of the folds (all by default)")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS),
+                        choices=(*METHODS, *CONTROLS),
+                        help=f"methods to run (default: all but the leak controls {CONTROLS})")
     parser.add_argument("--base", default="ndt", choices=sorted(BASE_LABELS),
                         help="base model of the neural methods (the 'ndt' method is then the "
                              "plain model of that base)")
@@ -113,6 +118,9 @@ def main(argv=None):
                         help="BlendEstimator parameters for every neural model")
     parser.add_argument("--n-jobs", type=int, default=2, help="parallel (fold, seed) tasks")
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 folds, 20 epochs")
+    parser.add_argument("--resummarize", action="store_true",
+                        help="rewrite the markdown table from the CSV that --out names "
+                             "(no training; the header line of its old table is kept)")
     parser.add_argument("--out", default=None,
                         help="output path without suffix [benchmarks/results/"
                              "nlb_mc_maze_small, with _lfads for --base lfads]")
@@ -124,6 +132,13 @@ def main(argv=None):
     if args.out is None:
         suffix = "" if args.base == "ndt" else f"_{args.base}"
         args.out = str(RESULTS / f"nlb_mc_maze_small{suffix}")
+    if args.resummarize:
+        out = Path(args.out)
+        results = pd.read_csv(out.with_suffix(".csv"))
+        header = out.with_suffix(".md").read_text().splitlines()[0]
+        out.with_suffix(".md").write_text(f"{header}\n\n{summarize(results, args.base)}\n")
+        print(f"rewrote {out.with_suffix('.md')} from {out.with_suffix('.csv')}")
+        return
     seeds, n_folds_run = args.seeds, min(args.folds, args.max_folds or args.folds)
     if args.quick:
         seeds, n_folds_run = seeds[:1], 2

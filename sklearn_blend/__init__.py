@@ -11,7 +11,8 @@ strategy (:mod:`sklearn_blend.distill`) that every estimator accepts by name.
 Layout: :mod:`.estimators` (the scikit-learn estimators), :mod:`.training` (the one training
 core, on skorch), :mod:`.distill` (strategies), :mod:`.losses` and :mod:`.metrics` (pure
 functions), :mod:`.modalities`, :mod:`.models` (the PyTorch models and their registry),
-:mod:`.data` (input validation, behavior, recordings), :mod:`.datasets`, :mod:`.evaluation`.
+:mod:`.data` (input validation, behavior, recordings), :mod:`.datasets`, :mod:`.evaluation`,
+:mod:`.model_selection` (nested, equal-budget comparisons), :mod:`.nlb` (NLB'21 submissions).
 """
 
 __version__ = "0.1.0"

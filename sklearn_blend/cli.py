@@ -4,7 +4,8 @@
 the training trials of a dataset (the bundled MC_Maze_Small by default, or an NLB ``.h5`` or
 NWB file), scores them on held-out test trials, and writes the table, a velocity figure and
 the fitted models to an output folder. ``predict`` loads a saved model and writes its rates
-for a file's trials.
+for a file's trials. ``submit`` writes a saved model's rates for the official NLB'21 test
+trials (and its training trials) as a leaderboard submission (:mod:`sklearn_blend.nlb`).
 
 Bad options fail before any work (``--set`` and ``--out`` are checked before the data is
 loaded); a user error prints one line ``error: ...`` and exits with status 2; an interrupt
@@ -260,6 +261,51 @@ def command_predict(args):
     print(f"wrote rates {rates.shape} to {out}")
 
 
+def _submission_test_data(args):
+    """The held-in spikes of the evaluation trials that ``--test-data`` names."""
+    from .datasets import load_nlb_h5
+    from .nlb import load_mc_maze_small_test, load_nlb_test_nwb
+
+    if args.test_data is None:
+        if args.dataset != "mc_maze_small":
+            raise ValueError(f"--test-data is required for --dataset {args.dataset}")
+        return load_mc_maze_small_test(bin_size_ms=args.bin_size).spikes
+    suffix = Path(args.test_data).suffix.lower()
+    if suffix == ".nwb":
+        return load_nlb_test_nwb(args.test_data, dataset=args.dataset,
+                                 bin_size_ms=args.bin_size).spikes
+    if suffix in (".h5", ".hdf5"):
+        return load_nlb_h5(args.test_data, split="eval", bin_size_ms=args.bin_size).spikes
+    raise ValueError(f"--test-data must be an NLB test .nwb file or an nlb_tools eval tensor "
+                     f".h5 file, got {args.test_data!r}")
+
+
+def command_submit(args):
+    import warnings
+
+    from .nlb import group_name, make_submission
+
+    if args.bin_size not in (5, 20):
+        raise ValueError(f"--bin-size must be 5 or 20 (the bin widths the NLB'21 leaderboard "
+                         f"evaluates), got {args.bin_size:g}")
+    group = group_name(args.dataset, args.bin_size)  # bad options fail before any work
+    out = Path(args.out)
+    _writable_folder(out.parent)
+    if not Path(args.model).is_file():
+        raise ValueError(f"no model file at {args.model!r}")
+    model = joblib.load(args.model)
+    X = _submission_test_data(args)
+    X_train = None if args.no_train_rates else load_data(args).spikes
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        submission = make_submission(model, X, out, dataset=args.dataset,
+                                     bin_size_ms=args.bin_size, X_train=X_train)
+    for warning in caught:
+        print(f"warning: {' '.join(str(warning.message).split())}", file=sys.stderr)
+    shapes = ", ".join(f"{name} {array.shape}" for name, array in submission[group].items())
+    print(f"wrote the NLB'21 submission for {group} to {out}: {shapes}")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="sklearn-blend",
@@ -298,6 +344,36 @@ def build_parser():
     _add_data_options(predict)
     predict.add_argument("--out", default="rates.h5", help="output .h5 file [rates.h5]")
     predict.set_defaults(handler=command_predict)
+
+    submit = commands.add_parser(
+        "submit", help="write a saved model's NLB'21 leaderboard submission (.h5)",
+        description="Load a model written by 'fit' (a student or 'ndt'; not 'teacher', which "
+                    "needs behavior, nor 'smoothing', which predicts no forward bins) and write "
+                    "its rates for the official NLB'21 test trials (--test-data), and for the "
+                    "training trials of --data, to an .h5 file in the layout the EvalAI "
+                    "leaderboard and nlb_tools.evaluation.evaluate read.",
+    )
+    submit.add_argument("model", help="a .joblib file written by 'fit'")
+    submit.add_argument(
+        "--test-data", default=None, metavar="PATH",
+        help="the NLB test NWB file (e.g. sub-Jenkins_ses-small_desc-test_ecephys.nwb from "
+             "DANDI:000140) or an nlb_tools eval tensor file (.h5 with eval_spikes_heldin) "
+             "[MC_Maze_Small's test NWB in shared/data/mc_maze_small beside the repository]",
+    )
+    from .nlb import NLB_DATASETS
+
+    submit.add_argument("--dataset", default="mc_maze_small", choices=sorted(NLB_DATASETS),
+                        help="the NLB'21 dataset, which names the file's group [mc_maze_small]")
+    training = _add_data_options(submit)
+    training.description = ("the training trials (--data): their rates go in train_rates_*, "
+                            "from which the leaderboard decodes velocity; --bin-size is also "
+                            "the submission's bin width (5 or 20)")
+    submit.add_argument("--no-train-rates", action="store_true",
+                        help="write the eval rates only (nlb_tools' evaluate then cannot "
+                             "score Vel R2)")
+    submit.add_argument("--out", default="submission.h5", help="output .h5 file "
+                                                               "[submission.h5]")
+    submit.set_defaults(handler=command_submit)
     return parser
 
 

@@ -33,6 +33,30 @@ def method_names():
 #: the methods at import time (the baselines and the built-in strategies)
 METHODS = method_names()
 
+#: leak controls (not run by default): the default ("hard") student trained on destroyed
+#: data and decoded like every method, from rates of the real spikes. ``control_behavior``:
+#: each training trial gets another training trial's behavior (a permutation); the spikes
+#: are real. ``control_time``: teacher and student train on spikes whose bins are permuted
+#: within each (trial, neuron) (forward bins too); the behavior is real. Neither may keep a
+#: distillation gain.
+CONTROLS = ("control_behavior", "control_time")
+
+
+def _control_data(method, X, b, forward, seed):
+    """``(X, b, forward)`` of the training trials, destroyed as control ``method`` says."""
+    rng = np.random.default_rng(seed)
+    if method == "control_behavior":
+        permutation = rng.permutation(len(b))
+        while len(b) > 1 and np.any(permutation == np.arange(len(b))):
+            permutation = rng.permutation(len(b))  # no trial keeps its own behavior
+        return X, b[permutation], forward
+
+    def shuffle_time(counts):
+        order = np.argsort(rng.random(counts.shape), axis=1)
+        return np.take_along_axis(counts, order, axis=1)
+
+    return shuffle_time(X), b, None if forward is None else shuffle_time(forward)
+
 
 def all_neurons(heldin, heldout):
     """Held-in and held-out counts side by side (held-out last), or held-in alone."""
@@ -70,7 +94,8 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
     train, test : array of int
         Trial indices.
     methods : sequence of str
-        Any of :data:`METHODS`. ``teacher`` and the students need behavior.
+        Any of :data:`METHODS` or :data:`CONTROLS`. ``teacher``, the students and the
+        controls need behavior.
     params : dict, optional
         Extra :class:`BlendEstimator` parameters for every neural model.
     seed : int
@@ -86,7 +111,7 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
         method do not allow it), ``epochs``, ``seconds`` (training time of that model alone);
         attributes ``model``, ``train_rates``, ``test_rates``.
     """
-    known = method_names()
+    known = (*method_names(), *CONTROLS)
     unknown = sorted(set(methods) - set(known))
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {list(known)}.")
@@ -122,6 +147,15 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
             seconds, epochs = _training_seconds(model.net_), model.n_iter_
             train_rates = model.predict_rates(heldin[train], b[train])
             test_rates = model.predict_rates(heldin[test], b[test], forward=bool(forward_bins))
+        elif method in CONTROLS:
+            X_fit, b_fit, forward_fit = _control_data(
+                method, X[train], b[train], None if forward is None else forward[train], seed)
+            model = BlendEstimator(strategy="hard", **settings)
+            model.fit(X_fit, b_fit, **({} if forward_fit is None
+                                       else {"spikes_forward": forward_fit}))
+            seconds, epochs = _training_seconds(model.student_net_), model.n_iter_
+            train_rates = model.predict_rates(heldin[train])
+            test_rates = model.predict_rates(heldin[test], forward=bool(forward_bins))
         else:
             strategy = None if method == "ndt" else method
             model = BlendEstimator(strategy=strategy, **settings)

@@ -67,17 +67,22 @@ def hard_distillation(student, teacher, mask=None):
     return _masked_mean((student - teacher) ** 2, mask)
 
 
-def soft_distillation(student, teacher, tau=2.0, mask=None):
+def soft_distillation(student, teacher, tau=2.0, mask=None, reduction="bin"):
     """``tau**2 * KL(softmax(teacher / tau) || softmax(student / tau))`` (eq. 4).
 
-    The softmax runs over neurons, one distribution per (trial, bin); the KL divergence is
-    averaged over (trial, bin). Adding a constant to all logits of a (trial, bin) changes
-    nothing.
+    The softmax runs over neurons, one distribution per (trial, bin). ``reduction="bin"``
+    averages the KL divergence over (trial, bin); ``"trial"`` sums it over the bins of each
+    trial and averages over trials (PyTorch's ``batchmean`` over trials, the scale of BLEND's
+    official code), which weighs distillation ``n_time`` times more against a reconstruction
+    averaged per entry. Adding a constant to all logits of a (trial, bin) changes nothing.
     """
+    if reduction not in ("bin", "trial"):
+        raise ValueError(f"reduction must be 'bin' or 'trial', got {reduction!r}.")
     log_p_teacher = F.log_softmax(teacher / tau, dim=-1)
     log_p_student = F.log_softmax(student / tau, dim=-1)
     kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(-1, keepdim=True)
-    return tau**2 * _masked_mean(kl, mask)
+    scale = kl.shape[1] if reduction == "trial" and kl.dim() == 3 else 1
+    return tau**2 * scale * _masked_mean(kl, mask)
 
 
 def feature_distillation(student_features, teacher_features, projections=None, mask=None):

@@ -135,4 +135,4 @@ def test_console_script_and_module_entry_points():
     assert script.exists(), "pip install -e . installs the sklearn-blend console script"
     for command in ([str(script), "--help"], [sys.executable, "-m", "sklearn_blend", "--help"]):
         result = subprocess.run(command, capture_output=True, text=True, check=True)
-        assert "{fit,predict}" in result.stdout
+        assert "{fit,predict,submit}" in result.stdout

@@ -165,5 +165,7 @@ def check_training_params(estimator):
         if getattr(estimator, name) is not None:
             check_number(getattr(estimator, name), name, low=0, integer=True)
     check_in(estimator.early_stopping, "early_stopping", (True, False))
+    if hasattr(estimator, "early_stopping_on"):
+        check_in(estimator.early_stopping_on, "early_stopping_on", ("masked", "heldout"))
     check_number(estimator.verbose, "verbose", low=0, integer=True)
     check_random_state_param(estimator.random_state)

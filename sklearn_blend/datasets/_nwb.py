@@ -138,9 +138,13 @@ def load_nwb(path, *, align_field="move_onset_time", align_range_ms=(-250, 450),
             if "heldout" in units.colnames else np.zeros(len(units), dtype=bool)
         )
         counts = np.zeros((len(events), n_time, len(units)), dtype=np.float32)
+        # edges and spike times rounded to the nanosecond: a spike exactly on an edge (1.88 s)
+        # must fall in the bin that starts there, whatever the float error of event + offset
+        spike_edges = np.round(edges, 9)
         for unit in range(len(units)):
-            spike_times = np.sort(np.asarray(units["spike_times"][unit], dtype=np.float64))
-            cumulative = np.searchsorted(spike_times, edges, side="left")
+            spike_times = np.round(
+                np.sort(np.asarray(units["spike_times"][unit], dtype=np.float64)), 9)
+            cumulative = np.searchsorted(spike_times, spike_edges, side="left")
             counts[:, :, unit] = np.diff(cumulative, axis=1)
         unit_ids = np.asarray(units.id[:])
 

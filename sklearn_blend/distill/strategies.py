@@ -67,15 +67,25 @@ class Soft(Strategy):
     ----------
     tau : float > 0, default=2.0
         Softmax temperature (the estimators set it from their ``tau``).
+    reduction : {"bin", "trial"}, default="bin"
+        ``"bin"``: the KL divergence averaged over (trial, bin), the scale of the
+        reconstruction loss (also an average per entry), so ``alpha`` weighs two comparable
+        terms. ``"trial"``: summed over the bins of a trial, averaged over trials, as BLEND's
+        official code does; distillation then weighs ``n_time`` times more (``alpha=0.5`` with
+        "trial" equals ``alpha`` of about ``1 - 1 / (n_time + 1)`` with "bin"). Choose it as
+        ``strategy=Soft(reduction="trial")``; ``benchmarks/soft_scale.py`` compares the two.
     """
 
-    def __init__(self, tau=2.0):
+    def __init__(self, tau=2.0, reduction="bin"):
         super().__init__()
+        if reduction not in ("bin", "trial"):
+            raise ValueError(f"reduction must be 'bin' or 'trial', got {reduction!r}.")
         self.tau = tau
+        self.reduction = reduction
 
     def forward(self, student, teacher):
         return sum(
-            losses.soft_distillation(s, t, self.tau)
+            losses.soft_distillation(s, t, self.tau, reduction=self.reduction)
             for s, t in shared_predictions(student, teacher)
         )
 

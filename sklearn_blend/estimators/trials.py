@@ -316,6 +316,7 @@ class BlendTeacher(_MaskedModelEstimator):
         weight_decay=0.1,
         warmup_steps=50,
         early_stopping=True,
+        early_stopping_on="masked",
         validation_fraction=0.2,
         n_iter_no_change=50,
         n_heldout=0,
@@ -343,6 +344,7 @@ class BlendTeacher(_MaskedModelEstimator):
         self.weight_decay = weight_decay
         self.warmup_steps = warmup_steps
         self.early_stopping = early_stopping
+        self.early_stopping_on = early_stopping_on
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.n_heldout = n_heldout
@@ -354,7 +356,7 @@ class BlendTeacher(_MaskedModelEstimator):
         self.precision = precision
         self.verbose = verbose
 
-    def fit(self, X, y, *, spikes_forward=None):
+    def fit(self, X, y, *, spikes_forward=None, behavior_forward=None):
         """Fit the teacher on spikes ``X`` and behavior ``b`` (``fit(X, b)``).
 
         Parameters
@@ -367,6 +369,10 @@ class BlendTeacher(_MaskedModelEstimator):
             DataFrame). NaN marks missing values; see :mod:`sklearn_blend.data.behavior`.
         spikes_forward : array-like of shape (n_trials, forward_bins, n_neurons), optional
             Counts of the bins after each trial; required when ``forward_bins > 0``.
+        behavior_forward : array-like of shape (n_trials, forward_bins, n_behavior), optional
+            The behavior over the forward bins (per-bin behavior only), read in training as
+            BLEND's official teacher reads it; without it the teacher sees zeros there (the
+            encoded mean). Predictions never need it.
 
         Returns
         -------
@@ -402,9 +408,10 @@ class BlendTeacher(_MaskedModelEstimator):
             precision=self.precision,
         )
         seed = check_random_state(self.random_state).randint(_training.MAX_SEED)
+        encoded = self._with_forward(self.behavior_encoding_.transform(raw, "y (behavior)"),
+                                     behavior_forward, targets[:, self.n_time_in_ :])
         data = _training.pack(
-            {"spikes": inputs, "behavior": self._pad_behavior(
-                self.behavior_encoding_.transform(raw, "y (behavior)"), inputs.shape[1])},
+            {"spikes": inputs, "behavior": self._pad_behavior(encoded, inputs.shape[1])},
             {"spikes": targets},
         )
         self.net_ = _training.fit_net(
@@ -414,7 +421,32 @@ class BlendTeacher(_MaskedModelEstimator):
         self.n_iter_ = len(self.net_.history)
         return self
 
-    def encode_behavior(self, b, X, *, name="b"):
+    def _with_forward(self, encoded, behavior_forward, spikes_forward):
+        """Encoded window behavior with the encoded ``behavior_forward`` appended (or as is)."""
+        if behavior_forward is None:
+            return encoded
+        if not self.forward_bins:
+            raise ValueError(
+                "behavior_forward was given but forward_bins=0; it is the behavior over the "
+                "forward bins, (n_trials, forward_bins, n_behavior)."
+            )
+        if encoded.ndim != 3:
+            raise ValueError(
+                "behavior_forward needs per-bin behavior (n_trials, n_time, n_behavior); this "
+                "behavior is trial-level, which covers the forward bins already."
+            )
+        expected = (len(encoded), self.forward_bins, self.n_behavior_in_)
+        if np.shape(behavior_forward)[:2] != expected[:2]:
+            raise ValueError(
+                f"behavior_forward must be (n_trials, forward_bins, n_behavior) = {expected}; "
+                f"got shape {np.shape(behavior_forward)}."
+            )
+        raw = read_behavior(behavior_forward, spikes_forward, name="behavior_forward",
+                            categorical=self.categorical_behavior)
+        return np.concatenate(
+            [encoded, self.behavior_encoding_.transform(raw, "behavior_forward")], axis=1)
+
+    def encode_behavior(self, b, X, *, name="b", behavior_forward=None):
         """Behavior ``b`` of trials ``X`` encoded as the teacher model reads it.
 
         Parameters
@@ -423,6 +455,8 @@ class BlendTeacher(_MaskedModelEstimator):
             Behavior in the form seen in ``fit``.
         X : array-like of shape (n_trials, n_time, n_neurons)
             The trials' spikes (for shape checks).
+        behavior_forward : array-like of shape (n_trials, forward_bins, n_behavior), optional
+            Behavior over the forward bins, used there instead of zeros.
 
         Returns
         -------
@@ -432,7 +466,13 @@ class BlendTeacher(_MaskedModelEstimator):
         spikes, _ = SPIKES.validate(X)
         n_time = spikes.shape[1] + (self.forward_bins if spikes.shape[1] == self.n_time_in_
                                     else 0)
-        return self._pad_behavior(self._encoded_behavior(b, spikes, name), n_time)
+        encoded = self._encoded_behavior(b, spikes, name)
+        if behavior_forward is not None:
+            n_neurons = spikes.shape[2]
+            encoded = self._with_forward(
+                encoded, behavior_forward,
+                np.zeros((len(spikes), self.forward_bins, n_neurons), np.float32))
+        return self._pad_behavior(encoded, n_time)
 
     def _encoded_behavior(self, b, spikes, name="b"):
         """``b`` read against validated ``spikes``, encoded as in fit (no forward-bin padding)."""
@@ -571,8 +611,14 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         Optimisation steps of linear learning-rate warm-up.
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the training trials and stop a model when its
-        masked Poisson loss on them has not improved for ``n_iter_no_change`` epochs; the
+        loss (``early_stopping_on``) has not improved for ``n_iter_no_change`` epochs; the
         best epoch's weights are kept.
+    early_stopping_on : {"masked", "heldout"}, default="masked"
+        The validation loss early stopping watches: ``"masked"``, the masked Poisson loss
+        (masked bins of the held-in neurons, every bin of the held-out ones, the forward
+        bins); ``"heldout"``, the Poisson loss of the held-out neurons with every held-in bin
+        visible, as co-bps scores them (needs ``n_heldout > 0``). The teacher built from
+        these settings stops on the same.
     validation_fraction : float in (0, 1), default=0.2
         Share of trials held out for early stopping (drawn with ``random_state``).
     n_iter_no_change : int, default=50
@@ -685,6 +731,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         weight_decay=0.1,
         warmup_steps=50,
         early_stopping=True,
+        early_stopping_on="masked",
         validation_fraction=0.2,
         n_iter_no_change=50,
         n_heldout=0,
@@ -719,6 +766,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         self.weight_decay = weight_decay
         self.warmup_steps = warmup_steps
         self.early_stopping = early_stopping
+        self.early_stopping_on = early_stopping_on
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.n_heldout = n_heldout
@@ -771,7 +819,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             params["hidden_size"] = self.teacher_hidden_size
         return params
 
-    def fit(self, X, y=None, *, behavior=None, spikes_forward=None):
+    def fit(self, X, y=None, *, behavior=None, spikes_forward=None, behavior_forward=None):
         """Train the teacher on spikes ``X`` and behavior, then the spikes-only student on ``X``.
 
         Parameters
@@ -794,6 +842,10 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             Counts of all neurons in the ``forward_bins`` bins after each trial, which the
             models learn to predict (NLB forward prediction). Required when
             ``forward_bins > 0``.
+        behavior_forward : array-like of shape (n_trials, forward_bins, n_behavior), optional
+            Behavior over the forward bins, which the teacher then reads there in training
+            (BLEND's official teacher does; otherwise it sees zeros). Training only: neither
+            the student nor its predictions use it. Ignored with ``strategy=None``.
 
         Returns
         -------
@@ -827,12 +879,16 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         teacher_model = None
         if self.strategy is not None:
             forward = targets[:, self.n_time_in_ :] if self.forward_bins else None
-            self.teacher_ = self._fit_teacher(window, behavior, forward, int(teacher_seed))
+            self.teacher_ = self._fit_teacher(window, behavior, forward, int(teacher_seed),
+                                              behavior_forward)
             self._check_teacher(self.teacher_)
             teacher_model = self.teacher_.model_
             # the behavior, encoded as the teacher's model reads it, zero over forward bins
+            # unless behavior_forward gives them
             behavior = self._pad_behavior(
-                self.teacher_.encode_behavior(behavior, window, name=name), inputs.shape[1])
+                self.teacher_.encode_behavior(behavior, window, name=name,
+                                              behavior_forward=behavior_forward),
+                inputs.shape[1])
         builder = _training.TrialModelBuilder(
             self._model_config(),
             self.mask_ratio,
@@ -856,7 +912,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         self.n_iter_ = len(self.student_net_.history)
         return self
 
-    def _fit_teacher(self, spikes, behavior, spikes_forward, seed):
+    def _fit_teacher(self, spikes, behavior, spikes_forward, seed, behavior_forward=None):
         """The fitted teacher: ``teacher`` as is when fitted, else fitted (or from the cache).
 
         ``teacher=None`` trains a :class:`BlendTeacher` with this estimator's settings
@@ -890,9 +946,11 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         )
         if not own_seed:
             teacher.set_params(random_state=seed)
+        fit_params = {"spikes_forward": spikes_forward}
+        if behavior_forward is not None:
+            fit_params["behavior_forward"] = behavior_forward
         return _teacher_cache.fitted_teacher(
-            teacher, (spikes, behavior), {"spikes_forward": spikes_forward}, cache,
-            key_params=key,
+            teacher, (spikes, behavior), fit_params, cache, key_params=key,
         )
 
     def _check_teacher(self, teacher):

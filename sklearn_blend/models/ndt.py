@@ -55,6 +55,10 @@ class NDTConfig:
         Dropout on the input counts, the residual branches and before the readout.
     context_backward, context_forward : int or None
         Attention window in bins before and after each query bin (``None``: unlimited).
+    position : {"learned", "sinusoidal"}, default="learned"
+        A learned embedding per time bin (NDT's) or the fixed sine/cosine code. With few
+        training trials a learned per-bin embedding fits each bin's noise, which the rates of
+        every trial then share (``benchmarks/rate_smoothness.py``).
     """
 
     n_inputs: int
@@ -68,6 +72,23 @@ class NDTConfig:
     dropout: float = 0.5
     context_backward: int | None = None
     context_forward: int | None = None
+    position: str = "learned"
+
+    def __post_init__(self):
+        if self.position not in ("learned", "sinusoidal"):
+            raise ValueError(f"position must be 'learned' or 'sinusoidal', got "
+                             f"{self.position!r}.")
+
+
+def sinusoidal_positions(n_time, size):
+    """The fixed sine/cosine position code of the Transformer, ``(1, n_time, size)``."""
+    position = torch.arange(n_time, dtype=torch.float32)[:, None]
+    frequency = torch.exp(torch.arange(0, size, 2, dtype=torch.float32)
+                          * (-torch.log(torch.tensor(10000.0)) / size))
+    code = torch.zeros(n_time, size)
+    code[:, 0::2] = torch.sin(position * frequency)
+    code[:, 1::2] = torch.cos(position * frequency[: size // 2])
+    return code[None]
 
 
 class NDT(nn.Module):
@@ -94,14 +115,19 @@ class NDT(nn.Module):
         self.config = config
         d = config.hidden_size
         self.embed = nn.Linear(config.n_inputs + config.n_behavior, d)
-        self.position = nn.Parameter(torch.zeros(1, config.n_time, d))
+        if config.position == "learned":
+            self.position = nn.Parameter(torch.zeros(1, config.n_time, d))
+        else:
+            self.register_buffer("position", sinusoidal_positions(config.n_time, d),
+                                 persistent=False)
         self.input_dropout = Dropout(config.dropout)
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))
         self.norm = nn.LayerNorm(d)
         self.readout_dropout = Dropout(config.dropout)
         self.readout = nn.Linear(d, config.n_outputs)
         self.apply(self._init_weights)
-        nn.init.normal_(self.position, std=0.02)
+        if config.position == "learned":
+            nn.init.normal_(self.position, std=0.02)
 
     @staticmethod
     def _init_weights(module):

@@ -144,6 +144,32 @@ class StopEarly(EarlyStopping):
             raise
 
 
+class HeldoutLoss(Callback):
+    """Records ``valid_heldout`` each epoch: the reconstruction loss of the channels the model
+    never reads (NLB's held-out neurons), over the observed bins of the validation samples,
+    with every input bin visible, as co-bps reads them. Early stopping on it selects the epoch
+    whose held-out rates are best, where the masked loss also rewards copying visible bins."""
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        masking = net.criterion_.masking
+        name = masking.modality
+        modality = net.criterion_.modalities[name]
+        total, count = 0.0, 0
+        net.module_.eval()
+        with torch.inference_mode():
+            for batch, _ in net.get_iterator(dataset_valid, training=False):
+                inputs, targets, _ = unpack(to_tensor(batch, device=net.device))
+                target = targets[name]
+                n_inputs = inputs[name].shape[-1]
+                n_window = target.shape[1] - masking.n_forward
+                output = run_model(net.module_, inputs, "float32")
+                prediction = output.predictions[name][:, :n_window, n_inputs:]
+                loss = modality.loss(prediction.float(), target[:, :n_window, n_inputs:])
+                total += float(loss) * len(target)
+                count += len(target)
+        net.history.record("valid_heldout", total / max(count, 1))
+
+
 class WarmupCosine:
     """Learning-rate factor: linear warm-up, then cosine decay to 0 (picklable)."""
 
@@ -204,8 +230,11 @@ class TrainingConfig:
     n_iter_no_change: int
     device: str
     verbose: int
-    #: the objective's term that validation reports and early stopping watches
+    #: the objective's term that validation reports (``valid_loss``)
     monitor: str = "mtm"
+    #: what early stopping watches: ``"masked"`` (the ``monitor`` term) or ``"heldout"`` (the
+    #: loss of the never-input channels of the validation samples, read with full input)
+    stop_on: str = "masked"
 
 
 def training_config(estimator, device, **overrides):
@@ -222,6 +251,7 @@ def training_config(estimator, device, **overrides):
         n_iter_no_change=estimator.n_iter_no_change,
         device=device,
         verbose=estimator.verbose,
+        stop_on=getattr(estimator, "early_stopping_on", "masked"),
     )
     return dataclasses.replace(config, **overrides)
 
@@ -245,9 +275,14 @@ def _callbacks(config, n_train, use_validation, description, terms):
     if use_validation:
         callbacks += [(f"valid_{name}", PassthroughScoring(f"valid_{name}"))
                       for name in terms["valid"]]
+        watched = "valid_loss"
+        if config.stop_on == "heldout":
+            callbacks.append(("valid_heldout", HeldoutLoss()))
+            watched = "valid_heldout"
         callbacks.append(
             ("early_stopping",
-             StopEarly(patience=config.n_iter_no_change, threshold=0.0, load_best=True))
+             StopEarly(monitor=watched, patience=config.n_iter_no_change, threshold=0.0,
+                       load_best=True))
         )
     if config.verbose == 1:
         callbacks.append(("progress", EpochProgressBar(description)))
@@ -300,7 +335,20 @@ def fit_net(build, data, config, seed, description="training"):
             f"terms are {objective.term_names()['valid']}."
         )
     warn_if_bfloat16_is_emulated(objective.precision, config.device)
-    inputs, _, _ = unpack(data)
+    inputs, targets, _ = unpack(data)
+    if config.stop_on not in ("masked", "heldout"):
+        raise ValueError(f"early_stopping_on must be 'masked' or 'heldout', got "
+                         f"{config.stop_on!r}.")
+    name = getattr(objective.masking, "modality", None)
+    if config.stop_on == "heldout" and (
+        not isinstance(objective.masking, TimestepMasking) or name not in targets
+        or targets[name].shape[-1] <= inputs[name].shape[-1]
+    ):
+        raise ValueError(
+            "early_stopping_on='heldout' watches the held-out neurons of the validation "
+            "trials, and this model has none: set n_heldout > 0 (the held-out neurons last in "
+            "X) or early_stopping_on='masked'."
+        )
     data = dict(data, valid_mask=objective.masking.fixed_mask(
         inputs, torch.Generator().manual_seed(seed)).numpy())
     own_generator = (torch.device(config.device).type == "cpu"

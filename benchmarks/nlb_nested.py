@@ -1,0 +1,206 @@
+"""MC_Maze_Small, nested selection with an equal budget: is the student better than the best
+spikes-only model tuned the same way?
+
+Protocol (:func:`sklearn_blend.model_selection.nested_compare`): the same 5 outer folds as
+``nlb_mc_maze_small.py`` (60 training, 15 test trials). Inside each outer fold every method
+chooses its setting by grid search over inner folds (``--inner`` folds of the 60 training trials,
+the same inner folds for every method of a seed), selected by the inner co-bps (``--select``),
+then refits on the 60 trials and is scored on the 15 test trials. Every method's grid has the
+same number of settings (``GRIDS``): the plain NDT is tuned over dropout x mask ratio, each
+student over dropout x alpha, the smoothing baseline over kernel width x GLM penalty. The
+students' teacher has fixed settings, so one teacher per inner fold (and one per outer fold)
+serves every setting and both students. Each (method, fold, seed) row records the selected
+setting. Vel-R2 uses the NLB ridge decoder fit on the training trials' rates.
+
+Run ``python benchmarks/nlb_nested.py`` (3 seeds; it writes
+``benchmarks/results/nlb_nested.{csv,md}`` after every seed, so a stopped run keeps the seeds
+it finished). ``--quick`` (1 seed, 2 outer folds, 2 settings, 15 epochs) checks the script.
+``--set NAME=VALUE`` changes the fixed settings of every neural model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from common import RESULTS, mean_sd
+from sklearn_blend import BlendEstimator, BlendTeacher, metrics
+from sklearn_blend.cli import parse_assignments
+from sklearn_blend.datasets import load_mc_maze_small
+from sklearn_blend.estimators.smoothing import SmoothingGLM
+from sklearn_blend.evaluation import split_arrays
+from sklearn_blend.model_selection import check_equal_budget, nested_compare, \
+    paired_differences
+from sklearn.pipeline import Pipeline
+
+#: the tuning grid of every method: the same number of settings each
+GRIDS = {
+    "smoothing": {"model__kern_sd_ms": [40, 60], "model__alpha": [0.01, 0.1]},
+    "ndt": {"model__dropout": [0.5, 0.7], "model__mask_ratio": [0.25, 0.5]},
+    "hard": {"model__dropout": [0.5, 0.7], "model__alpha": [0.3, 0.7]},
+    "correlation": {"model__dropout": [0.5, 0.7], "model__alpha": [0.3, 0.7]},
+}
+LABELS = {"smoothing": "smoothing (NLB baseline)", "ndt": "NDT (no behavior)",
+          "teacher": "NDT teacher (sees behavior)", "hard": "BLEND NDT hard",
+          "correlation": "BLEND NDT correlation"}
+
+
+def _value(text):
+    return ast.literal_eval(text) if isinstance(text, str) and text[:1] in "{[(" else text
+
+
+def searches(fixed, methods, quick):
+    n_heldout, forward_bins = 35, 40
+    common = dict(n_heldout=n_heldout, forward_bins=forward_bins, **fixed)
+    teacher = BlendTeacher(**common)
+    models = {
+        "smoothing": SmoothingGLM(n_heldout=n_heldout),
+        "ndt": BlendEstimator(strategy=None, **common),
+        "hard": BlendEstimator(strategy="hard", teacher=teacher, **common),
+        "correlation": BlendEstimator(strategy="correlation", teacher=teacher, **common),
+    }
+    result = {}
+    for name in methods:
+        grid = dict(GRIDS[name])
+        if quick:  # two settings: the first key's values only
+            first = next(iter(grid))
+            grid = {key: (values if key == first else values[:1])
+                    for key, values in grid.items()}
+        result[name] = (Pipeline([("model", models[name]),
+                                  ("decoder", metrics.nlb_velocity_decoder())]), grid)
+    return result
+
+
+def outer_rows(rows, data, splits):
+    """Test scores of each refit pipeline: co-bps, fp-bps, Vel-R2, and its teacher's."""
+    X, b, forward = split_arrays(data)
+    heldin = X[..., :107]
+    out = []
+    for row in rows:
+        train, test = splits[row["fold"]]
+        pipe = row.pop("estimator").best_estimator_
+        model = pipe.named_steps["model"]
+        entry = {k: v for k, v in row.items() if not k.startswith(("test_", "inner_"))}
+        entry.update(co_bps=row["test_co_bps"], vel_r2=row["test_vel_r2"],
+                     inner_co_bps=row["inner_co_bps"], fp_bps=np.nan,
+                     epochs=getattr(model, "n_iter_", 0))
+        if isinstance(model, BlendEstimator):
+            rates = model.predict_rates(heldin[test], forward=True)
+            entry["fp_bps"] = metrics.fp_bps(rates[:, -40:], forward[test])
+        out.append(entry)
+        if isinstance(model, BlendEstimator) and model.teacher_ is not None and not any(
+                r["method"] == "teacher" and r["fold"] == row["fold"]
+                and r["seed"] == row["seed"] for r in out):
+            teacher = model.teacher_
+            train_rates = teacher.predict_rates(heldin[train], b[train])
+            rates = teacher.predict_rates(heldin[test], b[test], forward=True)
+            out.append(dict(method="teacher", fold=row["fold"], seed=row["seed"],
+                            params={}, epochs=teacher.n_iter_,
+                            co_bps=metrics.co_bps(rates[:, :-40, 107:], X[test][..., 107:]),
+                            fp_bps=metrics.fp_bps(rates[:, -40:], forward[test]),
+                            vel_r2=metrics.vel_r2(train_rates, b[train], rates[:, :-40],
+                                                  b[test])))
+    return out
+
+
+def summarize(results):
+    lines = ["| method | co-bps | fp-bps | Vel-R2 | co-bps vs NDT | Vel-R2 vs NDT | "
+             "co-bps vs smoothing |", "|---|---|---|---|---|---|---|"]
+    order = [m for m in ("smoothing", "ndt", "teacher", "hard", "correlation")
+             if m in set(results.method)]
+    for method in order:
+        rows = results[results.method == method]
+        cells = []
+        for baseline, metric in (("ndt", "co_bps"), ("ndt", "vel_r2"),
+                                 ("smoothing", "co_bps")):
+            if method in (baseline, "teacher") or baseline not in set(results.method):
+                cells.append("")
+                continue
+            d = paired_differences(results, method, baseline, metric)
+            cells.append(f"{d['mean']:+.3f} +- {d['sd']:.3f} ({d['wins']}/{d['n']}, "
+                         f"p={d['p_wilcoxon']:.2g})")
+        lines.append(f"| {LABELS[method]} | {mean_sd(rows.co_bps)} | {mean_sd(rows.fp_bps)} | "
+                     f"{mean_sd(rows.vel_r2)} | " + " | ".join(cells) + " |")
+    lines += ["", "Mean +- sd over all (outer fold, seed) pairs. Differences are paired over "
+              "the same (fold, seed): mean +- sd, wins/pairs, Wilcoxon signed-rank p. Pairs "
+              "of one seed share training trials across folds and pairs of one fold share "
+              "them across seeds, so the p-values are optimistic.", "",
+              "Selected settings (count over folds and seeds):", ""]
+    for method in order:
+        if method == "teacher":
+            continue
+        picked = results[results.method == method].params.map(
+            lambda p: ", ".join(f"{k.split('__')[-1]}={v}" for k, v in sorted(p.items())))
+        counts = picked.value_counts()
+        lines.append(f"- {LABELS[method]}: " + "; ".join(
+            f"{setting} ({count})" for setting, count in counts.items()))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--inner", type=int, default=2, help="inner folds")
+    parser.add_argument("--methods", nargs="+", default=list(GRIDS), choices=list(GRIDS))
+    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=str(RESULTS / "nlb_nested"))
+    args = parser.parse_args(argv)
+    fixed = {k: _value(v) for k, v in parse_assignments(args.set).items()}
+    seeds, n_outer = args.seeds, 5
+    if args.quick:
+        seeds = seeds[:1]
+        fixed.setdefault("max_epochs", 15)
+    warnings.filterwarnings("ignore", module="sklearn")
+    check_equal_budget(GRIDS)
+    data = load_mc_maze_small()
+    X, b, forward = split_arrays(data)
+    from sklearn.model_selection import KFold
+
+    outer = KFold(n_outer, shuffle=True, random_state=0)
+    splits = list(outer.split(np.arange(len(X))))
+    if args.quick:
+        splits = splits[:2]
+    plan = searches(fixed, args.methods, args.quick)
+    params = {name: {"model__spikes_forward": forward} for name in plan if name != "smoothing"}
+    n_threads = max(1, (os.cpu_count() or 1) // args.n_jobs)
+    os.environ.setdefault("OMP_NUM_THREADS", str(n_threads))
+    import torch
+
+    torch.set_num_threads(n_threads)
+    results, start = [], time.perf_counter()
+    for seed in seeds:
+        rows = nested_compare(
+            plan, X, b, scoring={"co_bps": metrics.co_bps_scorer,
+                                 "vel_r2": metrics.vel_r2_scorer},
+            refit="co_bps", outer_cv=[(tr, te) for tr, te in splits], inner_cv=args.inner,
+            seeds=[seed], params=params, n_jobs=args.n_jobs, return_estimator=True,
+            error_score="raise")
+        results += outer_rows(rows, data, splits)
+        table = pd.DataFrame(results)
+        wall = (time.perf_counter() - start) / 60
+        header = (f"MC_Maze_Small, nested selection (outer 5-fold{' (2 run)' if args.quick else ''}"
+                  f", inner {args.inner}-fold on the outer training trials, selected by inner "
+                  f"co-bps), {len(set(table.seed))} seed(s); grids: "
+                  + "; ".join(f"{m}: " + " x ".join(f"{k.split('__')[-1]} {v}"
+                                                    for k, v in GRIDS[m].items())
+                              for m in args.methods)
+                  + f"; fixed settings: {fixed or 'package defaults'}; wall time "
+                  f"{wall:.0f} min on {os.cpu_count()} cores.")
+        text = summarize(table)
+        print(header, "", text, sep="\n", flush=True)
+        table.assign(params=table.params.map(repr)).to_csv(f"{args.out}.csv", index=False)
+        with open(f"{args.out}.md", "w") as handle:
+            handle.write(f"{header}\n\n{text}\n")
+    print(f"wrote {args.out}.csv and {args.out}.md")
+
+
+if __name__ == "__main__":
+    main()

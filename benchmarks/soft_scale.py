@@ -1,0 +1,94 @@
+"""Soft distillation at our scale and at the official one (MC_Maze_Small).
+
+``Soft(reduction="bin")`` (ours) averages the KL divergence over (trial, bin), the scale of the
+masked reconstruction loss; ``Soft(reduction="trial")`` sums it over the bins of a trial, as
+BLEND's official code does (``batchmean`` over trials), so that at the same ``alpha``
+distillation weighs ``n_time`` (180 here) times more. Both students of a (fold, seed) share the
+teacher and the seed; differences are paired.
+
+Run ``python benchmarks/soft_scale.py`` (5 folds x 3 seeds); it writes
+``benchmarks/results/soft_scale.{csv,md}``. ``--quick`` checks the script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import warnings
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.model_selection import KFold
+
+from common import RESULTS, mean_sd
+from sklearn_blend import BlendEstimator, metrics
+from sklearn_blend.datasets import load_mc_maze_small
+from sklearn_blend.distill import Soft
+from sklearn_blend.evaluation import split_arrays
+from sklearn_blend.model_selection import paired_differences
+
+
+def run(fold, seed, train, test, params, n_threads):
+    import torch
+
+    torch.set_num_threads(n_threads)
+    warnings.filterwarnings("ignore", module="sklearn")
+    X, b, forward = split_arrays(load_mc_maze_small())
+    heldin = X[..., :107]
+    rows = []
+    for reduction in ("bin", "trial"):
+        model = BlendEstimator(strategy=Soft(reduction=reduction), n_heldout=35,
+                               forward_bins=40, random_state=seed, **params)
+        model.fit(X[train], b[train], spikes_forward=forward[train])
+        rates = model.predict_rates(heldin[test], forward=True)
+        rows.append(dict(
+            method=reduction, fold=fold, seed=seed, epochs=model.n_iter_,
+            co_bps=metrics.co_bps(rates[:, :-40, 107:], X[test][..., 107:]),
+            fp_bps=metrics.fp_bps(rates[:, -40:], forward[test]),
+            vel_r2=metrics.vel_r2(model.predict_rates(heldin[train]), b[train],
+                                  rates[:, :-40], b[test])))
+    return rows
+
+
+def summarize(results):
+    lines = ["| soft reduction | co-bps | fp-bps | Vel-R2 | epochs |", "|---|---|---|---|---|"]
+    for method in ("bin", "trial"):
+        rows = results[results.method == method]
+        lines.append(f"| {method} | {mean_sd(rows.co_bps)} | {mean_sd(rows.fp_bps)} | "
+                     f"{mean_sd(rows.vel_r2)} | {rows.epochs.mean():.0f} |")
+    lines += ["", "trial - bin, paired over (fold, seed): " + "; ".join(
+        f"{metric} {d['mean']:+.3f} +- {d['sd']:.3f} ({d['wins']}/{d['n']}, "
+        f"p={d['p_wilcoxon']:.2g})"
+        for metric in ("co_bps", "fp_bps", "vel_r2")
+        for d in [paired_differences(results, "trial", "bin", metric)])]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=str(RESULTS / "soft_scale"))
+    args = parser.parse_args(argv)
+    params, seeds = {}, args.seeds
+    splits = list(KFold(5, shuffle=True, random_state=0).split(np.arange(75)))
+    if args.quick:
+        params, seeds, splits = dict(max_epochs=5), seeds[:1], splits[:2]
+    n_threads = max(1, (os.cpu_count() or 1) // args.n_jobs)
+    outputs = Parallel(n_jobs=args.n_jobs)(
+        delayed(run)(fold, seed, train, test, params, n_threads)
+        for seed in seeds for fold, (train, test) in enumerate(splits))
+    results = pd.DataFrame([row for rows in outputs for row in rows])
+    header = (f"MC_Maze_Small, soft students (tau=2, alpha=0.5, NDT defaults), "
+              f"{len(splits)}-fold CV x {len(seeds)} seeds{' (quick)' if args.quick else ''}.")
+    text = summarize(results)
+    print(header, "", text, sep="\n")
+    results.to_csv(f"{args.out}.csv", index=False)
+    with open(f"{args.out}.md", "w") as handle:
+        handle.write(f"{header}\n\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()
