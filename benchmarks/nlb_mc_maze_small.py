@@ -118,6 +118,10 @@ def main(argv=None):
                         help="BlendEstimator parameters for every neural model")
     parser.add_argument("--n-jobs", type=int, default=2, help="parallel (fold, seed) tasks")
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 folds, 20 epochs")
+    parser.add_argument("--reuse", default=None, metavar="CSV",
+                        help="add the rows of this earlier run (same folds and seeds) for the "
+                             "methods not run now, e.g. the plain model and students that the "
+                             "leak controls are compared with")
     parser.add_argument("--resummarize", action="store_true",
                         help="rewrite the markdown table from the CSV that --out names "
                              "(no training; the header line of its old table is kept)")
@@ -159,6 +163,17 @@ def main(argv=None):
     )
     wall = time.perf_counter() - start
     results = pd.DataFrame([row for rows, _ in outputs for row in rows])
+    reused = ""
+    if args.reuse:
+        earlier = pd.read_csv(args.reuse)
+        earlier = earlier[~earlier.method.isin(results.method)
+                          & earlier.seed.isin(seeds) & earlier.fold.isin(range(n_folds_run))]
+        pairs = set(zip(results.fold, results.seed))
+        if not pairs <= set(zip(earlier.fold, earlier.seed)):
+            raise SystemExit(f"--reuse {args.reuse} lacks some (fold, seed) pairs of this run")
+        results = pd.concat([earlier, results], ignore_index=True)
+        reused = (f"; rows of {sorted(set(earlier.method))} reused from {args.reuse} (same "
+                  "folds, seeds and code path)")
     table = summarize(results, args.base)
     timing = results.groupby("method").seconds.agg(["mean", "sum"])
     timing_lines = ["| method | training s per fit | total training s |", "|---|---|---|"]
@@ -170,7 +185,7 @@ def main(argv=None):
         f"{f' (first {n_folds_run} folds run)' if n_folds_run < args.folds else ''}"
         f"{' (quick)' if args.quick else ''}; BlendEstimator "
         f"parameters: {params or 'defaults'}; wall time {wall / 60:.0f} min on "
-        f"{os.cpu_count()} cores."
+        f"{os.cpu_count()} cores{reused}."
     )
     print(header, table, "", "Training time per method:", *timing_lines, sep="\n")
 

@@ -110,8 +110,8 @@ def outer_rows(rows, data, splits):
 
 
 def summarize(results):
-    lines = ["| method | co-bps | fp-bps | Vel-R2 | co-bps vs NDT | Vel-R2 vs NDT | "
-             "co-bps vs smoothing |", "|---|---|---|---|---|---|---|"]
+    lines = ["| method | (fold, seed) pairs | co-bps | fp-bps | Vel-R2 | co-bps vs NDT | "
+             "Vel-R2 vs NDT | co-bps vs smoothing |", "|---|---|---|---|---|---|---|---|"]
     order = [m for m in ("smoothing", "ndt", "teacher", "hard", "correlation")
              if m in set(results.method)]
     for method in order:
@@ -125,7 +125,8 @@ def summarize(results):
             d = paired_differences(results, method, baseline, metric)
             cells.append(f"{d['mean']:+.3f} +- {d['sd']:.3f} ({d['wins']}/{d['n']}, "
                          f"p={d['p_wilcoxon']:.2g})")
-        lines.append(f"| {LABELS[method]} | {mean_sd(rows.co_bps)} | {mean_sd(rows.fp_bps)} | "
+        lines.append(f"| {LABELS[method]} | {len(rows)} | {mean_sd(rows.co_bps)} | "
+                     f"{mean_sd(rows.fp_bps)} | "
                      f"{mean_sd(rows.vel_r2)} | " + " | ".join(cells) + " |")
     lines += ["", "Mean +- sd over all (outer fold, seed) pairs. Differences are paired over "
               "the same (fold, seed): mean +- sd, wins/pairs, Wilcoxon signed-rank p. Pairs "
@@ -151,6 +152,9 @@ def main(argv=None):
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--append", action="store_true",
+                        help="add this run's rows to those already in --out's CSV (same "
+                             "protocol: e.g. more seeds, or methods run for fewer seeds)")
     parser.add_argument("--out", default=str(RESULTS / "nlb_nested"))
     args = parser.parse_args(argv)
     fixed = {k: _value(v) for k, v in parse_assignments(args.set).items()}
@@ -176,6 +180,10 @@ def main(argv=None):
 
     torch.set_num_threads(n_threads)
     results, start = [], time.perf_counter()
+    if args.append:
+        earlier = pd.read_csv(f"{args.out}.csv")
+        earlier["params"] = earlier.params.map(ast.literal_eval)
+        results = earlier.to_dict("records")
     for seed in seeds:
         rows = nested_compare(
             plan, X, b, scoring={"co_bps": metrics.co_bps_scorer,
@@ -186,14 +194,18 @@ def main(argv=None):
         results += outer_rows(rows, data, splits)
         table = pd.DataFrame(results)
         wall = (time.perf_counter() - start) / 60
+        seeds_of = table.groupby("method").seed.unique()
         header = (f"MC_Maze_Small, nested selection (outer 5-fold{' (2 run)' if args.quick else ''}"
                   f", inner {args.inner}-fold on the outer training trials, selected by inner "
-                  f"co-bps), {len(set(table.seed))} seed(s); grids: "
+                  "co-bps); seeds: " + "; ".join(
+                      f"{m} {sorted(int(x) for x in seeds_of[m])}" for m in seeds_of.index)
+                  + "; grids: "
                   + "; ".join(f"{m}: " + " x ".join(f"{k.split('__')[-1]} {v}"
                                                     for k, v in GRIDS[m].items())
-                              for m in args.methods)
+                              for m in GRIDS if m in seeds_of.index)
                   + f"; fixed settings: {fixed or 'package defaults'}; wall time "
-                  f"{wall:.0f} min on {os.cpu_count()} cores.")
+                  f"{wall:.0f} min on {os.cpu_count()} cores"
+                  + (" (this run; earlier rows appended to)" if args.append else "") + ".")
         text = summarize(table)
         print(header, "", text, sep="\n", flush=True)
         table.assign(params=table.params.map(repr)).to_csv(f"{args.out}.csv", index=False)

@@ -76,6 +76,7 @@ def run(fold, seed, train, test, methods, params, n_threads):
                         full = model.predict_rates(heldin[test], forward=True)
                     test_rates, fp = full[:, :-40], metrics.fp_bps(full[:, -40:], forward[test])
                     inference_label, position_label = inference, position
+                    model.set_params(inference="masked")  # as fitted (it may be cached)
                 rows.append(dict(
                     method=result["method"], position=position_label,
                     inference=inference_label, fold=fold, seed=seed,

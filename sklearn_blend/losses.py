@@ -74,7 +74,8 @@ def soft_distillation(student, teacher, tau=2.0, mask=None, reduction="bin"):
     averages the KL divergence over (trial, bin); ``"trial"`` sums it over the bins of each
     trial and averages over trials (PyTorch's ``batchmean`` over trials, the scale of BLEND's
     official code), which weighs distillation ``n_time`` times more against a reconstruction
-    averaged per entry. Adding a constant to all logits of a (trial, bin) changes nothing.
+    averaged per entry (with a ``mask``: the masked mean times ``n_time``). Adding a constant to
+    all logits of a (trial, bin) changes nothing.
     """
     if reduction not in ("bin", "trial"):
         raise ValueError(f"reduction must be 'bin' or 'trial', got {reduction!r}.")

@@ -31,6 +31,8 @@ from joblib import Parallel, delayed
 from scipy import stats
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, ParameterGrid, check_cv
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import _is_arraylike, _num_samples
 
 
 def grid_size(param_grid):
@@ -67,10 +69,15 @@ def _seeded(estimator, seed):
 
 
 def _index(value, indices, n_samples):
-    """Rows ``indices`` of a per-sample fit parameter; other values pass through."""
-    if hasattr(value, "__len__") and hasattr(value, "shape") and len(value) == n_samples:
-        return value[indices]
+    """Rows ``indices`` of a per-sample fit parameter (array, DataFrame or list of
+    ``n_samples``); other values pass through."""
+    if _is_arraylike(value) and _num_samples(value) == n_samples:
+        return _safe_indexing(value, indices)
     return value
+
+
+def _rows(value, indices):
+    return None if value is None else _safe_indexing(value, indices)
 
 
 def _check_searches(searches):
@@ -96,15 +103,19 @@ def _check_searches(searches):
 def _run_fold(searches, X, y, train, test, seed, inner_cv, scoring, refit, params,
               return_estimator, error_score):
     rows = []
-    n_samples = len(X)
+    n_samples = _num_samples(X)
+    X_train, y_train = _rows(X, train), _rows(y, train)
+    X_test, y_test = _rows(X, test), _rows(y, test)
+    inner = KFold(inner_cv, shuffle=True, random_state=seed) if isinstance(
+        inner_cv, numbers.Integral) else check_cv(inner_cv)
+    # the inner folds, drawn once: the same for every method of this (fold, seed)
+    inner_splits = list(inner.split(X_train, y_train))
     for name, (estimator, grid) in searches.items():
         fit_params = {key: _index(value, train, n_samples)
                       for key, value in (params or {}).get(name, {}).items()}
-        inner = KFold(inner_cv, shuffle=True, random_state=seed) if isinstance(
-            inner_cv, numbers.Integral) else inner_cv
-        search = GridSearchCV(_seeded(estimator, seed), grid, cv=inner, scoring=scoring,
-                              refit=refit, error_score=error_score)
-        search.fit(X[train], None if y is None else y[train], **fit_params)
+        search = GridSearchCV(_seeded(estimator, seed), grid, cv=inner_splits,
+                              scoring=scoring, refit=refit, error_score=error_score)
+        search.fit(X_train, y_train, **fit_params)
         metric = refit if isinstance(refit, str) else "score"
         row = {
             "method": name,
@@ -114,9 +125,7 @@ def _run_fold(searches, X, y, train, test, seed, inner_cv, scoring, refit, param
         }
         scorers = scoring if isinstance(scoring, Mapping) else {"score": scoring}
         for key, scorer in scorers.items():
-            row[f"test_{key}"] = float(
-                scorer(search.best_estimator_, X[test], None if y is None else y[test])
-            )
+            row[f"test_{key}"] = float(scorer(search.best_estimator_, X_test, y_test))
         if return_estimator:
             row["estimator"] = search
         rows.append(row)
@@ -143,13 +152,15 @@ def nested_compare(searches, X, y=None, *, scoring, refit=None, outer_cv=5, inne
         :func:`~sklearn_blend.metrics.vel_r2_scorer`. Every one is reported on the inner
         folds (``GridSearchCV``'s ``cv_results_``) and on the outer test trials.
     refit : str, optional
-        With several scorers, the one that selects the setting (required then).
+        With several scorers, the one that selects the setting (required then; ignored with
+        a single scorer, which selects).
     outer_cv : int or cross-validation splitter, default=5
         Outer folds; an int gives ``KFold(outer_cv, shuffle=True, random_state=0)``, the same
         folds for every seed.
     inner_cv : int or cross-validation splitter, default=3
         Inner folds over each outer training set; an int gives ``KFold(inner_cv,
-        shuffle=True, random_state=seed)``, the same for every method of that seed.
+        shuffle=True, random_state=seed)``. The folds are drawn once per (outer fold, seed)
+        and given to every method, so all methods are selected on the same inner folds.
     seeds : sequence of int, default=(0,)
         Every ``random_state`` of each estimator (nested ones included) is set to the seed.
     params : dict of str to dict, optional
@@ -208,10 +219,9 @@ def nested_compare(searches, X, y=None, *, scoring, refit=None, outer_cv=5, inne
         unknown = sorted(set(params) - set(searches))
         if unknown:
             raise ValueError(f"params names methods {unknown} that are not in searches.")
-    n_samples = len(X)
     outer = (KFold(outer_cv, shuffle=True, random_state=0)
              if isinstance(outer_cv, numbers.Integral) else check_cv(outer_cv))
-    splits = list(outer.split(np.arange(n_samples)))
+    splits = list(outer.split(X, y))
     tasks = [(fold, seed, train, test) for seed in seeds
              for fold, (train, test) in enumerate(splits)]
     outputs = Parallel(n_jobs=n_jobs)(

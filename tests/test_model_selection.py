@@ -31,7 +31,7 @@ class Recorder(RegressorMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X, y):
-        SEEN.append((self.tag, tuple(X[:, 0].astype(int)), self.random_state))
+        SEEN.append((self.tag, tuple(np.asarray(X)[:, 0].astype(int)), self.random_state))
         self.mean_ = float(np.mean(y)) + self.shift
         return self
 
@@ -69,15 +69,20 @@ def test_selection_never_sees_the_outer_test_trials_and_methods_share_inner_fold
                           inner_cv=2, seeds=[4, 5])
     assert len(rows) == 2 * 3 * 2
     assert {row["seed"] for row in rows} == {4, 5}
-    # every fit, inner or refit, saw training trials of its outer fold only
+    # fits run in task order (seed, then outer fold), each task: per method 2 settings x 2
+    # inner folds + 1 refit; every fit saw training trials of its own outer fold only
     from sklearn.model_selection import KFold
 
     splits = list(KFold(3, shuffle=True, random_state=0).split(X))
+    per_task = 2 * (2 * 2 + 1)
+    assert len(SEEN) == 2 * 3 * per_task
     fits = {"x": [], "y": []}
-    for tag, ids, seed in SEEN:
-        assert seed in (4, 5)
-        assert any(set(ids) <= set(train) for train, _ in splits)
-        fits[tag].append((ids, seed))
+    for task in range(6):
+        seed, (train, test) = (4, 5)[task // 3], splits[task % 3]
+        for tag, ids, fit_seed in SEEN[task * per_task:(task + 1) * per_task]:
+            assert fit_seed == seed
+            assert set(ids) <= set(train) and not set(ids) & set(test)
+            fits[tag].append((ids, fit_seed))
     # the same inner folds (and refits) for both methods, in the same order
     assert fits["x"] == fits["y"]
     for row in rows:
@@ -85,6 +90,18 @@ def test_selection_never_sees_the_outer_test_trials_and_methods_share_inner_fold
         assert np.isfinite(row["test_score"]) and np.isfinite(row["inner_score"])
     # the mean predictor with no shift wins on MSE
     assert all(row["params"]["shift"] == 0.0 for row in rows)
+
+
+def test_dataframes_and_lists_are_indexed_by_trial():
+    import pandas as pd
+
+    SEEN.clear()
+    X, y = _ids(12)
+    frame = pd.DataFrame(X, columns=["id", "x"], index=np.arange(100, 112))
+    rows = nested_compare({"x": (Recorder(), {"shift": [0.0]})}, frame,
+                          pd.Series(y, index=frame.index), scoring=get_scorer("r2"),
+                          outer_cv=2, inner_cv=2)
+    assert len(rows) == 2 and all(np.isfinite(row["test_score"]) for row in rows)
 
 
 def test_bad_arguments_are_named():

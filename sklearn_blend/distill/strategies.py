@@ -72,8 +72,10 @@ class Soft(Strategy):
         reconstruction loss (also an average per entry), so ``alpha`` weighs two comparable
         terms. ``"trial"``: summed over the bins of a trial, averaged over trials, as BLEND's
         official code does; distillation then weighs ``n_time`` times more (``alpha=0.5`` with
-        "trial" equals ``alpha`` of about ``1 - 1 / (n_time + 1)`` with "bin"). Choose it as
-        ``strategy=Soft(reduction="trial")``; ``benchmarks/soft_scale.py`` compares the two.
+        "trial" weighs the two terms as ``alpha`` of about ``1 / (n_time + 1)`` does with
+        "bin", up to a rescaling of the whole loss, which gradient clipping makes matter).
+        Choose it as ``strategy=Soft(reduction="trial")``; ``benchmarks/soft_scale.py``
+        compares the two.
     """
 
     def __init__(self, tau=2.0, reduction="bin"):

@@ -468,6 +468,11 @@ class BlendTeacher(_MaskedModelEstimator):
                                     else 0)
         encoded = self._encoded_behavior(b, spikes, name)
         if behavior_forward is not None:
+            if spikes.shape[1] != self.n_time_in_:
+                raise ValueError(
+                    f"behavior_forward follows trials of the fitted length ({self.n_time_in_} "
+                    f"bins); X has {spikes.shape[1]}."
+                )
             n_neurons = spikes.shape[2]
             encoded = self._with_forward(
                 encoded, behavior_forward,

@@ -148,7 +148,9 @@ class HeldoutLoss(Callback):
     """Records ``valid_heldout`` each epoch: the reconstruction loss of the channels the model
     never reads (NLB's held-out neurons), over the observed bins of the validation samples,
     with every input bin visible, as co-bps reads them. Early stopping on it selects the epoch
-    whose held-out rates are best, where the masked loss also rewards copying visible bins."""
+    whose held-out rates are best (the forward bins are not watched). Its pass over the
+    validation samples draws nothing from the fit's random generators, so a fit stopping on it
+    follows the same random stream as one stopping on the masked loss."""
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         masking = net.criterion_.masking
@@ -156,8 +158,11 @@ class HeldoutLoss(Callback):
         modality = net.criterion_.modalities[name]
         total, count = 0.0, 0
         net.module_.eval()
+        # a loader of its own generator: creating an iterator draws a seed from it
+        loader = DataLoader(dataset_valid, batch_size=net.batch_size,
+                            generator=torch.Generator())
         with torch.inference_mode():
-            for batch, _ in net.get_iterator(dataset_valid, training=False):
+            for batch, _ in loader:
                 inputs, targets, _ = unpack(to_tensor(batch, device=net.device))
                 target = targets[name]
                 n_inputs = inputs[name].shape[-1]
