@@ -12,9 +12,9 @@ students' teacher has fixed settings, so one teacher per inner fold (and one per
 serves every setting and both students. Each (method, fold, seed) row records the selected
 setting. Vel-R2 uses the NLB ridge decoder fit on the training trials' rates.
 
-Run ``python benchmarks/nlb_nested.py`` (3 seeds; it writes
-``benchmarks/results/nlb_nested.{csv,md}`` after every seed, so a stopped run keeps the seeds
-it finished). ``--quick`` (1 seed, 2 outer folds, 2 settings, 15 epochs) checks the script.
+Run ``python benchmarks/nlb_nested.py`` (3 seeds, about 50 minutes per seed on 2 cores for
+the four methods; it writes ``benchmarks/results/nlb_nested.{csv,md}`` after every seed, so a
+stopped run keeps the seeds it finished, and ``--seeds 1 2 --append`` adds seeds later). ``--quick`` (1 seed, 2 outer folds, 2 settings, 15 epochs) checks the script.
 ``--set NAME=VALUE`` changes the fixed settings of every neural model.
 """
 

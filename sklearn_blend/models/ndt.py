@@ -58,7 +58,9 @@ class NDTConfig:
     position : {"learned", "sinusoidal"}, default="learned"
         A learned embedding per time bin (NDT's) or the fixed sine/cosine code. With few
         training trials a learned per-bin embedding fits each bin's noise, which the rates of
-        every trial then share (``benchmarks/rate_smoothness.py``).
+        every trial then share; the fixed code gives smooth rates, at equal scores for a
+        distilled student, while a plain model on few trials then ignores its input
+        (``benchmarks/rate_smoothness.py``).
     """
 
     n_inputs: int
