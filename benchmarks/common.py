@@ -59,3 +59,11 @@ def paired_gain(diff):
     """
     text = mean_sd(diff.dropna().groupby(level="seed").mean().to_numpy())
     return text if text == "–" or text.startswith("-") else "+" + text
+
+
+def write_results(out, header, text, results):
+    """Print ``header`` and the table ``text``; write ``out.csv`` (the rows) and ``out.md``."""
+    print(header, "", text, sep="\n")
+    results.to_csv(f"{out}.csv", index=False)
+    with open(f"{out}.md", "w") as handle:
+        handle.write(f"{header}\n\n{text}\n")

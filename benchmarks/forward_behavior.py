@@ -25,7 +25,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import KFold
 
-from common import RESULTS, mean_sd
+from common import RESULTS, mean_sd, write_results
 from sklearn_blend import BlendEstimator, metrics
 from sklearn_blend.datasets import make_synthetic
 from sklearn_blend.model_selection import paired_differences
@@ -98,11 +98,7 @@ def main(argv=None):
     header = (f"Forward behavior for the teacher: synthetic 'hierarchical' ({sizes}), "
               f"{args.folds}-fold CV x {len(seeds)} seeds, hard student, NDT defaults"
               f"{' (quick)' if args.quick else ''}.")
-    text = summarize(results)
-    print(header, "", text, sep="\n")
-    results.to_csv(f"{args.out}.csv", index=False)
-    with open(f"{args.out}.md", "w") as handle:
-        handle.write(f"{header}\n\n{text}\n")
+    write_results(args.out, header, summarize(results), results)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import KFold
 
-from common import RESULTS, mean_sd
+from common import RESULTS, mean_sd, write_results
 from sklearn_blend import metrics
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.evaluation import evaluate_split, split_arrays
@@ -140,11 +140,7 @@ def main(argv=None):
     header = (f"MC_Maze_Small, {len(splits)}-fold CV x {len(seeds)} seeds, package defaults"
               f"{' (quick: ' + str(params) + ')' if args.quick else ''}; both inference modes "
               "of the same fitted models.")
-    text = summarize(results)
-    print(header, "", text, sep="\n")
-    results.to_csv(f"{args.out}.csv", index=False)
-    with open(f"{args.out}.md", "w") as handle:
-        handle.write(f"{header}\n\n{text}\n")
+    write_results(args.out, header, summarize(results), results)
 
 
 if __name__ == "__main__":

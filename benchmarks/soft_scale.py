@@ -21,7 +21,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import KFold
 
-from common import RESULTS, mean_sd
+from common import RESULTS, mean_sd, write_results
 from sklearn_blend import BlendEstimator, metrics
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.distill import Soft
@@ -83,11 +83,7 @@ def main(argv=None):
     results = pd.DataFrame([row for rows in outputs for row in rows])
     header = (f"MC_Maze_Small, soft students (tau=2, alpha=0.5, NDT defaults), "
               f"{len(splits)}-fold CV x {len(seeds)} seeds{' (quick)' if args.quick else ''}.")
-    text = summarize(results)
-    print(header, "", text, sep="\n")
-    results.to_csv(f"{args.out}.csv", index=False)
-    with open(f"{args.out}.md", "w") as handle:
-        handle.write(f"{header}\n\n{text}\n")
+    write_results(args.out, header, summarize(results), results)
 
 
 if __name__ == "__main__":
