@@ -1,4 +1,5 @@
-"""Blocks shared by more than one model: dropout with a fast CPU mask and the transformer layer.
+"""Blocks shared by more than one model: dropout with a fast CPU mask, the transformer layer and
+the sine/cosine position code.
 
 Used by :mod:`~sklearn_blend.models.ndt`, :mod:`~sklearn_blend.models.lfads` and
 :mod:`~sklearn_blend.models.neuprint`; what is specific to one model stays in its module.
@@ -27,6 +28,7 @@ Attention and the encoder layer
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -199,3 +201,15 @@ class EncoderLayer(nn.Module):
     def forward(self, x, attn_mask=None):
         x = x + self.dropout(self.attention(self.norm_attention(x), attn_mask))
         return x + self.dropout(self.ffn(self.norm_ffn(x)))
+
+
+def sinusoidal_positions(n_time, width, device=None):
+    """The transformer's fixed sine/cosine position code, ``(n_time, width)``."""
+    position = torch.arange(n_time, device=device, dtype=torch.float32)[:, None]
+    frequency = torch.exp(
+        torch.arange(0, width, 2, device=device, dtype=torch.float32) * (-math.log(1e4) / width)
+    )
+    code = torch.zeros(n_time, width, device=device)
+    code[:, 0::2] = torch.sin(position * frequency)
+    code[:, 1::2] = torch.cos(position * frequency[: width // 2])
+    return code

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from .base import ModelOutput, set_log_mean_bias
-from .layers import Dropout, EncoderLayer, banded_attention_mask
+from .layers import Dropout, EncoderLayer, banded_attention_mask, sinusoidal_positions
 
 
 @dataclass(frozen=True)
@@ -82,17 +82,6 @@ class NDTConfig:
                              f"{self.position!r}.")
 
 
-def sinusoidal_positions(n_time, size):
-    """The fixed sine/cosine position code of the Transformer, ``(1, n_time, size)``."""
-    position = torch.arange(n_time, dtype=torch.float32)[:, None]
-    frequency = torch.exp(torch.arange(0, size, 2, dtype=torch.float32)
-                          * (-torch.log(torch.tensor(10000.0)) / size))
-    code = torch.zeros(n_time, size)
-    code[:, 0::2] = torch.sin(position * frequency)
-    code[:, 1::2] = torch.cos(position * frequency[: size // 2])
-    return code[None]
-
-
 class NDT(nn.Module):
     """Neural Data Transformer returning log-rates, latents and per-layer features.
 
@@ -120,7 +109,7 @@ class NDT(nn.Module):
         if config.position == "learned":
             self.position = nn.Parameter(torch.zeros(1, config.n_time, d))
         else:
-            self.register_buffer("position", sinusoidal_positions(config.n_time, d),
+            self.register_buffer("position", sinusoidal_positions(config.n_time, d)[None],
                                  persistent=False)
         self.input_dropout = Dropout(config.dropout)
         self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(config.n_layers))

@@ -32,14 +32,13 @@ input counts of the trial.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .base import ModelOutput, set_log_mean_bias
-from .layers import Dropout, EncoderLayer, banded_attention_mask
+from .layers import Dropout, EncoderLayer, banded_attention_mask, sinusoidal_positions
 
 #: population inputs computed from the activity itself: mean and standard deviation over neurons
 N_POPULATION_STATISTICS = 2
@@ -88,18 +87,6 @@ def population_statistics(activity):
     mean = activity.mean(dim=-1, keepdim=True)
     std = (activity - mean).pow(2).mean(dim=-1, keepdim=True).sqrt()
     return torch.cat([mean, std], dim=-1)
-
-
-def sinusoidal_positions(n_time, width, device=None):
-    """The transformer's fixed sine/cosine position code, ``(n_time, width)``."""
-    position = torch.arange(n_time, device=device, dtype=torch.float32)[:, None]
-    frequency = torch.exp(
-        torch.arange(0, width, 2, device=device, dtype=torch.float32) * (-math.log(1e4) / width)
-    )
-    code = torch.zeros(n_time, width, device=device)
-    code[:, 0::2] = torch.sin(position * frequency)
-    code[:, 1::2] = torch.cos(position * frequency[: width // 2])
-    return code
 
 
 class NeuPRINT(nn.Module):
