@@ -67,3 +67,43 @@ def write_results(out, header, text, results):
     results.to_csv(f"{out}.csv", index=False)
     with open(f"{out}.md", "w") as handle:
         handle.write(f"{header}\n\n{text}\n")
+
+
+def fold_arguments(parser, out):
+    """Add the options of the fold-by-fold MC_Maze_Small scripts: ``--seeds``, ``--n-jobs``,
+    ``--quick`` and ``--out`` (default ``benchmarks/results/<out>``)."""
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--quick", action="store_true",
+                        help="1 seed, 2 folds, 5 epochs: checks the script")
+    parser.add_argument("--out", default=str(RESULTS / out))
+    return parser
+
+
+def run_folds(run, args, *extra):
+    """Call ``run(fold, seed, train, test, *extra, params, n_threads)`` for every (fold, seed)
+    of MC_Maze_Small's 5 trial-wise folds (``KFold(5, shuffle=True, random_state=0)``, the
+    folds of every MC_Maze_Small script) in ``args.n_jobs`` processes, and gather the rows.
+
+    Returns
+    -------
+    results : DataFrame
+        Every row ``run`` returned.
+    n_folds, seeds : int, list of int
+        What ran (``--quick``: 2 folds, 1 seed, ``params = {"max_epochs": 5}``).
+    """
+    import os
+
+    import pandas as pd
+    from joblib import Parallel, delayed
+    from sklearn.model_selection import KFold
+
+    params, seeds = {}, args.seeds
+    splits = list(KFold(5, shuffle=True, random_state=0).split(np.arange(75)))
+    if args.quick:
+        params, seeds, splits = dict(max_epochs=5), seeds[:1], splits[:2]
+    n_threads = max(1, (os.cpu_count() or 1) // args.n_jobs)
+    outputs = Parallel(n_jobs=args.n_jobs)(
+        delayed(run)(fold, seed, train, test, *extra, params, n_threads)
+        for seed in seeds for fold, (train, test) in enumerate(splits))
+    return pd.DataFrame([row for rows in outputs for row in rows]), len(splits), seeds

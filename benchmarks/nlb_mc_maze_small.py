@@ -67,9 +67,9 @@ def summarize(results, base="ndt"):
     """Mean +- sd over all (fold, seed) pairs; paired differences with the plain model."""
     model = BASE_LABELS[base]
     lines = [
-        f"| method | co-bps | fp-bps | Vel-R2 | Vel-R2 vs {model} | co-bps vs {model} "
-        "| epochs | training s per fit |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| method | folds x seeds | co-bps | fp-bps | Vel-R2 | Vel-R2 vs {model} "
+        f"| co-bps vs {model} | epochs | training s per fit |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for method in [m for m in (*METHODS, *CONTROLS) if m in results.method.values]:
         rows = results[results.method == method]
@@ -86,14 +86,14 @@ def summarize(results, base="ndt"):
                  "control_time": f"control: {model} hard, spikes shuffled in time",
                  }.get(method, f"BLEND {model} {method}")
         lines.append(
-            f"| {label} | {mean_sd(rows.co_bps)} | {mean_sd(rows.fp_bps)} "
+            f"| {label} | {rows.fold.nunique()} x {rows.seed.nunique()} "
+            f"| {mean_sd(rows.co_bps)} | {mean_sd(rows.fp_bps)} "
             f"| {mean_sd(rows.vel_r2)} | {gains[0]} | {gains[1]} "
             f"| {rows.epochs.mean():.0f} | {rows.seconds.mean():.0f} |"
         )
-    seeds, folds = results.seed.nunique(), results.fold.nunique()
     lines += [
         "",
-        f"Mean +- sd over all {folds} folds x {seeds} seeds (smoothing is deterministic: "
+        "Mean +- sd over all (fold, seed) pairs of each method (smoothing is deterministic: "
         f"one value per fold). Differences are paired with the {model} of the same fold and "
         "seed: mean +- sd over the pairs, wins, Wilcoxon signed-rank p. Pairs of one fold "
         "share its training trials across seeds and the folds' training sets overlap, so the "
@@ -108,6 +108,12 @@ def main(argv=None):
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--max-folds", type=int, default=None,
                         help="run only the first K of the folds (all by default)")
+    parser.add_argument("--fold-ids", type=int, nargs="+", default=None, metavar="K",
+                        help="run only these folds (0-based), e.g. the ones an earlier run "
+                             "left, with --append")
+    parser.add_argument("--append", action="store_true",
+                        help="add this run's rows to those in --out's CSV (rows of the same "
+                             "method, fold and seed are replaced)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS),
                         choices=(*METHODS, *CONTROLS),
                         help=f"methods to run (default: all but the leak controls {CONTROLS})")
@@ -147,18 +153,22 @@ def main(argv=None):
     if args.quick:
         seeds, n_folds_run = seeds[:1], 2
         params.setdefault("max_epochs", 20)
+    fold_ids = list(range(n_folds_run)) if args.fold_ids is None else args.fold_ids
+    if not set(fold_ids) <= set(range(args.folds)):
+        raise SystemExit(f"--fold-ids {fold_ids} must lie in 0..{args.folds - 1}")
     n_trials = len(load_mc_maze_small().spikes)
     splits = list(KFold(args.folds, shuffle=True, random_state=0).split(np.arange(n_trials)))
     tasks = []
     for seed in seeds:
-        for fold, (train, test) in enumerate(splits[:n_folds_run]):
+        for fold in fold_ids:
+            train, test = splits[fold]
             methods = [m for m in args.methods if m != "smoothing" or seed == seeds[0]]
             tasks.append((fold, seed, train, test, methods))
     n_threads = max(1, (os.cpu_count() or 1) // args.n_jobs)
     start = time.perf_counter()
     outputs = Parallel(n_jobs=args.n_jobs)(
         delayed(run_split)(fold, seed, train, test, methods, params, n_threads,
-                           keep_decoded=(fold == 0 and seed == seeds[0]))
+                           keep_decoded=(fold == 0 and seed == seeds[0] and not args.append))
         for fold, seed, train, test, methods in tasks
     )
     wall = time.perf_counter() - start
@@ -167,23 +177,33 @@ def main(argv=None):
     if args.reuse:
         earlier = pd.read_csv(args.reuse)
         earlier = earlier[~earlier.method.isin(results.method)
-                          & earlier.seed.isin(seeds) & earlier.fold.isin(range(n_folds_run))]
+                          & earlier.seed.isin(seeds) & earlier.fold.isin(fold_ids)]
         pairs = set(zip(results.fold, results.seed))
         if not pairs <= set(zip(earlier.fold, earlier.seed)):
             raise SystemExit(f"--reuse {args.reuse} lacks some (fold, seed) pairs of this run")
         results = pd.concat([earlier, results], ignore_index=True)
         reused = (f"; rows of {sorted(set(earlier.method))} reused from {args.reuse} (same "
                   "folds, seeds and code path)")
+    if args.append:
+        earlier = pd.read_csv(Path(args.out).with_suffix(".csv"))
+        new = set(zip(results.method, results.fold, results.seed))
+        keep = [(m, f, s) not in new for m, f, s in zip(earlier.method, earlier.fold,
+                                                         earlier.seed)]
+        results = pd.concat([earlier[keep], results], ignore_index=True)
+        reused += (f" (this run: folds {fold_ids}, seeds {seeds}; the other rows come from "
+                   f"the earlier run(s) in {Path(args.out).name}.csv)")
     table = summarize(results, args.base)
     timing = results.groupby("method").seconds.agg(["mean", "sum"])
     timing_lines = ["| method | training s per fit | total training s |", "|---|---|---|"]
     timing_lines += [f"| {m} | {timing.loc[m, 'mean']:.0f} | {timing.loc[m, 'sum']:.0f} |"
                      for m in METHODS if m in timing.index]
+    folds_of = results.groupby("method").fold.nunique()
     header = (
         f"MC_Maze_Small (75 trials, 107 held-in + 35 held-out neurons, 40 forward bins), "
         f"trial-wise {args.folds}-fold CV"
-        f"{f' (first {n_folds_run} folds run)' if n_folds_run < args.folds else ''}"
-        f"{' (quick)' if args.quick else ''}; BlendEstimator "
+        + (f" (first {n_folds_run} folds run)" if folds_of.max() == n_folds_run < args.folds
+           and args.fold_ids is None else "")
+        + f"{' (quick)' if args.quick else ''}; BlendEstimator "
         f"parameters: {params or 'defaults'}; wall time {wall / 60:.0f} min on "
         f"{os.cpu_count()} cores{reused}."
     )

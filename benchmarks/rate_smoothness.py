@@ -16,15 +16,11 @@ it writes ``benchmarks/results/rate_smoothness.{csv,md}``. ``--quick`` checks th
 from __future__ import annotations
 
 import argparse
-import os
 import warnings
 
 import numpy as np
-import pandas as pd
-from joblib import Parallel, delayed
-from sklearn.model_selection import KFold
 
-from common import RESULTS, mean_sd, write_results
+from common import fold_arguments, mean_sd, run_folds, write_results
 from sklearn_blend import metrics
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.evaluation import evaluate_split, split_arrays
@@ -121,23 +117,13 @@ def summarize(results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser = fold_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]),
+                            "rate_smoothness")
     parser.add_argument("--methods", nargs="+", default=["smoothing", "ndt", "hard"])
-    parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default=str(RESULTS / "rate_smoothness"))
     args = parser.parse_args(argv)
-    params, seeds = {}, args.seeds
-    splits = list(KFold(5, shuffle=True, random_state=0).split(np.arange(75)))
-    if args.quick:
-        params, seeds, splits = dict(max_epochs=5), seeds[:1], splits[:2]
-    n_threads = max(1, (os.cpu_count() or 1) // args.n_jobs)
-    outputs = Parallel(n_jobs=args.n_jobs)(
-        delayed(run)(fold, seed, train, test, args.methods, params, n_threads)
-        for seed in seeds for fold, (train, test) in enumerate(splits))
-    results = pd.DataFrame([row for rows in outputs for row in rows])
-    header = (f"MC_Maze_Small, {len(splits)}-fold CV x {len(seeds)} seeds, package defaults"
+    results, n_folds, seeds = run_folds(run, args, args.methods)
+    params = {"max_epochs": 5} if args.quick else {}
+    header = (f"MC_Maze_Small, {n_folds}-fold CV x {len(seeds)} seeds, package defaults"
               f"{' (quick: ' + str(params) + ')' if args.quick else ''}; both inference modes "
               "of the same fitted models.")
     write_results(args.out, header, summarize(results), results)

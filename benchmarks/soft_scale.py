@@ -13,15 +13,9 @@ Run ``python benchmarks/soft_scale.py`` (5 folds x 3 seeds); it writes
 from __future__ import annotations
 
 import argparse
-import os
 import warnings
 
-import numpy as np
-import pandas as pd
-from joblib import Parallel, delayed
-from sklearn.model_selection import KFold
-
-from common import RESULTS, mean_sd, write_results
+from common import fold_arguments, mean_sd, run_folds, write_results
 from sklearn_blend import BlendEstimator, metrics
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.distill import Soft
@@ -66,23 +60,12 @@ def summarize(results):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default=str(RESULTS / "soft_scale"))
+    parser = fold_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]),
+                            "soft_scale")
     args = parser.parse_args(argv)
-    params, seeds = {}, args.seeds
-    splits = list(KFold(5, shuffle=True, random_state=0).split(np.arange(75)))
-    if args.quick:
-        params, seeds, splits = dict(max_epochs=5), seeds[:1], splits[:2]
-    n_threads = max(1, (os.cpu_count() or 1) // args.n_jobs)
-    outputs = Parallel(n_jobs=args.n_jobs)(
-        delayed(run)(fold, seed, train, test, params, n_threads)
-        for seed in seeds for fold, (train, test) in enumerate(splits))
-    results = pd.DataFrame([row for rows in outputs for row in rows])
+    results, n_folds, seeds = run_folds(run, args)
     header = (f"MC_Maze_Small, soft students (tau=2, alpha=0.5, NDT defaults), "
-              f"{len(splits)}-fold CV x {len(seeds)} seeds{' (quick)' if args.quick else ''}.")
+              f"{n_folds}-fold CV x {len(seeds)} seeds{' (quick)' if args.quick else ''}.")
     write_results(args.out, header, summarize(results), results)
 
 

@@ -5,7 +5,10 @@ distilled from the teacher. :class:`BlendEstimator` trains both in ``fit(X, b)``
 spikes in ``transform(X)``; :class:`PerBin` puts an ordinary 2-D estimator (``RidgeCV``,
 ``LogisticRegression``) after it in a ``Pipeline``. For cell-type prediction, where the sample is
 a neuron, :class:`NeuronEmbedding` turns the neurons of :class:`Recordings` into one feature
-vector each (NeuPRINT, optionally distilled). :func:`register_strategy` adds a distillation
+vector each (NeuPRINT, optionally distilled). :class:`NedsEstimator` is NEDS: one model over
+spike and behavior tokens that decodes behavior from spikes and encodes spikes from behavior,
+over the trials of several sessions held in :class:`SessionTrials`.
+:func:`register_strategy` adds a distillation
 strategy (:mod:`sklearn_blend.distill`) that every estimator accepts by name.
 
 Layout: :mod:`.estimators` (the scikit-learn estimators), :mod:`.training` (the one training
@@ -19,9 +22,11 @@ __version__ = "0.1.0"
 
 from .distill import register_strategy  # noqa: E402
 from .estimators.adapters import PerBin  # noqa: E402 (the estimators read __version__)
+from .estimators.neds import NedsEstimator  # noqa: E402
 from .estimators.neurons import NeuronEmbedding  # noqa: E402
 from .estimators.trials import BlendEstimator, BlendTeacher  # noqa: E402
 from .data.recordings import Recordings  # noqa: E402
+from .data.trials import SessionTrials  # noqa: E402
 
-__all__ = ["BlendEstimator", "BlendTeacher", "NeuronEmbedding", "PerBin", "Recordings",
-           "register_strategy", "__version__"]
+__all__ = ["BlendEstimator", "BlendTeacher", "NedsEstimator", "NeuronEmbedding", "PerBin",
+           "Recordings", "SessionTrials", "register_strategy", "__version__"]

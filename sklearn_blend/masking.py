@@ -85,3 +85,59 @@ def corrupt_entries(activity, mask, *, generator=None):
         draw < ZERO_SHARE + (1 - ZERO_SHARE) * NOISE_SHARE_OF_REST
     )
     return torch.where(zero, 0.0, torch.where(noised, noise, activity))
+
+
+#: NEDS's masking schemes, in the order :func:`multitask_mask` numbers them
+SCHEMES = ("encoding", "decoding", "self_spike", "self_behavior", "cross_modal")
+
+
+def multitask_mask(schemes, n_time, per_bin, ratio, *, generator=None, device=None):
+    """NEDS's token mask: which (sample, bin, stream) tokens are hidden, one scheme per sample.
+
+    Stream 0 is the spikes, the others are behavior streams; ``per_bin[s]`` says whether
+    stream ``s`` varies over bins (per-bin behavior) or holds one per-trial value repeated
+    (per-trial variables). Per sample, the scheme ``SCHEMES[schemes[i]]`` decides:
+
+    * ``encoding``: every spike token hidden, behavior visible (behavior to spikes);
+    * ``decoding``: every behavior token hidden, spikes visible (spikes to behavior);
+    * ``self_spike``: spike bins hidden with probability ``ratio`` each, behavior visible;
+    * ``self_behavior``: each behavior stream's bins hidden with probability ``ratio``, drawn
+      per stream, spikes visible;
+    * ``cross_modal``: one draw of bins hidden with probability ``ratio``, the same bins in
+      every stream.
+
+    A per-trial stream cannot be hidden in part (its visible tokens would give the value
+    away), so in the last three schemes it is hidden whole with probability ``ratio``.
+
+    Parameters
+    ----------
+    schemes : LongTensor (n_samples,)
+        Index into :data:`SCHEMES` of each sample's scheme.
+    n_time : int
+    per_bin : sequence of bool (n_streams,)
+    ratio : float in (0, 1)
+
+    Returns
+    -------
+    BoolTensor (n_samples, n_time, n_streams)
+        True for hidden tokens. The random draws do not depend on the schemes, so the same
+        seed gives the same draws whichever schemes were picked.
+    """
+    n, n_streams = len(schemes), len(per_bin)
+    schemes = torch.as_tensor(schemes, device=device)
+    varies = torch.as_tensor(list(per_bin), dtype=torch.bool, device=device)
+    each = torch.rand(n, n_time, n_streams, generator=generator, device=device) < ratio
+    shared = torch.rand(n, n_time, 1, generator=generator, device=device) < ratio
+    whole = torch.rand(n, 1, n_streams, generator=generator, device=device) < ratio
+    each = torch.where(varies, each, whole)
+    shared = torch.where(varies, shared, whole)
+    spike = torch.zeros(n_streams, dtype=torch.bool, device=device)
+    spike[0] = True
+    by_scheme = torch.stack([
+        spike.expand(n, n_time, n_streams),  # encoding
+        (~spike).expand(n, n_time, n_streams),  # decoding
+        each & spike,  # self_spike
+        each & ~spike,  # self_behavior
+        shared.expand(n, n_time, n_streams),  # cross_modal
+    ])
+    return by_scheme[schemes, torch.arange(n, device=device)]

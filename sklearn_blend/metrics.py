@@ -62,6 +62,40 @@ def bits_per_spike(rates, spikes):
     return float((nll_null - nll_model) / total / np.log(2))
 
 
+def bits_per_spike_per_neuron(rates, spikes):
+    """Bits per spike of each neuron against its own mean rate, averaged over neurons.
+
+    NEDS's encoding metric: for neuron ``n``, ``(NLL_null_n - NLL_model_n) / (spikes_n ln 2)``,
+    then the mean over the neurons that spiked. Unlike :func:`bits_per_spike` (NLB's, which
+    pools every neuron's log-likelihood and spikes in one ratio, so high-rate neurons weigh
+    more), every neuron counts the same here, and a quiet neuron's ratio can be large either
+    way. Arrays ``(..., n_neurons)``; NaN spikes are ignored.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> spikes = np.array([[[0.0, 1.0], [2.0, 1.0]]])
+    >>> rates = np.array([[[0.1, 1.0], [1.9, 1.0]]])
+    >>> round(bits_per_spike_per_neuron(rates, spikes), 3)  # (0.926 + 0) / 2
+    0.463
+    """
+    spikes = np.asarray(spikes, dtype=np.float64)
+    if np.shape(rates) != spikes.shape:
+        raise ValueError(
+            f"rates and spikes must have the same shape, got {np.shape(rates)} and "
+            f"{spikes.shape}."
+        )
+    axes = tuple(range(spikes.ndim - 1))
+    totals = np.nansum(spikes, axis=axes)
+    if not (totals > 0).any():
+        raise ValueError("bits per spike is undefined when spikes contain no spikes.")
+    null_rates = np.broadcast_to(np.nanmean(spikes, axis=axes, keepdims=True), spikes.shape)
+    nll_model = poisson_log_likelihood_terms(rates, spikes).sum(axis=axes)
+    nll_null = poisson_log_likelihood_terms(null_rates, spikes).sum(axis=axes)
+    spiking = totals > 0
+    return float(np.mean((nll_null - nll_model)[spiking] / totals[spiking] / np.log(2)))
+
+
 # --- Neural Latents Benchmark metrics (same formulas as ``nlb_tools.evaluation``) -------------
 
 #: ridge penalties NLB searches for velocity decoding
@@ -243,6 +277,18 @@ def vel_r2_scorer(estimator, X, y):
     if not steps or not isinstance(steps[-1][1], PerBin):
         raise TypeError("vel_r2_scorer needs a Pipeline whose last step is PerBin(decoder).")
     return estimator.score(X, y)
+
+
+def encoding_bps_scorer(estimator, X, y):
+    """Scorer: bits per spike (NLB's pooled form) of spikes ``X`` encoded from behavior ``y``
+    alone by a fitted :class:`~sklearn_blend.NedsEstimator` (``predict_rates(b=y)``)."""
+    return bits_per_spike(estimator.predict_rates(b=y), X)
+
+
+def encoding_bps_per_neuron_scorer(estimator, X, y):
+    """Scorer: as :func:`encoding_bps_scorer`, but NEDS's per-neuron average
+    (:func:`bits_per_spike_per_neuron`); the two differ, so name the one you report."""
+    return bits_per_spike_per_neuron(estimator.predict_rates(b=y), X)
 
 
 def nlb_velocity_decoder():

@@ -123,6 +123,29 @@ def test_cell_identity_statistics_are_auto_and_cross_correlations(cell_identity)
     assert lag0[2] > 0.9 and abs(lag0[0]) < 0.3
 
 
+def test_cell_identity_nested_selects_the_informative_table_from_training_neurons(
+        load_benchmark, monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # it imports cell_identity's statistics
+    nested = load_benchmark("cell_identity_nested")
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["EC", "IN"], 40)
+    informative = rng.normal(size=(80, 3)) + 3.0 * (labels == "IN")[:, None]
+    tables = {("PCA", 8): {"table": rng.normal(size=(80, 3))},
+              ("PCA", 32): {"table": informative},
+              ("random", 0): {"table": rng.normal(size=(80, 3))},
+              ("random", 1): {"table": rng.normal(size=(80, 3))}}
+    rows = nested.select_and_score(tables, ["random", "PCA"], labels, np.arange(80), seed=0)
+    assert len(rows) == 2 * 5  # two methods, five outer folds
+    pca = [row for row in rows if row["method"] == "PCA"]
+    assert all(row["params"] == {"features__key": 32} for row in pca)
+    assert min(row["test_balanced_accuracy"] for row in pca) > 0.9
+    chance = np.mean([r["test_balanced_accuracy"] for r in rows if r["method"] == "random"])
+    assert chance < 0.75
+    # the lookup returns the rows of the chosen table for the neurons asked for
+    lookup = nested.FeatureLookup({32: informative}, key=32)
+    assert np.array_equal(lookup.fit_transform(np.array([[3], [70]])), informative[[3, 70]])
+
+
 def test_precision_summary_pairs_bfloat16_with_float32_of_the_same_fold_and_seed(
         precision_quality):
     import pandas as pd

@@ -5,7 +5,7 @@ import warnings
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_blend import BlendEstimator, BlendTeacher, NeuronEmbedding, PerBin
+from sklearn_blend import BlendEstimator, BlendTeacher, NedsEstimator, NeuronEmbedding, PerBin
 
 from .helpers import TINY, TINY_LFADS, TINY_NEURONS, TINY_TRAINING, TinyGRU
 
@@ -19,6 +19,9 @@ ESTIMATORS = [
     BlendEstimator(base=TinyGRU, strategy="correlation", random_state=0, **TINY_TRAINING),
     # per-neuron features: a 2-D array is one session, one row per neuron
     NeuronEmbedding(strategy=None, random_state=0, **TINY_NEURONS),
+    # NEDS: encoding and decoding with one model
+    NedsEstimator(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=2,
+                  batch_size=8, warmup_steps=1, early_stopping=False, random_state=0),
     PerBin(Ridge()),
     PerBin(LogisticRegression()),
 ]

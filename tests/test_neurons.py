@@ -251,3 +251,49 @@ def test_poisson_loss_on_counts(sessions):
     Z = NeuronEmbedding(None, loss="poisson", random_state=0, **TINY_NEURONS).fit_transform(
         counts)
     assert np.isfinite(Z).all()
+
+
+def test_behavior_inputs_is_the_students_teacher(sessions, monkeypatch):
+    recordings, _ = sessions
+    fits = []
+    original = _teacher_cache._fit
+    monkeypatch.setattr(_teacher_cache, "_fit", lambda *a: fits.append(1) or original(*a))
+    reference = NeuronEmbedding(None, behavior_inputs=True, random_state=0,
+                                **TINY_NEURONS).fit(recordings)
+    assert reference.teacher_net_ is None and reference.n_behavior_in_ == 2
+    assert reference.student_.config.n_population == 4  # mean, sd, 2 behavior channels
+    student = NeuronEmbedding("hard", random_state=0, **TINY_NEURONS).fit(recordings)
+    assert len(fits) == 1  # the student's teacher is the reference model, from the cache
+    teacher_table = student.teacher_net_.module_.model.embedding.weight.detach().numpy()
+    assert_same(reference.embeddings_, teacher_table)
+    # without the cache the same model is trained again, bit for bit
+    fresh = NeuronEmbedding(None, behavior_inputs=True, random_state=0, teacher_cache=False,
+                            **TINY_NEURONS).fit(recordings)
+    assert_same(fresh.embeddings_, reference.embeddings_)
+
+
+def test_behavior_inputs_embeds_unseen_neurons_with_their_behavior(sessions):
+    recordings, _ = sessions
+    emb = NeuronEmbedding(None, behavior_inputs=True, random_state=0,
+                          **TINY_NEURONS).fit(recordings[:14])
+    Z = emb.transform(recordings[14:])
+    assert Z.shape == (7, 4) and np.isfinite(Z).all()
+    assert_same(emb.transform(recordings[14:]), Z)
+    # seen neurons need no behavior; unseen ones do, with fit's channels
+    assert_same(emb.transform(Recordings(recordings.activity)[:14]), emb.embeddings_)
+    with pytest.raises(ValueError, match=r"not seen in fit.*behavior \(n_frames, 2\)"):
+        emb.transform(Recordings(recordings.activity)[14:])
+    one_channel = Recordings(recordings.activity, [b[:, :1] for b in recordings.behavior])
+    with pytest.raises(ValueError, match=r"behavior \(n_frames, 2\)"):
+        emb.transform(one_channel[14:])
+
+
+def test_behavior_inputs_errors(sessions):
+    recordings, _ = sessions
+    with pytest.raises(ValueError, match="behavior_inputs=True reads behavior"):
+        NeuronEmbedding(None, behavior_inputs=True, **TINY_NEURONS).fit(
+            Recordings(recordings.activity))
+    with pytest.raises(ValueError, match="a student .strategy='hard'. never reads it"):
+        NeuronEmbedding("hard", behavior_inputs=True, **TINY_NEURONS).fit(recordings)
+    with pytest.raises(TypeError, match="behavior_inputs must be True or False"):
+        NeuronEmbedding(None, behavior_inputs="yes", **TINY_NEURONS).fit(recordings)

@@ -73,7 +73,16 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         :class:`~sklearn_blend.BlendEstimator`'s) between student and teacher predictions
         ``(window, frame, neuron)``; ``"soft"`` and ``"correlation"`` act over the
         ``group_size`` neurons of a training sample, ``"feature"`` also matches the hidden
-        state of every layer. ``None``: plain NeuPRINT, no teacher, no behavior.
+        state of every layer. ``None``: plain NeuPRINT, no teacher (and no behavior unless
+        ``behavior_inputs``).
+    behavior_inputs : bool, default=False
+        With ``strategy=None``: NeuPRINT as published, reading the behavior among its
+        population inputs (mean and standard deviation of the population, running speed,
+        pupil size). It is the teacher a strategy would distil from: with the same settings
+        and an int ``random_state`` it is the very same model, shared through
+        ``teacher_cache``. Behavior is then needed in ``fit`` and, for neurons not seen in
+        ``fit``, in ``transform``. A reference for what the students miss, not a spikes-only
+        model.
     alpha : float in [0, 1], default=0.5
         Weight of the student's own masked loss; ``1 - alpha`` weighs distillation.
     tau : float > 0, default=2.0
@@ -150,7 +159,8 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     n_features_in_ : int
         Frames per neuron, only when ``fit`` received a 2-D array.
     n_behavior_in_ : int
-        Behavior channels the teacher read (0 without a strategy).
+        Behavior channels the teacher (or, with ``behavior_inputs``, the model) read; 0 when
+        no model read behavior.
 
     Examples
     --------
@@ -173,6 +183,7 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self,
         strategy="hard",
         *,
+        behavior_inputs=False,
         alpha=0.5,
         tau=2.0,
         loss="mse",
@@ -204,6 +215,7 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         verbose=0,
     ):
         self.strategy = strategy
+        self.behavior_inputs = behavior_inputs
         self.alpha = alpha
         self.tau = tau
         self.loss = loss
@@ -237,6 +249,16 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     # ------------------------------------------------------------------ checks
     def _check_params(self):
         check_strategy(self.strategy)
+        if not isinstance(self.behavior_inputs, (bool, np.bool_)):
+            raise TypeError(
+                f"behavior_inputs must be True or False, got {self.behavior_inputs!r}."
+            )
+        if self.behavior_inputs and self.strategy is not None:
+            raise ValueError(
+                f"behavior_inputs=True is the plain NeuPRINT that reads behavior; a student "
+                f"(strategy={self.strategy!r}) never reads it. Use strategy=None with "
+                "behavior_inputs=True, or behavior_inputs=False for a student."
+            )
         check_number(self.alpha, "alpha", low=0, high=1)
         check_number(self.tau, "tau", low=0, low_open=True)
         check_in(self.loss, "loss", ("mse", "poisson"))
@@ -299,11 +321,11 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
             context_forward=self.context_forward,
         )
 
-    def _samples(self, recordings, rows, seed, *, with_behavior):
+    def _samples(self, recordings, rows, seed, *, with_behavior, behavior_scale=None):
         frames = min(recordings.activity[s].shape[0] for s in np.unique(recordings.sessions))
         return _neuron_training.neuron_samples(
             recordings, rows, n_window=min(self.n_window, frames), group_size=self.group_size,
-            seed=seed, with_behavior=with_behavior,
+            seed=seed, with_behavior=with_behavior, behavior_scale=behavior_scale,
         )
 
     # ------------------------------------------------------------------ fit
@@ -327,11 +349,14 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         """
         self._check_params()
         recordings = self._recordings(X, reset=True)
-        if self.strategy is not None and recordings.behavior is None:
+        with_behavior = self.strategy is not None or self.behavior_inputs
+        if with_behavior and recordings.behavior is None:
+            reader = ("behavior_inputs=True reads behavior" if self.behavior_inputs else
+                      f"strategy={self.strategy!r} distils a teacher that reads behavior")
             raise ValueError(
-                f"strategy={self.strategy!r} distils a teacher that reads behavior: give X as "
-                "Recordings(activity, behavior) with behavior (n_frames, n_behavior) per "
-                "session, or use strategy=None."
+                f"{reader}: give X as Recordings(activity, behavior) with behavior "
+                "(n_frames, n_behavior) per session, or use strategy=None"
+                + (" and behavior_inputs=False." if self.behavior_inputs else ".")
             )
         self.device_ = _training.resolve_device(self.device)
         keys = recordings.neuron_keys()
@@ -351,7 +376,6 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         data_seed, teacher_seed, student_seed, self._embedding_seed = (
             int(s) for s in rng.randint(_training.MAX_SEED, size=4)
         )
-        with_behavior = self.strategy is not None
         samples = self._samples(recordings, rows, data_seed, with_behavior=with_behavior)
         common = dict(architecture=self._architecture(), n_neurons=len(self.neuron_keys_),
                       modality=self._modality(), mask_ratio=self.mask_ratio,
@@ -359,6 +383,12 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
                       config=_training.training_config(self, self.device_))
         self.n_behavior_in_ = recordings.n_behavior if with_behavior else 0
         self.teacher_net_ = None
+        if self.behavior_inputs:  # the teacher itself is the model
+            self._behavior_scale = _neuron_training.behavior_scaling(recordings)
+            self.student_net_ = self._fit_teacher(samples, common, teacher_seed)
+            self.embeddings_ = _neuron_training.embedding_table(self.student_)
+            self.n_iter_ = len(self.student_net_.history)
+            return self
         distill = {}
         if with_behavior:
             self.teacher_net_ = self._fit_teacher(samples, common, teacher_seed)
@@ -424,7 +454,17 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         row_of = {key: row for row, key in enumerate(first)}
         subset = recordings[np.array(list(first.values()))]
         rows = np.arange(len(first), dtype=np.int64)
-        samples = self._samples(subset, rows, self._embedding_seed, with_behavior=False)
+        if self.behavior_inputs and (recordings.behavior is None
+                                     or recordings.n_behavior != self.n_behavior_in_):
+            raise ValueError(
+                f"{int((~seen).sum())} neuron(s) of X were not seen in fit, and their "
+                "embeddings are fitted through a model that reads behavior "
+                f"(behavior_inputs=True): give X as Recordings(activity, behavior) with "
+                f"behavior (n_frames, {self.n_behavior_in_}) per session, as in fit."
+            )
+        samples = self._samples(subset, rows, self._embedding_seed,
+                                with_behavior=self.behavior_inputs,
+                                behavior_scale=getattr(self, "_behavior_scale", None))
         config = _training.training_config(
             self, self.device_, max_epochs=self.embedding_epochs, early_stopping=False,
             weight_decay=0.0, warmup_steps=0,

@@ -58,7 +58,8 @@ def behavior_scaling(recordings):
     return frames.mean(axis=0), np.where(scale > 0, scale, 1.0)
 
 
-def neuron_samples(recordings, rows, *, n_window, group_size, seed, with_behavior):
+def neuron_samples(recordings, rows, *, n_window, group_size, seed, with_behavior,
+                   behavior_scale=None):
     """Cut training samples for the selected neurons of ``recordings``.
 
     Parameters
@@ -74,6 +75,9 @@ def neuron_samples(recordings, rows, *, n_window, group_size, seed, with_behavio
         Seeds the grouping of neurons.
     with_behavior : bool
         Include the behavior of each window, standardised by :func:`behavior_scaling`.
+    behavior_scale : tuple of ndarray, optional
+        ``(mean, std)`` per behavior channel to standardise with instead (a fitted model's,
+        when new neurons are embedded).
 
     Returns
     -------
@@ -84,7 +88,8 @@ def neuron_samples(recordings, rows, *, n_window, group_size, seed, with_behavio
     """
     rng = np.random.default_rng(seed)
     if with_behavior:
-        behavior_mean, behavior_scale = behavior_scaling(recordings)
+        behavior_mean, behavior_scale = (behavior_scaling(recordings) if behavior_scale is None
+                                         else behavior_scale)
     per_session = [np.flatnonzero(recordings.sessions == s) for s in range(recordings.n_sessions)]
     group_size = min(group_size, max(len(p) for p in per_session))
     parts = {"activity": [], "population": [], "neuron_ids": [], "behavior": []}
@@ -240,7 +245,8 @@ class _EmbeddingFitBuilder:
             model.embedding.weight.copy_(fitted.embedding.weight.mean(0).expand_as(
                 model.embedding.weight))
         model.embedding.weight.requires_grad_(True)
-        model = NeuronModel(model, self.modality.name, reads_behavior=False,
+        model = NeuronModel(model, self.modality.name,
+                            reads_behavior=config.n_population > N_POPULATION_STATISTICS,
                             frozen_dynamics=True)
         objective = Objective(EntryMasking(self.mask_ratio, modality=self.modality.name),
                               {self.modality.name: self.modality}, precision=self.precision)
@@ -251,12 +257,14 @@ def fit_new_embeddings(fitted, samples, *, n_neurons, modality, mask_ratio, conf
                        precision="float32"):
     """Embeddings of neurons ``fitted`` has not seen, its dynamics frozen (as NeuPRINT does).
 
-    ``fitted`` is a trained :class:`~sklearn_blend.models.NeuPRINT`; ``samples`` come from :func:`neuron_samples`
-    with rows ``0 .. n_neurons - 1`` for the new neurons. Trains only a new embedding table, by
+    ``fitted`` is a trained :class:`~sklearn_blend.models.NeuPRINT`; ``samples`` come from
+    :func:`neuron_samples` with rows ``0 .. n_neurons - 1`` for the new neurons (with their
+    behavior when ``fitted`` reads behavior). Trains only a new embedding table, by
     masked modelling, for ``config.max_epochs`` epochs; returns it as a
     ``(n_neurons, embedding_dim)`` float32 array.
     """
-    samples = {k: v for k, v in samples.items() if k != "behavior"}
+    if fitted.config.n_population == N_POPULATION_STATISTICS:  # a student: no behavior
+        samples = {k: v for k, v in samples.items() if k != "behavior"}
     builder = _EmbeddingFitBuilder(fitted, n_neurons, modality, mask_ratio, precision)
     net = fit_net(builder, sample_data(samples, modality), config, seed,
                   "new neuron embeddings")

@@ -209,19 +209,28 @@ class Objective(nn.Module):
         Weight of the reconstruction; ``1 - alpha`` weighs distillation.
     precision : {"float32", "bfloat16"}
         Compute precision of the teacher's forward (the net runs the student in the same).
+    weights : dict of str to float, optional
+        Weight of each modality's reconstruction in their sum (default 1 each).
 
     Returns (forward)
     -----------------
-    dict of scalar tensors: ``"mtm"`` (reconstruction, summed over modalities), one
-    ``"mtm_<modality>"`` per modality when there are several, ``"distill"`` in training of a
-    student, and ``"loss"`` (what training minimises; validation scores reconstruction alone).
+    dict of scalar tensors: ``"mtm"`` (reconstruction, summed over modalities with
+    ``weights``), one ``"mtm_<modality>"`` per modality when there are several, ``"distill"``
+    in training of a student, and ``"loss"`` (what training minimises; validation scores
+    reconstruction alone).
     """
 
     def __init__(self, masking, modalities, *, teacher=None, strategy=None, student=None,
-                 alpha=1.0, precision="float32"):
+                 alpha=1.0, precision="float32", weights=None):
         super().__init__()
         self.masking = masking
         self.modalities = dict(modalities)
+        self.weights = {name: 1.0 for name in self.modalities}
+        unknown = sorted(set(weights or {}) - set(self.modalities))
+        if unknown:
+            raise ValueError(f"weights name {unknown}, which are not reconstructed "
+                             f"({list(self.modalities)}).")
+        self.weights.update(weights or {})
         self.alpha = alpha
         self.precision = precision
         predicts = getattr(student, "predicts", None)
@@ -264,7 +273,8 @@ class Objective(nn.Module):
 
     def forward(self, output, view):
         terms = self.reconstruction(output, view)
-        mtm = sum(terms.values()) if len(terms) > 1 else next(iter(terms.values()))
+        mtm = (sum(self.weights[name] * value for name, value in terms.items())
+               if len(terms) > 1 else next(iter(terms.values())))
         result = {"mtm": mtm}
         if len(terms) > 1:
             result.update({f"mtm_{name}": value for name, value in terms.items()})

@@ -1,0 +1,717 @@
+"""NEDS as a scikit-learn estimator: :class:`NedsEstimator` encodes and decodes with one model.
+
+PyTorch stays behind :mod:`sklearn_blend.training.neds` and the training core; this module
+validates inputs and parameters, encodes the behavior into NEDS's token streams (and back into
+the user's units), and builds the token masks of each kind of prediction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._available_if import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from ..data.behavior import BehaviorEncoding, read_behavior
+from ..data.trials import SessionTrials
+from ..data.validation import check_in, check_number, check_random_state_param
+from ..masking import SCHEMES, interleaved_masks
+from ..modalities import SPIKES
+from ..models.neds import NedsConfig
+from ..training import core as _training
+from ..training.neds import NedsBuilder, neds_modalities
+from ..training.objective import pack
+
+
+class _Roles:
+    """Where each behavior column goes: a per-bin continuous stream, the per-trial continuous
+    stream, or a per-trial categorical stream, and how it is encoded."""
+
+    def __init__(self, raw, encoding, trial_columns, groups):
+        self.per_bin = raw.per_bin
+        self.names = list(raw.names)
+        self.categorical = sorted(raw.categorical)
+        self.trial = sorted(trial_columns) if raw.per_bin else list(range(len(raw.names)))
+        self.bin = [j for j in range(len(raw.names)) if j not in self.trial]
+        self.trial_continuous = [j for j in self.trial if j not in raw.categorical]
+        self.labels = [j for j in self.trial if j in raw.categorical]
+        self.encoding = encoding
+        self.groups = groups
+
+
+def _per_trial(values, observed, column, name):
+    """One value per trial of a per-bin column declared per-trial (constant within trials)."""
+    first = np.argmax(observed, axis=1)
+    rows = np.arange(len(values))
+    value = values[rows, first]
+    has = observed.any(axis=1)
+    for i in np.flatnonzero(has):
+        seen = values[i][observed[i]]
+        if any(v != value[i] for v in seen.tolist()):
+            raise ValueError(
+                f"{name} column {column} is declared per-trial (trial_behavior) but changes "
+                f"within trial {i}; a per-trial variable holds one value per trial (repeat it "
+                "over the bins, NaN where missing)."
+            )
+    return value, has
+
+
+class NedsEstimator(TransformerMixin, BaseEstimator):
+    """NEDS (Zhang et al., ICML 2025): one model that encodes and decodes.
+
+    ``fit(X, b)`` trains a transformer over spike tokens and behavior tokens (one per stream
+    per time bin, see :mod:`sklearn_blend.models.neds`) by multi-task masking: each training
+    trial draws one of five schemes (``encoding``: all spikes hidden; ``decoding``: all behavior
+    hidden; ``self_spike`` / ``self_behavior``: bins of one modality hidden with probability
+    ``mask_ratio``, drawn per behavior stream; ``cross_modal``: the same bins hidden in every
+    stream), and the model predicts the hidden tokens: Poisson NLL on spike counts, MSE on
+    continuous behavior (standardised with training statistics), cross-entropy on categorical
+    variables, each averaged over its hidden entries and summed with ``modality_weights``.
+    Every trial gets its own mask; hidden tokens are replaced by a learned mask token. (The
+    authors' paper-era code shared the first sample's mask across the batch and zeroed hidden
+    inputs; this is the intended per-sample masking, as in their later fix.) Behavior that is
+    missing (NaN bins or trials, a missing label) is always hidden and never a target, so
+    partly labelled trials train.
+
+    After fitting, ``predict(X)`` decodes behavior from spikes alone (in the units and layout
+    of ``b``), ``predict_rates(b=b)`` encodes spikes from behavior alone, ``predict_rates(X)``
+    (or with both) gives rates from spikes, ``transform(X)`` the latent spike tokens per bin.
+
+    Parameters
+    ----------
+    behavior_groups : list of list of int, optional
+        Per-bin continuous columns of ``b`` that form one token stream each group (say
+        ``[[0, 1]]`` for hand velocity x and y). Default: one stream per column, as NEDS.
+    categorical_behavior : list of int or str, optional
+        Columns of ``b`` holding class labels (by index, or by name for a DataFrame); they must
+        be per-trial variables. A pandas ``category`` column is categorical too.
+    trial_behavior : list of int, optional
+        Columns of a per-bin ``b`` ``(n_trials, n_time, k)`` that hold one value per trial
+        (repeated over the bins): they become per-trial streams. A 2-D ``b``
+        ``(n_trials, k)`` (or a DataFrame) is per-trial throughout.
+    scheme_probs : dict of str to float, optional
+        Probability of each masking scheme (keys from ``"encoding"``, ``"decoding"``,
+        ``"self_spike"``, ``"self_behavior"``, ``"cross_modal"``; omitted ones get 0;
+        normalised). Default: uniform over the five.
+    mask_ratio : float in (0, 1), default=0.3
+        Probability that a bin is hidden in the temporal schemes.
+    modality_weights : dict of str to float, optional
+        Weight of each loss (keys ``"spikes"``, ``"behavior"``, ``"trial"``, ``"labels"``);
+        default 1 each.
+    hidden_size, n_layers, n_heads, ffn_size : int, default=128, 4, 4, 256
+    dropout : float in [0, 1), default=0.2
+        Dropout on the residual branches.
+    embedding_dropout : float in [0, 1), default=0.1
+        Dropout on the tokens.
+    max_epochs : int, default=300
+    batch_size : int, default=16
+    lr : float, default=1e-3
+        Peak AdamW learning rate (linear warm-up, cosine decay).
+    weight_decay : float, default=0.01
+    warmup_steps : int, default=50
+    early_stopping : bool, default=True
+        Stop when the masked loss of ``validation_fraction`` of the trials (masks drawn once,
+        seeded) has not improved for ``n_iter_no_change`` epochs; keep the best epoch.
+    validation_fraction : float in (0, 1), default=0.2
+    n_iter_no_change : int, default=30
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, schemes, masks, dropout, batch order and the validation split.
+    device : str, default="cpu"
+    precision : {"float32", "bfloat16"}, default="float32"
+    verbose : int, default=0
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted net; ``net_.history`` has every loss per epoch.
+    config_ : NedsConfig
+        The model's shapes.
+    n_iter_ : int
+        Epochs trained.
+    sessions_ : list
+        Keys of the sessions the model knows (``[0]`` after a fit on an array).
+    n_neurons_ : tuple of int
+        Neurons of each session.
+    classes_ : list of ndarray
+        Labels of each categorical column, in column order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_blend import NedsEstimator
+    >>> rng = np.random.default_rng(0)
+    >>> b = rng.normal(size=(20, 10, 2))
+    >>> X = rng.poisson(np.exp(b @ rng.normal(size=(2, 5)) * 0.5))
+    >>> neds = NedsEstimator(hidden_size=16, n_layers=1, n_heads=2, ffn_size=32,
+    ...                      max_epochs=2, random_state=0).fit(X, b)
+    >>> neds.predict(X).shape, neds.predict_rates(b=b).shape
+    ((20, 10, 2), (20, 10, 5))
+    """
+
+    def __init__(
+        self,
+        *,
+        behavior_groups=None,
+        categorical_behavior=None,
+        trial_behavior=None,
+        scheme_probs=None,
+        mask_ratio=0.3,
+        modality_weights=None,
+        hidden_size=128,
+        n_layers=4,
+        n_heads=4,
+        ffn_size=256,
+        dropout=0.2,
+        embedding_dropout=0.1,
+        max_epochs=300,
+        batch_size=16,
+        lr=1e-3,
+        weight_decay=0.01,
+        warmup_steps=50,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=30,
+        random_state=None,
+        device="cpu",
+        precision="float32",
+        verbose=0,
+    ):
+        self.behavior_groups = behavior_groups
+        self.categorical_behavior = categorical_behavior
+        self.trial_behavior = trial_behavior
+        self.scheme_probs = scheme_probs
+        self.mask_ratio = mask_ratio
+        self.modality_weights = modality_weights
+        self.hidden_size = hidden_size
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.ffn_size = ffn_size
+        self.dropout = dropout
+        self.embedding_dropout = embedding_dropout
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.warmup_steps = warmup_steps
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.device = device
+        self.precision = precision
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        check_number(self.mask_ratio, "mask_ratio", low=0, high=1, low_open=True,
+                     high_open=True)
+        for name in ("hidden_size", "n_layers", "n_heads", "ffn_size", "max_epochs",
+                     "batch_size", "n_iter_no_change"):
+            check_number(getattr(self, name), name, low=1, integer=True)
+        if self.hidden_size % self.n_heads:
+            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by n_heads "
+                             f"({self.n_heads}).")
+        for name in ("dropout", "embedding_dropout"):
+            check_number(getattr(self, name), name, low=0, high=1, high_open=True)
+        check_number(self.warmup_steps, "warmup_steps", low=0, integer=True)
+        check_number(self.lr, "lr", low=0, low_open=True)
+        check_number(self.weight_decay, "weight_decay", low=0)
+        check_number(self.validation_fraction, "validation_fraction", low=0, high=1,
+                     low_open=True, high_open=True)
+        check_in(self.early_stopping, "early_stopping", (True, False))
+        check_in(self.precision, "precision", tuple(_training.PRECISIONS))
+        check_number(self.verbose, "verbose", low=0, integer=True)
+        check_random_state_param(self.random_state)
+        return self._scheme_probs(), self._modality_weights()
+
+    def _scheme_probs(self):
+        if self.scheme_probs is None:
+            return [1.0 / len(SCHEMES)] * len(SCHEMES)
+        if not isinstance(self.scheme_probs, dict):
+            raise TypeError(f"scheme_probs must be a dict {{scheme: probability}} over "
+                            f"{list(SCHEMES)}, got {type(self.scheme_probs).__name__}.")
+        unknown = sorted(set(self.scheme_probs) - set(SCHEMES))
+        if unknown:
+            raise ValueError(f"scheme_probs names unknown schemes {unknown}; choose from "
+                             f"{list(SCHEMES)}.")
+        probs = [self.scheme_probs.get(name, 0.0) for name in SCHEMES]
+        for name, p in zip(SCHEMES, probs):
+            check_number(p, f"scheme_probs[{name!r}]", low=0)
+        if sum(probs) <= 0:
+            raise ValueError("scheme_probs must give some scheme a positive probability.")
+        return [p / sum(probs) for p in probs]
+
+    def _modality_weights(self):
+        weights = dict(self.modality_weights or {})
+        unknown = sorted(set(weights) - {"spikes", "behavior", "trial", "labels"})
+        if unknown:
+            raise ValueError(f"modality_weights names {unknown}; the keys are 'spikes', "
+                             "'behavior', 'trial' and 'labels'.")
+        for name, value in weights.items():
+            check_number(value, f"modality_weights[{name!r}]", low=0)
+        return weights
+
+    def _roles(self, raw, encoding):
+        trial = set()
+        if raw.per_bin and self.trial_behavior is not None:
+            for j in np.atleast_1d(self.trial_behavior).tolist():
+                if not isinstance(j, numbers.Integral) or not 0 <= j < len(raw.names):
+                    raise ValueError(f"trial_behavior names column {j!r}; b has columns "
+                                     f"0..{len(raw.names) - 1}.")
+                trial.add(int(j))
+        per_bin_categorical = sorted(set(raw.categorical) - trial) if raw.per_bin else []
+        if per_bin_categorical:
+            raise ValueError(
+                f"categorical columns {per_bin_categorical} of b vary per bin; NEDS models "
+                "categorical variables per trial: list them in trial_behavior (one value per "
+                "trial, repeated over the bins), or pass them as continuous columns."
+            )
+        bin_columns = [j for j in range(len(raw.names)) if j not in trial] if raw.per_bin \
+            else []
+        if self.behavior_groups is None:
+            groups = [[j] for j in bin_columns]
+        else:
+            groups = [list(np.atleast_1d(g).tolist()) for g in self.behavior_groups]
+            listed = [j for g in groups for j in g]
+            if sorted(listed) != bin_columns:
+                raise ValueError(
+                    f"behavior_groups {self.behavior_groups!r} must list every per-bin "
+                    f"continuous column of b exactly once: {bin_columns}."
+                )
+        # group columns as positions in the per-bin continuous array
+        position = {j: k for k, j in enumerate(bin_columns)}
+        return _Roles(raw, encoding, trial, [[position[j] for j in g] for g in groups])
+
+    # ------------------------------------------------------------------ encoding
+    def _encode(self, raw, n_trials, n_time, name="b"):
+        """``{behavior, trial, labels}`` model arrays (NaN / -1 where missing)."""
+        roles = self.roles_
+        if raw is None:
+            behavior = np.full((n_trials, n_time, len(roles.bin)), np.nan, np.float32)
+            trial = np.full((n_trials, len(roles.trial_continuous)), np.nan, np.float32)
+            labels = np.full((n_trials, len(roles.labels)), -1, np.int64)
+            return dict(behavior=behavior, trial=trial, labels=labels)
+        roles.encoding.check_compatible(raw, name)
+        encoding = roles.encoding
+        behavior = np.stack(
+            [np.where(raw.observed[j], (raw.columns[j] - encoding.mean[j]) / encoding.scale[j],
+                      np.nan) for j in roles.bin], axis=-1
+        ) if roles.bin else np.zeros((n_trials, n_time, 0))
+        trial, labels = [], []
+        for j in roles.trial:
+            values, observed = raw.columns[j], raw.observed[j]
+            if raw.per_bin:
+                values, observed = _per_trial(values, observed, raw.names[j], name)
+            if j in roles.labels:
+                index = {c: k for k, c in enumerate(encoding.categories[j])}
+                unknown = {v for v, o in zip(values.tolist(), observed) if o and v not in index}
+                if unknown:
+                    raise ValueError(
+                        f"{name} column {raw.names[j]!r} has categories "
+                        f"{sorted(map(str, unknown))} that fit did not see (known: "
+                        f"{encoding.categories[j]})."
+                    )
+                labels.append([index[v] if o else -1 for v, o in zip(values.tolist(),
+                                                                      observed)])
+            else:
+                values = np.asarray(values, dtype=np.float64)
+                trial.append(np.where(observed, (values - encoding.mean[j])
+                                      / encoding.scale[j], np.nan))
+        return dict(
+            behavior=np.asarray(behavior, dtype=np.float32),
+            trial=(np.stack(trial, -1) if trial else np.zeros((n_trials, 0))).astype(
+                np.float32),
+            labels=(np.asarray(labels).T if labels else np.zeros((n_trials, 0))).astype(
+                np.int64),
+        )
+
+    def _inputs(self, spikes, slots, encoded, token_mask):
+        inputs = {"spikes": spikes, "session": slots, "token_mask": token_mask}
+        for name in ("behavior", "trial", "labels"):
+            if encoded[name].shape[-1]:
+                inputs[name] = encoded[name]
+        return inputs
+
+    # ------------------------------------------------------------------ spikes
+    def _spikes(self, X, *, known=True):
+        """``(counts, slots)``: ``X`` (an array or :class:`SessionTrials`) as counts
+        ``(n_trials, n_time, max n_neurons)``, zero past each session's neurons, and each
+        trial's session slot in the model. With ``known=False`` (fitting) the sessions of
+        ``X`` define the slots."""
+        if isinstance(X, SessionTrials):
+            if not len(X):
+                raise ValueError("X selects no trials (0 samples).")
+            used = sorted(set(X.session.tolist()))
+            if not known:  # the sessions with trials in X, in X's order
+                slot = {s: k for k, s in enumerate(used)}
+                counts = X.padded()[..., : max(X.n_neurons[s] for s in used)]
+                return (counts, np.array([slot[s] for s in X.session], dtype=np.int64),
+                        [X.keys[s] for s in used], tuple(X.n_neurons[s] for s in used))
+            slot_of = {key: slot for slot, key in enumerate(self.sessions_)}
+            unknown = [X.keys[s] for s in used if X.keys[s] not in slot_of]
+            if unknown:
+                raise ValueError(
+                    f"X holds trials of sessions {unknown} that the model has not seen; "
+                    f"it knows {self.sessions_}. Fine-tune on them first (finetune)."
+                )
+            for s in used:
+                expected = self.n_neurons_[slot_of[X.keys[s]]]
+                if X.n_neurons[s] != expected:
+                    raise ValueError(
+                        f"session {X.keys[s]!r} of X has {X.n_neurons[s]} neurons, but the "
+                        f"model knows it with {expected}."
+                    )
+            slots = np.array([slot_of[X.keys[s]] for s in X.session], dtype=np.int64)
+            counts = X.padded()
+        else:
+            counts, _ = SPIKES.validate(X)
+            if not known:
+                return counts, np.zeros(len(counts), np.int64), [0], (counts.shape[2],)
+            if len(self.sessions_) > 1:
+                raise ValueError(
+                    f"the model knows {len(self.sessions_)} sessions {self.sessions_}: pass X "
+                    "as SessionTrials([...], keys=[...]) so that each trial names its session."
+                )
+            if counts.shape[2] != self.n_neurons_[0]:
+                raise ValueError(
+                    f"X has {counts.shape[2]} features, but NedsEstimator is expecting "
+                    f"{self.n_neurons_[0]} features as input (neurons): X must be "
+                    f"(n_trials, n_time <= {self.config_.n_time}, {self.n_neurons_[0]}) spike "
+                    f"counts as in fit, got shape {counts.shape}."
+                )
+            slots = np.zeros(len(counts), np.int64)
+        if counts.shape[1] > self.config_.n_time:
+            raise ValueError(
+                f"X has {counts.shape[1]} bins; the model was fitted on trials of "
+                f"{self.config_.n_time} (X must be (n_trials, n_time <= {self.config_.n_time}, "
+                "n_neurons))."
+            )
+        width = max(self.n_neurons_)
+        if counts.shape[2] < width:
+            counts = np.concatenate(
+                [counts, np.zeros((*counts.shape[:2], width - counts.shape[2]), np.float32)],
+                axis=-1)
+        return counts[..., :width], slots
+
+    def _training_data(self, spikes, slots, raw, weights):
+        """The flat batch dict of a fit and the objective's loss weights."""
+        encoded = self._encode(raw, *spikes.shape[:2])
+        inputs = self._inputs(spikes, slots, encoded, None)
+        del inputs["token_mask"]
+        targets = {"spikes": spikes}
+        for name in ("behavior", "trial"):
+            if name in inputs:
+                targets[name] = encoded[name]
+        for v in range(len(self.classes_)):
+            targets[f"label{v}"] = encoded["labels"][:, v]
+        loss_weights = {}
+        for name in neds_modalities(self.config_):
+            key = "labels" if name.startswith("label") else name
+            if key in weights:
+                loss_weights[name] = weights[key]
+        return pack(inputs, targets), loss_weights
+
+    @staticmethod
+    def _mean_counts(spikes, slots, n_neurons, sessions):
+        """Mean count per bin of each of ``sessions``' neurons (None for the others)."""
+        means = []
+        for s, n in enumerate(n_neurons):
+            rows = slots == s
+            means.append(spikes[rows, :, :n].mean(axis=(0, 1))
+                         if s in sessions and rows.any() else None)
+        return means
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y):
+        """Train NEDS on spikes ``X`` and behavior ``y`` (``b``, in scikit-learn's ``y`` place).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_time, n_neurons) or SessionTrials
+            Spike counts per bin; trials of several sessions as :class:`SessionTrials`.
+        y : array-like of shape (n_trials, n_time, n_behavior) or (n_trials, n_behavior)
+            Behavior ``b``: per-bin (continuous columns, plus per-trial ones listed in
+            ``trial_behavior``) or per-trial (an array or a DataFrame); NaN where missing.
+
+        Returns
+        -------
+        self : NedsEstimator
+        """
+        scheme_probs, weights = self._check_params()
+        spikes, slots, keys, n_neurons = self._spikes(X, known=False)
+        if y is None:
+            raise ValueError(
+                "NedsEstimator requires y to be passed, but the target y is None: NEDS models "
+                "spikes and behavior together, fit(X, b) with behavior b (n_trials, n_time, "
+                "n_behavior) or (n_trials, n_behavior)."
+            )
+        b = y
+        raw = read_behavior(b, spikes, name="b", categorical=self.categorical_behavior)
+        if not raw.any_observed:
+            raise ValueError("b holds no observed value (all NaN).")
+        encoding = BehaviorEncoding(raw)
+        self.roles_ = self._roles(raw, encoding)
+        self.classes_ = [np.asarray(encoding.categories[j]) for j in self.roles_.labels]
+        self.sessions_, self.n_neurons_ = keys, tuple(n_neurons)
+        if isinstance(X, SessionTrials):
+            self.__dict__.pop("n_features_in_", None)
+        else:
+            self.n_features_in_ = n_neurons[0]
+        self.config_ = NedsConfig(
+            n_neurons=self.n_neurons_, n_time=spikes.shape[1],
+            behavior_groups=tuple(tuple(g) for g in self.roles_.groups),
+            n_trial=len(self.roles_.trial_continuous),
+            n_classes=tuple(len(c) for c in self.classes_),
+            hidden_size=self.hidden_size, n_layers=self.n_layers, n_heads=self.n_heads,
+            ffn_size=self.ffn_size, dropout=self.dropout,
+            embedding_dropout=self.embedding_dropout,
+        )
+        data, loss_weights = self._training_data(spikes, slots, raw, weights)
+        self.device_ = _training.resolve_device(self.device)
+        self._seeds = check_random_state(self.random_state).randint(_training.MAX_SEED,
+                                                                   size=2)
+        builder = NedsBuilder(self.config_, scheme_probs, self.mask_ratio,
+                              self._mean_counts(spikes, slots, n_neurons,
+                                                range(len(n_neurons))),
+                              weights=loss_weights, precision=self.precision)
+        self.net_ = _training.fit_net(builder, data,
+                                      _training.training_config(self, self.device_),
+                                      int(self._seeds[0]), "NEDS")
+        self.n_iter_ = len(self.net_.history)
+        return self
+
+    def finetune(self, X, b, *, max_epochs=None):
+        """Continue training on trials ``X`` (``SessionTrials``), adding their new sessions.
+
+        Sessions of ``X`` that the model does not know get fresh input and output maps and a
+        fresh session embedding (their readout started at their neurons' mean counts); the
+        rest of the model starts from the fitted weights and trains on ``X`` and ``b`` with
+        the same objective. The maps and embedding of known sessions without trials in ``X``
+        are frozen, so the model keeps serving them as before (the shared layers do change).
+        Behavior is encoded as in ``fit`` (same columns, training statistics of ``fit``).
+
+        Parameters
+        ----------
+        X : SessionTrials
+            Trials to train on; a new session is named by a new key (wrap one array as
+            ``SessionTrials([X_new], keys=["new"])``).
+        b : array-like
+            Behavior of those trials, in the layout of ``fit``.
+        max_epochs : int, optional
+            Most epochs of fine-tuning (default: ``max_epochs``).
+
+        Returns
+        -------
+        self : NedsEstimator
+        """
+        check_is_fitted(self)
+        scheme_probs, weights = self._check_params()
+        if not isinstance(X, SessionTrials):
+            raise TypeError(
+                "finetune takes X as SessionTrials, whose keys name the sessions (new keys add "
+                "sessions): wrap one session as SessionTrials([X], keys=['new'])."
+            )
+        if max_epochs is not None:
+            check_number(max_epochs, "max_epochs", low=1, integer=True)
+        used = sorted(set(X.session.tolist()))
+        new = [X.keys[s] for s in used if X.keys[s] not in self.sessions_]
+        keys = list(self.sessions_) + new
+        n_neurons = self.n_neurons_ + tuple(X.n_neurons[X.keys.index(k)] for k in new)
+        previous = _training.trained_model(self.net_).model
+        old_sessions = len(self.sessions_)
+        self.sessions_, self.n_neurons_ = keys, n_neurons
+        self.config_ = dataclasses.replace(self.config_, n_neurons=n_neurons)
+        spikes, slots = self._spikes(X)
+        raw = read_behavior(b, spikes, name="b", categorical=self.categorical_behavior)
+        data, loss_weights = self._training_data(spikes, slots, raw, weights)
+        present = set(slots.tolist())
+        builder = NedsBuilder(
+            self.config_, scheme_probs, self.mask_ratio,
+            self._mean_counts(spikes, slots, n_neurons, range(old_sessions, len(keys))),
+            weights=loss_weights, precision=self.precision, start=previous,
+            frozen_sessions=[s for s in range(old_sessions) if s not in present],
+        )
+        config = _training.training_config(self, self.device_,
+                                           max_epochs=max_epochs or self.max_epochs)
+        self.net_ = _training.fit_net(builder, data, config, int(self._seeds[1]),
+                                      "NEDS (fine-tuning)")
+        self.n_iter_ = len(self.net_.history)
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def _encoded_b(self, b, spikes):
+        raw = None if b is None else read_behavior(b, spikes, name="b",
+                                                   categorical=self.categorical_behavior)
+        return self._encode(raw, *spikes.shape[:2])
+
+    def _run(self, spikes, slots, encoded, token_mask):
+        return _training.predict(self.net_, self._inputs(spikes, slots, encoded, token_mask))
+
+    def _mask(self, n_trials, n_time):
+        return np.zeros((n_trials, n_time, len(self.config_.streams)), dtype=bool)
+
+    def predict(self, X):
+        """Behavior decoded from spikes alone, in the units and layout of ``b`` in fit.
+
+        Returns
+        -------
+        b_pred : ndarray of shape (n_trials, n_time, n_behavior) or (n_trials, n_behavior)
+            Per-trial columns of a per-bin ``b`` are repeated over the bins; categorical
+            columns hold the predicted labels (an object array if labels are not numbers).
+        """
+        check_is_fitted(self)
+        spikes, slots = self._spikes(X)
+        predictions, _ = self._run(spikes, slots, self._encoded_b(None, spikes),
+                                   self._mask(*spikes.shape[:2]))
+        return self._to_user(predictions, *spikes.shape[:2])
+
+    def _has_labels(self):
+        check_is_fitted(self)
+        return bool(self.classes_)
+
+    @available_if(_has_labels)
+    def predict_proba(self, X):
+        """Class probabilities of each categorical column from spikes alone: a list with one
+        ``(n_trials, n_classes)`` array per categorical column (classes in ``classes_``).
+        Available after a fit with categorical behavior."""
+        spikes, slots = self._spikes(X)
+        predictions, _ = self._run(spikes, slots, self._encoded_b(None, spikes),
+                                   self._mask(*spikes.shape[:2]))
+        return [self._softmax(predictions[f"label{v}"]) for v in range(len(self.classes_))]
+
+    @staticmethod
+    def _softmax(logits):
+        shifted = np.exp(logits - logits.max(-1, keepdims=True))
+        return shifted / shifted.sum(-1, keepdims=True)
+
+    def _to_user(self, predictions, n_trials, n_time):
+        roles, encoding = self.roles_, self.roles_.encoding
+        columns = {}
+        for k, j in enumerate(roles.bin):
+            columns[j] = predictions["behavior"][..., k] * encoding.scale[j] + encoding.mean[j]
+        for k, j in enumerate(roles.trial_continuous):
+            columns[j] = predictions["trial"][:, k] * encoding.scale[j] + encoding.mean[j]
+        for v, j in enumerate(roles.labels):
+            columns[j] = self.classes_[v][predictions[f"label{v}"].argmax(-1)]
+        numeric = all(np.asarray(c).dtype.kind in "biuf" for c in columns.values())
+        dtype = np.float64 if numeric else object
+        if roles.per_bin:
+            out = np.empty((n_trials, n_time, len(roles.names)), dtype=dtype)
+            for j, values in columns.items():
+                out[..., j] = values if np.ndim(values) == 2 else np.asarray(values)[:, None]
+        else:
+            out = np.empty((n_trials, len(roles.names)), dtype=dtype)
+            for j, values in columns.items():
+                out[:, j] = values
+        return out.astype(np.float32) if numeric else out
+
+    def predict_rates(self, X=None, b=None, *, session=None):
+        """Firing rates (expected counts per bin) from spikes, from behavior, or from both.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_trials, n_time, n_neurons) or SessionTrials, optional
+            Spikes. Each bin's rates come from a pass in which that bin's spike token was
+            hidden (interleaved masks, each hiding about ``mask_ratio`` of the bins), as in
+            training.
+        b : array-like, optional
+            Behavior in the layout of fit. Alone (``X=None``): encoding, every spike token
+            hidden. With ``X``: the behavior is visible too.
+        session : hashable, optional
+            With ``X=None``, the key of the session whose neurons to predict (needed when the
+            model knows several).
+
+        Returns
+        -------
+        rates : ndarray of shape (n_trials, n_time, n_neurons)
+            For ``SessionTrials``, ``n_neurons`` is the largest session's and the columns past
+            a trial's own neurons are NaN.
+        """
+        check_is_fitted(self)
+        if X is None and b is None:
+            raise ValueError("predict_rates needs spikes X, behavior b, or both.")
+        if X is None:
+            if session is None and len(self.sessions_) > 1:
+                raise ValueError(f"the model knows sessions {self.sessions_}: say whose "
+                                 "neurons to predict with session=<key>.")
+            key = self.sessions_[0] if session is None else session
+            if key not in self.sessions_:
+                raise ValueError(f"session={key!r} is not one of {self.sessions_}.")
+            slot = self.sessions_.index(key)
+            n_trials = len(b)
+            n_time = np.shape(b)[1] if np.ndim(b) == 3 else self.config_.n_time
+            spikes = np.zeros((n_trials, n_time, max(self.n_neurons_)), np.float32)
+            mask = self._mask(n_trials, n_time)
+            mask[..., 0] = True
+            predictions, _ = self._run(spikes, np.full(n_trials, slot, np.int64),
+                                       self._encoded_b(b, spikes), mask)
+            return np.exp(predictions["spikes"][..., : self.n_neurons_[slot]])
+        spikes, slots = self._spikes(X)
+        n_trials, n_time = spikes.shape[:2]
+        encoded = self._encoded_b(b, spikes)
+        rates = np.empty(spikes.shape, np.float32)
+        for hidden in interleaved_masks(n_time, self.mask_ratio).numpy():
+            mask = self._mask(n_trials, n_time)
+            mask[:, hidden, 0] = True
+            predictions, _ = self._run(spikes, slots, encoded, mask)
+            rates[:, hidden] = np.exp(predictions["spikes"][:, hidden])
+        width = np.asarray(self.n_neurons_)[slots]
+        padding = np.arange(rates.shape[-1])[None, :] >= width[:, None]  # (n_trials, neurons)
+        rates[np.broadcast_to(padding[:, None, :], rates.shape)] = np.nan
+        if not isinstance(X, SessionTrials):
+            rates = rates[..., : self.n_neurons_[0]]
+        return rates
+
+    def transform(self, X):
+        """Latent spike tokens per bin from spikes alone, ``(n_trials, n_time, hidden_size)``."""
+        check_is_fitted(self)
+        spikes, slots = self._spikes(X)
+        _, latents = self._run(spikes, slots, self._encoded_b(None, spikes),
+                               self._mask(*spikes.shape[:2]))
+        return latents
+
+    def score(self, X, y):
+        """Decoding R2 from spikes alone, averaged over the continuous behavior columns (per-bin
+        columns pooled over trials and bins, per-trial ones over trials; NaN targets skipped).
+        With categorical columns only: mean accuracy over them. ``y`` is the behavior ``b``
+        in the layout of fit."""
+        check_is_fitted(self)
+        b = y
+        predicted = self.predict(X)
+        spikes, _ = self._spikes(X)
+        raw = read_behavior(b, spikes, name="b", categorical=self.categorical_behavior)
+        self.roles_.encoding.check_compatible(raw, "b")
+        roles, scores = self.roles_, []
+        for j in [*roles.bin, *roles.trial_continuous]:
+            values, observed = np.asarray(raw.columns[j], float), raw.observed[j]
+            guess = predicted[..., j] if raw.per_bin else predicted[:, j]
+            if raw.per_bin and j in roles.trial:
+                values, observed = _per_trial(values, observed, raw.names[j], "b")
+                guess = guess[:, 0]
+            values, guess = values[observed], np.asarray(guess, float)[observed]
+            total = ((values - values.mean()) ** 2).sum()
+            scores.append(1.0 - ((values - guess) ** 2).sum() / total if total > 0 else 0.0)
+        if scores:
+            return float(np.mean(scores))
+        accuracies = []
+        for j in roles.labels:
+            values, observed = raw.columns[j], raw.observed[j]
+            guess = predicted[..., j] if raw.per_bin else predicted[:, j]
+            if raw.per_bin:
+                values, observed = _per_trial(values, observed, raw.names[j], "b")
+                guess = guess[:, 0]
+            accuracies.append(float(np.mean(np.asarray(values)[observed]
+                                             == np.asarray(guess)[observed])))
+        return float(np.mean(accuracies))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.positive_only = SPIKES.non_negative
+        tags.target_tags.required = True
+        tags.transformer_tags.preserves_dtype = ["float32"]  # PyTorch computes in float32
+        return tags

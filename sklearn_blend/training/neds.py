@@ -1,0 +1,239 @@
+"""NEDS under the training core: its masking scheme, its model contract and its recipe.
+
+:class:`MultiTaskMasking` is the criterion's masking scheme: for every training sample one of
+NEDS's five schemes is drawn (``scheme_probs``) and its token mask
+(:func:`~sklearn_blend.masking.multitask_mask`) is given to the model as ``token_mask``;
+behavior that is missing (NaN bins, whole trials, label code ``-1``) is always hidden and never
+a target. :class:`NedsModel` is the :class:`~sklearn_blend.models.NEDS` as the core sees it:
+it reads the mapping ``{spikes, behavior, trial, labels, session, token_mask}`` and predicts
+``{spikes, behavior, trial, label<v>}``; the objective sums each modality's loss over its hidden
+tokens (Poisson for spikes, MSE for continuous behavior, cross-entropy for labels), weighted.
+
+Batch entries (``inputs.<name>`` in the flat dicts of :func:`~sklearn_blend.training.objective.pack`):
+``spikes`` ``(n, time, max_neurons)`` counts, zero-padded past each session's neurons;
+``behavior`` ``(n, time, n_behavior)`` and ``trial`` ``(n, n_trial)`` in model units, NaN where
+missing; ``labels`` ``(n, n_categorical)`` class codes, ``-1`` where missing; ``session``
+``(n,)``. Targets repeat the behavior entries under the modality names (``label<v>`` one
+column each).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import seeding
+from ..masking import SCHEMES, multitask_mask
+from ..modalities import BEHAVIOR, SPIKES, Modality
+from ..models.base import ModalityOutput
+from ..models.neds import NEDS
+from .objective import MaskedView, Objective
+
+
+def label_modality(v):
+    """The categorical modality of per-trial variable ``v`` (``"label<v>"``)."""
+    return Modality(f"label{v}", "categorical", f"labels of categorical variable {v}")
+
+
+TRIAL = Modality("trial", "continuous", "per-trial behavior")
+
+
+def neds_modalities(config):
+    """``{name: Modality}`` that a NEDS of ``config`` predicts (and its objective scores)."""
+    modalities = {"spikes": SPIKES}
+    if config.behavior_groups:
+        modalities["behavior"] = BEHAVIOR
+    if config.n_trial:
+        modalities["trial"] = TRIAL
+    modalities.update({f"label{v}": label_modality(v) for v in range(len(config.n_classes))})
+    return modalities
+
+
+class MultiTaskMasking:
+    """NEDS's masking: a scheme per sample, hidden tokens replaced by the mask token.
+
+    Parameters
+    ----------
+    config : NedsConfig
+        The model's streams, behavior groups and neurons per session.
+    scheme_probs : sequence of 5 float
+        Probability of each scheme of :data:`~sklearn_blend.masking.SCHEMES`.
+    ratio : float in (0, 1)
+        The temporal masks' probability per bin.
+
+    In training each sample draws its scheme and mask from the fit's generator; in validation
+    the fixed ``valid_mask`` (drawn once, seeded) is used; at inference the caller gives the
+    ``token_mask`` (say every behavior token hidden, to decode). In every case missing
+    behavior is hidden as well, and NaN inputs become zeros behind the mask token.
+    """
+
+    modality = "spikes"
+
+    def __init__(self, config, scheme_probs, ratio):
+        self.config = config
+        self.scheme_probs = torch.as_tensor(scheme_probs, dtype=torch.float64)
+        self.ratio = ratio
+        streams = config.streams
+        self.per_bin = [not (name == "trial" or name.startswith("label")) for name in streams]
+        self.stream_of_column = np.zeros(config.n_behavior, dtype=np.int64)
+        for g, group in enumerate(config.behavior_groups):
+            self.stream_of_column[list(group)] = 1 + g
+        self.trial_stream = streams.index("trial") if config.n_trial else None
+        self.label_streams = [streams.index(f"label{v}") for v in range(len(config.n_classes))]
+
+    def draw(self, n, n_time, generator=None, device=None):
+        """Scheme indices ``(n,)`` and token masks ``(n, n_time, n_streams)`` of ``n`` samples."""
+        schemes = torch.multinomial(self.scheme_probs, n, replacement=True,
+                                    generator=generator).to(device)
+        return schemes, multitask_mask(schemes, n_time, self.per_bin, self.ratio,
+                                       generator=generator, device=device)
+
+    def fixed_mask(self, inputs, generator):
+        spikes = inputs["spikes"]
+        return self.draw(spikes.shape[0], spikes.shape[1], generator)[1]
+
+    def missing(self, inputs):
+        """Tokens whose behavior is missing, ``(n, time, n_streams)`` (always hidden)."""
+        spikes = inputs["spikes"]
+        n, n_time = spikes.shape[:2]
+        missing = torch.zeros(n, n_time, len(self.per_bin), dtype=torch.bool,
+                              device=spikes.device)
+        behavior = inputs.get("behavior")
+        for g, group in enumerate(self.config.behavior_groups):
+            missing[..., 1 + g] = torch.isnan(behavior[..., list(group)]).any(-1)
+        if self.trial_stream is not None:
+            missing[..., self.trial_stream] = torch.isnan(inputs["trial"]).any(-1)[:, None]
+        for v, stream in enumerate(self.label_streams):
+            missing[..., stream] = (inputs["labels"][:, v] < 0)[:, None]
+        return missing
+
+    def __call__(self, inputs, targets, extra, *, training):
+        spikes = inputs["spikes"]
+        if not targets:  # inference: the caller's mask
+            mask = inputs["token_mask"].bool()
+        elif training or extra.get("valid_mask") is None:
+            mask = self.draw(spikes.shape[0], spikes.shape[1], seeding.current(),
+                             spikes.device)[1]
+        else:
+            mask = extra["valid_mask"].bool()
+        mask = mask | self.missing(inputs)
+        clean = dict(inputs, token_mask=mask)
+        for name in ("behavior", "trial"):
+            if name in inputs:
+                clean[name] = torch.nan_to_num(inputs[name], nan=0.0)
+        if "labels" in inputs:
+            clean["labels"] = inputs["labels"].clamp_min(0)
+        scored, clean_targets = {}, {}
+        if targets:
+            n_neurons = torch.as_tensor(self.config.n_neurons, device=spikes.device)
+            valid = (torch.arange(spikes.shape[-1], device=spikes.device)[None]
+                     < n_neurons[inputs["session"]][:, None])
+            scored["spikes"] = mask[..., :1] & valid[:, None, :]
+            clean_targets["spikes"] = targets["spikes"]
+            if "behavior" in targets:
+                target = targets["behavior"]
+                columns = torch.as_tensor(self.stream_of_column, device=spikes.device)
+                scored["behavior"] = mask[..., columns] & ~torch.isnan(target)
+                clean_targets["behavior"] = torch.nan_to_num(target, nan=0.0)
+            if "trial" in targets:
+                target = targets["trial"]
+                scored["trial"] = mask[:, 0, self.trial_stream][:, None] & ~torch.isnan(target)
+                clean_targets["trial"] = torch.nan_to_num(target, nan=0.0)
+            for v, stream in enumerate(self.label_streams):
+                target = targets[f"label{v}"]
+                scored[f"label{v}"] = mask[:, 0, stream] & (target >= 0)
+                clean_targets[f"label{v}"] = target.clamp_min(0)
+        return MaskedView(clean, clean_targets, scored)
+
+
+class NedsModel(nn.Module):
+    """A :class:`~sklearn_blend.models.NEDS` under the training core's model contract.
+
+    ``forward(inputs)`` reads ``spikes``, ``behavior``, ``trial``, ``labels``, ``session`` and
+    ``token_mask`` from the mapping and returns a
+    :class:`~sklearn_blend.models.ModalityOutput` with ``{spikes: log-rates, behavior, trial,
+    label<v>: logits}``, the final spike tokens as latents and the spike tokens after every
+    layer as features.
+    """
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    @property
+    def reads(self):
+        return ("spikes", "behavior", "trial", "labels")
+
+    @property
+    def predicts(self):
+        return tuple(neds_modalities(self.model.config))
+
+    def feature_widths(self):
+        return [self.model.config.hidden_size] * self.model.config.n_layers
+
+    def forward(self, inputs):
+        out = self.model(inputs["spikes"], inputs.get("behavior"), inputs.get("trial"),
+                         inputs.get("labels"), session=inputs["session"],
+                         token_mask=inputs["token_mask"])
+        predictions = {"spikes": out.log_rates}
+        if out.behavior is not None:
+            predictions["behavior"] = out.behavior
+        if out.trial is not None:
+            predictions["trial"] = out.trial
+        predictions.update({f"label{v}": logits for v, logits in enumerate(out.labels)})
+        return ModalityOutput(predictions, out.latents, out.features)
+
+
+class NedsBuilder:
+    """Picklable recipe of a NEDS and its objective (seeded weights are drawn when called).
+
+    Parameters
+    ----------
+    config : NedsConfig
+    scheme_probs : sequence of 5 float
+    mask_ratio : float
+    mean_counts : list of ndarray
+        Mean count per bin of each session's neurons, where the spike readouts start
+        (``None`` for a session whose readout comes from ``start``).
+    weights : dict of str to float, optional
+        Weight of each modality's loss (default 1 each).
+    precision : {"float32", "bfloat16"}
+    start : NEDS, optional
+        A fitted NEDS of the first sessions of ``config``: its weights are carried over
+        (fine-tuning), the sessions added after them start fresh.
+    frozen_sessions : sequence of int, default=()
+        Sessions whose input and output maps and embedding do not train (those absent from
+        the fine-tuning data).
+    """
+
+    def __init__(self, config, scheme_probs, mask_ratio, mean_counts, *, weights=None,
+                 precision="float32", start=None, frozen_sessions=()):
+        self.config = config
+        self.scheme_probs = scheme_probs
+        self.mask_ratio = mask_ratio
+        self.mean_counts = mean_counts
+        self.weights = weights
+        self.precision = precision
+        self.start = start
+        self.frozen_sessions = tuple(frozen_sessions)
+
+    def __call__(self):
+        network = NEDS(self.config)
+        if self.start is not None:
+            network.load_shared(self.start)
+        network.init_output_bias(self.mean_counts)
+        for s in self.frozen_sessions:
+            for module in (network.spike_in[s], network.spike_out[s]):
+                module.requires_grad_(False)
+            network.session_embedding[s].requires_grad_(False)
+        model = NedsModel(network)
+        objective = Objective(
+            MultiTaskMasking(self.config, self.scheme_probs, self.mask_ratio),
+            neds_modalities(self.config), student=model, precision=self.precision,
+            weights=self.weights,
+        )
+        return model, objective
+
+
+__all__ = ["MultiTaskMasking", "NedsBuilder", "NedsModel", "SCHEMES", "neds_modalities"]
