@@ -15,7 +15,8 @@ setting. Vel-R2 uses the NLB ridge decoder fit on the training trials' rates.
 Run ``python benchmarks/nlb_nested.py`` (3 seeds, about 50 minutes per seed on 2 cores for
 the four methods; it writes ``benchmarks/results/nlb_nested.{csv,md}`` after every seed, so a
 stopped run keeps the seeds it finished, and ``--seeds 1 2 --append`` adds seeds later). ``--quick`` (1 seed, 2 outer folds, 2 settings, 15 epochs) checks the script.
-``--set NAME=VALUE`` changes the fixed settings of every neural model.
+``--set NAME=VALUE`` changes the fixed settings of every neural model; ``--resummarize``
+rewrites a table from its CSV.
 """
 
 from __future__ import annotations
@@ -111,14 +112,15 @@ def outer_rows(rows, data, splits):
 
 def summarize(results):
     lines = ["| method | (fold, seed) pairs | co-bps | fp-bps | Vel-R2 | co-bps vs NDT | "
-             "Vel-R2 vs NDT | co-bps vs smoothing |", "|---|---|---|---|---|---|---|---|"]
+             "Vel-R2 vs NDT | co-bps vs smoothing | Vel-R2 vs smoothing |",
+             "|---|---|---|---|---|---|---|---|---|"]
     order = [m for m in ("smoothing", "ndt", "teacher", "hard", "correlation")
              if m in set(results.method)]
     for method in order:
         rows = results[results.method == method]
         cells = []
         for baseline, metric in (("ndt", "co_bps"), ("ndt", "vel_r2"),
-                                 ("smoothing", "co_bps")):
+                                 ("smoothing", "co_bps"), ("smoothing", "vel_r2")):
             if method in (baseline, "teacher") or baseline not in set(results.method):
                 cells.append("")
                 continue
@@ -156,7 +158,19 @@ def main(argv=None):
                         help="add this run's rows to those already in --out's CSV (same "
                              "protocol: e.g. more seeds, or methods run for fewer seeds)")
     parser.add_argument("--out", default=str(RESULTS / "nlb_nested"))
+    parser.add_argument("--resummarize", action="store_true",
+                        help="rewrite --out's markdown table from its CSV (no training; the "
+                             "header line of the old table is kept)")
     args = parser.parse_args(argv)
+    if args.resummarize:
+        table = pd.read_csv(f"{args.out}.csv")
+        table["params"] = table.params.map(ast.literal_eval)
+        with open(f"{args.out}.md") as handle:
+            header = handle.readline().rstrip("\n")
+        with open(f"{args.out}.md", "w") as handle:
+            handle.write(f"{header}\n\n{summarize(table)}\n")
+        print(f"rewrote {args.out}.md from {args.out}.csv")
+        return
     fixed = {k: _value(v) for k, v in parse_assignments(args.set).items()}
     seeds, n_outer = args.seeds, 5
     if args.quick:

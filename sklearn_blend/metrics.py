@@ -46,20 +46,10 @@ def bits_per_spike(rates, spikes):
     >>> round(bits_per_spike(np.array([[[0.1], [1.9]]]), spikes), 3)
     0.926
     """
-    spikes = np.asarray(spikes, dtype=np.float64)
-    if np.shape(rates) != spikes.shape:
-        raise ValueError(
-            f"rates and spikes must have the same shape, got {np.shape(rates)} and "
-            f"{spikes.shape}."
-        )
-    total = np.nansum(spikes)
+    gain, total = _likelihood_gain(rates, spikes)
     if total <= 0:
         raise ValueError("bits per spike is undefined when spikes contain no spikes.")
-    axes = tuple(range(spikes.ndim - 1))
-    null_rates = np.broadcast_to(np.nanmean(spikes, axis=axes, keepdims=True), spikes.shape)
-    nll_model = poisson_log_likelihood_terms(rates, spikes).sum()
-    nll_null = poisson_log_likelihood_terms(null_rates, spikes).sum()
-    return float((nll_null - nll_model) / total / np.log(2))
+    return float(gain / total / np.log(2))
 
 
 def bits_per_spike_per_neuron(rates, spikes):
@@ -79,6 +69,16 @@ def bits_per_spike_per_neuron(rates, spikes):
     >>> round(bits_per_spike_per_neuron(rates, spikes), 3)  # (0.926 + 0) / 2
     0.463
     """
+    gain, totals = _likelihood_gain(rates, spikes, per_neuron=True)
+    spiking = totals > 0
+    if not spiking.any():
+        raise ValueError("bits per spike is undefined when spikes contain no spikes.")
+    return float(np.mean(gain[spiking] / totals[spiking] / np.log(2)))
+
+
+def _likelihood_gain(rates, spikes, per_neuron=False):
+    """``(NLL_null - NLL_model, spike count)`` summed over all entries, or per neuron (last
+    axis); the null predicts each neuron's mean count over the other axes."""
     spikes = np.asarray(spikes, dtype=np.float64)
     if np.shape(rates) != spikes.shape:
         raise ValueError(
@@ -86,14 +86,11 @@ def bits_per_spike_per_neuron(rates, spikes):
             f"{spikes.shape}."
         )
     axes = tuple(range(spikes.ndim - 1))
-    totals = np.nansum(spikes, axis=axes)
-    if not (totals > 0).any():
-        raise ValueError("bits per spike is undefined when spikes contain no spikes.")
     null_rates = np.broadcast_to(np.nanmean(spikes, axis=axes, keepdims=True), spikes.shape)
-    nll_model = poisson_log_likelihood_terms(rates, spikes).sum(axis=axes)
-    nll_null = poisson_log_likelihood_terms(null_rates, spikes).sum(axis=axes)
-    spiking = totals > 0
-    return float(np.mean((nll_null - nll_model)[spiking] / totals[spiking] / np.log(2)))
+    gain = (poisson_log_likelihood_terms(null_rates, spikes)
+            - poisson_log_likelihood_terms(rates, spikes))
+    sum_axes = axes if per_neuron else None
+    return gain.sum(axis=sum_axes), np.nansum(spikes, axis=sum_axes)
 
 
 # --- Neural Latents Benchmark metrics (same formulas as ``nlb_tools.evaluation``) -------------

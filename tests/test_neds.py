@@ -453,3 +453,17 @@ def test_unseen_categories_and_mismatched_behavior_are_clear_errors(reaching):
         neds.predict_rates(b=unseen)
     with pytest.raises(ValueError, match="trial-level behavior"):
         neds.predict_rates(spikes, b=velocity)
+
+
+def test_make_synthetic_draws_sessions_of_one_family():
+    from sklearn_blend.datasets import make_synthetic
+
+    X, b = make_synthetic("hierarchical", n_trials=6, n_time=20, n_neurons=[9, 12, 15],
+                          random_state=0, n_sessions=3)
+    assert X.n_neurons == (9, 12, 15) and len(X) == 18 and b.shape == (18, 20, 2)
+    assert X.session.tolist() == [0] * 6 + [1] * 6 + [2] * 6
+    same, _ = make_synthetic("hierarchical", n_trials=6, n_time=20, n_neurons=12,
+                             random_state=0, n_sessions=3)
+    assert same.n_neurons == (12, 12, 12)
+    with pytest.raises(ValueError, match="one count per session"):
+        make_synthetic("simple", n_neurons=[5, 6], n_sessions=3)

@@ -79,7 +79,8 @@ def _assembly_noise(rng, n_trials, n_time, n_neurons, assemblies, *, within=0.3,
 
 
 def make_synthetic(
-    kind, n_trials=2869, n_time=140, n_neurons=182, n_behavior=2, random_state=None
+    kind, n_trials=2869, n_time=140, n_neurons=182, n_behavior=2, random_state=None, *,
+    n_sessions=1,
 ):
     """Simulate spike counts driven by behavior (appendix A.9 of the BLEND paper).
 
@@ -88,15 +89,20 @@ def make_synthetic(
     kind : {"simple", "hierarchical", "complex"}
         Family; the module docstring gives each recipe in full.
     n_trials, n_time, n_neurons, n_behavior : int
-        Sizes; the defaults are the paper's (MC_Maze-sized).
+        Sizes; the defaults are the paper's (MC_Maze-sized). With several sessions,
+        ``n_trials`` is per session and ``n_neurons`` may be a list (one count per session).
     random_state : int, RandomState instance or None
+    n_sessions : int, default=1
+        Sessions of the same family: each records its own neurons (its own count, baselines
+        and readout weights) of the same behavior-driven dynamics, with its own trials.
 
     Returns
     -------
-    X : ndarray of shape (n_trials, n_time, n_neurons), float32
-        Poisson spike counts per bin.
+    X : ndarray of shape (n_trials, n_time, n_neurons), float32, or SessionTrials
+        Poisson spike counts per bin; with ``n_sessions > 1`` a
+        :class:`~sklearn_blend.SessionTrials` (keys ``0 .. n_sessions - 1``).
     b : ndarray of shape (n_trials, n_time, n_behavior), float32
-        Behavior.
+        Behavior (with several sessions: every session's trials, in the order of ``X``).
 
     Examples
     --------
@@ -105,16 +111,35 @@ def make_synthetic(
     ...                       random_state=0)
     >>> X.shape, b.shape
     ((10, 50, 30), (10, 50, 2))
+    >>> X, b = make_synthetic("simple", n_trials=10, n_time=50, n_neurons=[20, 30],
+    ...                       random_state=0, n_sessions=2)
+    >>> len(X), X.n_neurons, b.shape
+    (20, (20, 30), (20, 50, 2))
     """
     check_in(kind, "kind", KINDS)
-    for name, value, low in (
-        ("n_trials", n_trials, 1),
-        ("n_time", n_time, 1),
-        ("n_neurons", n_neurons, 1 if kind == "simple" else {"hierarchical": 3}.get(kind, 5)),
-        ("n_behavior", n_behavior, 1),
-    ):
-        check_number(value, name, low=low, integer=True)
+    check_number(n_sessions, "n_sessions", low=1, integer=True)
+    counts = list(n_neurons) if isinstance(n_neurons, (list, tuple, np.ndarray)) \
+        else [n_neurons] * n_sessions
+    if len(counts) != n_sessions:
+        raise ValueError(f"n_neurons lists {len(counts)} counts for n_sessions={n_sessions}; "
+                         "give one count per session (or one int for all).")
+    low = 1 if kind == "simple" else {"hierarchical": 3}.get(kind, 5)
+    for name, value, minimum in (("n_trials", n_trials, 1), ("n_time", n_time, 1),
+                                 *(("n_neurons", c, low) for c in counts),
+                                 ("n_behavior", n_behavior, 1)):
+        check_number(value, name, low=minimum, integer=True)
     rng = check_random_state(random_state)
+    sessions = [_session(rng, kind, n_trials, n_time, c, n_behavior) for c in counts]
+    if n_sessions == 1:
+        return sessions[0]
+    from ..data.trials import SessionTrials
+
+    return (SessionTrials([spikes for spikes, _ in sessions]),
+            np.concatenate([behavior for _, behavior in sessions]))
+
+
+def _session(rng, kind, n_trials, n_time, n_neurons, n_behavior):
+    """Spikes and behavior of one session of ``kind`` (the recipes of the module docstring)."""
     baseline = np.log(rng.uniform(0.02, 0.2, n_neurons))
     behavior = _sinusoids(rng, n_trials, n_time, n_behavior, decaying=kind == "complex")
 
