@@ -88,7 +88,8 @@ class FeatureLookup(TransformerMixin, BaseEstimator):
 
 
 def embeddings(method, value, recordings, seed, params):
-    """The feature table of ``method`` with its grid value ``value`` for every neuron."""
+    """``(table, epochs)``: the features of ``method`` with its grid value ``value`` for every
+    neuron, and the epochs its model trained (0 without one)."""
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
@@ -96,10 +97,10 @@ def embeddings(method, value, recordings, seed, params):
 
     if method == "random":
         rng = np.random.default_rng([seed, value])
-        return rng.normal(size=(len(recordings), params["embedding_dim"]))
+        return rng.normal(size=(len(recordings), params["embedding_dim"])), 0
     if method == "PCA":
         stats = StandardScaler().fit_transform(activity_statistics(recordings))
-        return PCA(value, random_state=seed).fit_transform(stats)
+        return PCA(value, random_state=seed).fit_transform(stats), 0
     kind = method.split(" + ")[1] if " + " in method else None
     emb = NeuronEmbedding(None if kind in (None, "behavior") else kind,
                           behavior_inputs=kind == "behavior", random_state=seed,
@@ -122,8 +123,7 @@ def run_embeddings(seed, value_index, methods, params, data_params, data_seed):
     for method in order:
         value = GRIDS[method][1][value_index]
         start = time.perf_counter()
-        result = embeddings(method, value, recordings, seed, params)
-        table, epochs = result if isinstance(result, tuple) else (result, 0)
+        table, epochs = embeddings(method, value, recordings, seed, params)
         out[(method, value)] = dict(table=np.asarray(table, dtype=np.float64), epochs=epochs,
                                     seconds=time.perf_counter() - start)
     return seed, out

@@ -333,23 +333,30 @@ class BehaviorEncoding:
                 f"{sorted(self.categorical)}."
             )
 
+    def codes(self, j, values, mask, name="b"):
+        """Integer codes of categorical column ``j`` over the categories seen in fit, ``-1``
+        where ``mask`` is False; an unseen category is a ``ValueError`` naming the column."""
+        index = {category: i for i, category in enumerate(self.categories[j])}
+        seen = np.asarray(values)[mask].ravel().tolist()
+        unknown = {v for v in seen if v not in index}
+        if unknown:
+            raise ValueError(
+                f"{name} column {self.names[j]!r} has categories "
+                f"{sorted(map(str, unknown))} that fit did not see (known: "
+                f"{self.categories[j]})."
+            )
+        codes = np.full(np.shape(values), -1)
+        codes[mask] = [index[v] for v in seen]
+        return codes
+
     def transform(self, raw, name="b"):
         """Encoded float32 ``(n_trials, n_time, width)`` or ``(n_trials, width)``."""
         self.check_compatible(raw, name)
         channels = []
         for j, (values, mask) in enumerate(zip(raw.columns, raw.observed)):
             if j in self.categorical:
-                index = {category: i for i, category in enumerate(self.categories[j])}
-                unknown = {v for v in values[mask].ravel().tolist() if v not in index}
-                if unknown:
-                    raise ValueError(
-                        f"{name} column {self.names[j]!r} has categories "
-                        f"{sorted(map(str, unknown))} that fit did not see (known: "
-                        f"{self.categories[j]})."
-                    )
-                codes = np.full(values.shape, -1)
-                codes[mask] = [index[v] for v in values[mask].ravel().tolist()]
-                one_hot = codes[..., None] == np.arange(len(index))
+                codes = self.codes(j, values, mask, name)
+                one_hot = codes[..., None] == np.arange(len(self.categories[j]))
                 channels.extend(np.moveaxis(one_hot, -1, 0))
             else:
                 filled = np.where(mask, values, self.mean[j])

@@ -149,7 +149,8 @@ def check_teacher_cache(value):
 
 def check_training_params(estimator):
     """Masking, dropout, attention-window and optimisation parameters every model estimator
-    has (``BlendEstimator``, ``BlendTeacher``, ``NeuronEmbedding``)."""
+    has (``BlendEstimator``, ``BlendTeacher``, ``NeuronEmbedding``, ``NedsEstimator``; the
+    attention window and ``early_stopping_on`` only where the estimator has them)."""
     check_number(estimator.mask_ratio, "mask_ratio", low=0, high=1, low_open=True,
                  high_open=True)
     for name in ("max_epochs", "batch_size", "n_iter_no_change"):
@@ -162,7 +163,7 @@ def check_training_params(estimator):
     check_number(estimator.validation_fraction, "validation_fraction", low=0, high=1,
                  low_open=True, high_open=True)
     for name in ("context_backward", "context_forward"):
-        if getattr(estimator, name) is not None:
+        if getattr(estimator, name, None) is not None:
             check_number(getattr(estimator, name), name, low=0, integer=True)
     check_in(estimator.early_stopping, "early_stopping", (True, False))
     if hasattr(estimator, "early_stopping_on"):

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data.behavior import BehaviorEncoding, read_behavior
 from ..data.trials import SessionTrials
-from ..data.validation import check_in, check_number, check_random_state_param
+from ..data.validation import check_in, check_number, check_training_params
 from ..masking import SCHEMES, interleaved_masks
 from ..modalities import SPIKES
 from ..models.neds import NedsConfig
@@ -207,25 +207,16 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        check_number(self.mask_ratio, "mask_ratio", low=0, high=1, low_open=True,
-                     high_open=True)
-        for name in ("hidden_size", "n_layers", "n_heads", "ffn_size", "max_epochs",
-                     "batch_size", "n_iter_no_change"):
+        check_training_params(self)
+        for name in ("hidden_size", "n_layers", "n_heads", "ffn_size"):
             check_number(getattr(self, name), name, low=1, integer=True)
         if self.hidden_size % self.n_heads:
             raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by n_heads "
                              f"({self.n_heads}).")
-        for name in ("dropout", "embedding_dropout"):
-            check_number(getattr(self, name), name, low=0, high=1, high_open=True)
-        check_number(self.warmup_steps, "warmup_steps", low=0, integer=True)
-        check_number(self.lr, "lr", low=0, low_open=True)
-        check_number(self.weight_decay, "weight_decay", low=0)
-        check_number(self.validation_fraction, "validation_fraction", low=0, high=1,
-                     low_open=True, high_open=True)
-        check_in(self.early_stopping, "early_stopping", (True, False))
+        check_number(self.dropout, "dropout", low=0, high=1, high_open=True)
+        check_number(self.embedding_dropout, "embedding_dropout", low=0, high=1,
+                     high_open=True)
         check_in(self.precision, "precision", tuple(_training.PRECISIONS))
-        check_number(self.verbose, "verbose", low=0, integer=True)
-        check_random_state_param(self.random_state)
         return self._scheme_probs(), self._modality_weights()
 
     def _scheme_probs(self):
@@ -307,16 +298,7 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
             if raw.per_bin:
                 values, observed = _per_trial(values, observed, raw.names[j], name)
             if j in roles.labels:
-                index = {c: k for k, c in enumerate(encoding.categories[j])}
-                unknown = {v for v, o in zip(values.tolist(), observed) if o and v not in index}
-                if unknown:
-                    raise ValueError(
-                        f"{name} column {raw.names[j]!r} has categories "
-                        f"{sorted(map(str, unknown))} that fit did not see (known: "
-                        f"{encoding.categories[j]})."
-                    )
-                labels.append([index[v] if o else -1 for v, o in zip(values.tolist(),
-                                                                      observed)])
+                labels.append(encoding.codes(j, values, observed, name))
             else:
                 values = np.asarray(values, dtype=np.float64)
                 trial.append(np.where(observed, (values - encoding.mean[j])
@@ -400,8 +382,7 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
     def _training_data(self, spikes, slots, raw, weights):
         """The flat batch dict of a fit and the objective's loss weights."""
         encoded = self._encode(raw, *spikes.shape[:2])
-        inputs = self._inputs(spikes, slots, encoded, None)
-        del inputs["token_mask"]
+        inputs = self._inputs(spikes, slots, encoded, None)  # pack drops the None mask
         targets = {"spikes": spikes}
         for name in ("behavior", "trial"):
             if name in inputs:
@@ -551,6 +532,14 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
     def _run(self, spikes, slots, encoded, token_mask):
         return _training.predict(self.net_, self._inputs(spikes, slots, encoded, token_mask))
 
+    def _from_spikes(self, X):
+        """``(predictions, latents, n_trials, n_time)`` of one pass over ``X`` with every
+        behavior token hidden (decoding)."""
+        spikes, slots = self._spikes(X)
+        predictions, latents = self._run(spikes, slots, self._encoded_b(None, spikes),
+                                         self._mask(*spikes.shape[:2]))
+        return predictions, latents, *spikes.shape[:2]
+
     def _mask(self, n_trials, n_time):
         return np.zeros((n_trials, n_time, len(self.config_.streams)), dtype=bool)
 
@@ -564,10 +553,8 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
             columns hold the predicted labels (an object array if labels are not numbers).
         """
         check_is_fitted(self)
-        spikes, slots = self._spikes(X)
-        predictions, _ = self._run(spikes, slots, self._encoded_b(None, spikes),
-                                   self._mask(*spikes.shape[:2]))
-        return self._to_user(predictions, *spikes.shape[:2])
+        predictions, _, n_trials, n_time = self._from_spikes(X)
+        return self._to_user(predictions, n_trials, n_time)
 
     def _has_labels(self):
         check_is_fitted(self)
@@ -578,9 +565,7 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         """Class probabilities of each categorical column from spikes alone: a list with one
         ``(n_trials, n_classes)`` array per categorical column (classes in ``classes_``).
         Available after a fit with categorical behavior."""
-        spikes, slots = self._spikes(X)
-        predictions, _ = self._run(spikes, slots, self._encoded_b(None, spikes),
-                                   self._mask(*spikes.shape[:2]))
+        predictions = self._from_spikes(X)[0]
         return [self._softmax(predictions[f"label{v}"]) for v in range(len(self.classes_))]
 
     @staticmethod
@@ -669,10 +654,7 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Latent spike tokens per bin from spikes alone, ``(n_trials, n_time, hidden_size)``."""
         check_is_fitted(self)
-        spikes, slots = self._spikes(X)
-        _, latents = self._run(spikes, slots, self._encoded_b(None, spikes),
-                               self._mask(*spikes.shape[:2]))
-        return latents
+        return self._from_spikes(X)[1]
 
     def score(self, X, y):
         """Decoding R2 from spikes alone, averaged over the continuous behavior columns (per-bin

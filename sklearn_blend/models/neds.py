@@ -217,12 +217,9 @@ class NEDS(nn.Module):
         out = x.new_zeros(*x.shape[:-1], width)
         for s in torch.unique(session).tolist():
             rows = session == s
-            value = maps[s](x[rows][..., : self._width_in(maps, s)])
+            value = maps[s](x[rows][..., : maps[s].in_features])
             out[rows, ..., : value.shape[-1]] = value.to(out.dtype)
         return out
-
-    def _width_in(self, maps, s):
-        return maps[s].in_features
 
     def forward(self, spikes, behavior=None, trial=None, labels=None, *, session, token_mask):
         """Predictions for every stream from the visible tokens.

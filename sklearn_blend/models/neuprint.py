@@ -77,6 +77,12 @@ class NeuPRINTConfig:
     context_backward: int | None = None
     context_forward: int | None = 0
 
+    @property
+    def reads_behavior(self):
+        """Whether the population inputs include behavior channels (a teacher, or NeuPRINT
+        with its published inputs)."""
+        return self.n_population > N_POPULATION_STATISTICS
+
 
 def population_statistics(activity):
     """Mean and standard deviation over neurons at every frame: ``(..., time, 2)``.

@@ -180,8 +180,7 @@ class NeuronModelBuilder:
         if self.modality.likelihood == "poisson":
             model.init_output_bias(self.mean_activity)
         model = NeuronModel(model, self.modality.name,
-                            reads_behavior=self.model_config.n_population
-                            > N_POPULATION_STATISTICS)
+                            reads_behavior=self.model_config.reads_behavior)
         objective = Objective(
             EntryMasking(self.mask_ratio, modality=self.modality.name),
             {self.modality.name: self.modality}, teacher=self.teacher, strategy=self.strategy,
@@ -246,7 +245,7 @@ class _EmbeddingFitBuilder:
                 model.embedding.weight))
         model.embedding.weight.requires_grad_(True)
         model = NeuronModel(model, self.modality.name,
-                            reads_behavior=config.n_population > N_POPULATION_STATISTICS,
+                            reads_behavior=config.reads_behavior,
                             frozen_dynamics=True)
         objective = Objective(EntryMasking(self.mask_ratio, modality=self.modality.name),
                               {self.modality.name: self.modality}, precision=self.precision)
@@ -263,7 +262,7 @@ def fit_new_embeddings(fitted, samples, *, n_neurons, modality, mask_ratio, conf
     masked modelling, for ``config.max_epochs`` epochs; returns it as a
     ``(n_neurons, embedding_dim)`` float32 array.
     """
-    if fitted.config.n_population == N_POPULATION_STATISTICS:  # a student: no behavior
+    if not fitted.config.reads_behavior:  # a student: no behavior
         samples = {k: v for k, v in samples.items() if k != "behavior"}
     builder = _EmbeddingFitBuilder(fitted, n_neurons, modality, mask_ratio, precision)
     net = fit_net(builder, sample_data(samples, modality), config, seed,
