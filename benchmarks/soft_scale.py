@@ -22,6 +22,10 @@ from sklearn_blend.distill import Soft
 from sklearn_blend.evaluation import split_arrays
 from sklearn_blend.model_selection import paired_differences
 
+#: the students' alpha of this study (the package default when it ran), fixed so that a rerun
+#: compares the same thing whatever the default is
+ALPHA = 0.5
+
 
 def run(fold, seed, train, test, params, n_threads):
     import torch
@@ -32,7 +36,7 @@ def run(fold, seed, train, test, params, n_threads):
     heldin = X[..., :107]
     rows = []
     for reduction in ("bin", "trial"):
-        model = BlendEstimator(strategy=Soft(reduction=reduction), n_heldout=35,
+        model = BlendEstimator(strategy=Soft(reduction=reduction), alpha=ALPHA, n_heldout=35,
                                forward_bins=40, random_state=seed, **params)
         model.fit(X[train], b[train], spikes_forward=forward[train])
         rates = model.predict_rates(heldin[test], forward=True)
@@ -64,7 +68,7 @@ def main(argv=None):
                             "soft_scale")
     args = parser.parse_args(argv)
     results, n_folds, seeds = run_folds(run, args)
-    header = (f"MC_Maze_Small, soft students (tau=2, alpha=0.5, NDT defaults), "
+    header = (f"MC_Maze_Small, soft students (tau=2, alpha={ALPHA}, NDT defaults), "
               f"{n_folds}-fold CV x {len(seeds)} seeds{' (quick)' if args.quick else ''}.")
     write_results(args.out, header, summarize(results), results)
 

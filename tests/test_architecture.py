@@ -363,7 +363,11 @@ def test_each_base_keeps_its_own_defaults(trials):
     assert tuned.student_.base.model.config.dropout == 0.3
     assert tuned.student_.base.model.config.context_forward == 2
     ndt = BlendEstimator(strategy=None, **dict(settings, hidden_size=None, n_layers=None)).fit(X)
-    assert (ndt.student_.base.config.hidden_size, ndt.student_.base.config.dropout) == (64, 0.5)
+    # the plain NDT's dropout default is its own nested choice (0.7), a student's the base's
+    assert (ndt.student_.base.config.hidden_size, ndt.student_.base.config.dropout) == (64, 0.7)
+    student = BlendEstimator(strategy="hard", **dict(settings, hidden_size=None,
+                                                     n_layers=None)).fit(X, b)
+    assert student.student_.base.config.dropout == 0.5
     lfads = BlendEstimator(base="lfads", strategy=None, max_epochs=1, early_stopping=False,
                            hidden_size=8).fit(X)
     assert lfads.student_.base.config.n_layers == 2

@@ -299,3 +299,23 @@ def test_bfloat16_without_native_support_warns(trials, tiny, monkeypatch):
     monkeypatch.setattr(objective, "cpu_has_native_bfloat16", lambda: False)
     with pytest.warns(UserWarning, match="without native bfloat16"):
         BlendEstimator(strategy=None, precision="bfloat16", **tiny).fit(X)
+
+
+def test_defaults_left_at_none_depend_on_the_role(trials):
+    """The plain NDT trains with the nested selection's choice for it (dropout 0.7, mask ratio
+    0.5); students, their teacher and other bases keep 0.25 and the base's dropout; values
+    set by the user always win."""
+    X, b = trials
+    plain = BlendEstimator(strategy=None, max_epochs=1, random_state=0).fit(X)
+    assert plain.student_.base.input_dropout.p == 0.7
+    assert plain.student_net_.criterion_.masking.ratio == 0.5
+    student = BlendEstimator(strategy="hard", max_epochs=1, random_state=0).fit(X, b)
+    assert student.student_.base.input_dropout.p == 0.5
+    assert student.student_net_.criterion_.masking.ratio == 0.25
+    assert student.teacher_.net_.criterion_.masking.ratio == 0.25
+    assert student.teacher_.model_.base.input_dropout.p == 0.5
+    assert BlendEstimator(strategy=None, base="lfads")._architecture()["dropout"] == 0.5
+    chosen = BlendEstimator(strategy=None, dropout=0.1, mask_ratio=0.3, max_epochs=1,
+                            random_state=0).fit(X)
+    assert chosen.student_.base.input_dropout.p == 0.1
+    assert chosen.student_net_.criterion_.masking.ratio == 0.3

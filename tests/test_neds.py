@@ -467,3 +467,137 @@ def test_make_synthetic_draws_sessions_of_one_family():
     assert same.n_neurons == (12, 12, 12)
     with pytest.raises(ValueError, match="one count per session"):
         make_synthetic("simple", n_neurons=[5, 6], n_sessions=3)
+
+
+def test_held_out_neurons_are_predicted_but_never_read(reaching):
+    from sklearn_blend import NedsEstimator
+    from sklearn_blend.metrics import co_bps
+
+    spikes, velocity, _, _ = reaching
+    neds = NedsEstimator(n_heldout=3, **TINY_NEDS).fit(spikes, velocity)
+    assert neds.net_.module_.model.spike_in[0].in_features == 5
+    changed = spikes.copy()
+    changed[..., -3:] = 7  # other counts of the held-out neurons
+    rates = neds.predict_rates(spikes)
+    assert np.array_equal(rates, neds.predict_rates(changed))
+    assert np.array_equal(rates, neds.predict_rates(spikes[..., :5]))  # held-in only
+    assert np.array_equal(neds.predict(spikes), neds.predict(spikes[..., :5]))
+    assert rates.shape == (40, 16, 8) and np.isfinite(co_bps(rates[..., 5:], spikes[..., 5:]))
+    # in the decoding scheme no spike token is hidden, but the held-out neurons are scored
+    decoding = NedsEstimator(n_heldout=3, **dict(TINY_NEDS, scheme_probs={"decoding": 1.0}))
+    history = decoding.fit(spikes, velocity).net_.history
+    assert all(v > 0 for v in history[:, "train_mtm_spikes"])
+
+
+def test_forward_bins_are_hidden_in_training_and_predicted(reaching):
+    from sklearn_blend import NedsEstimator
+
+    spikes, velocity, _, _ = reaching
+    window, forward = spikes[:, :12], spikes[:, 12:]
+    neds = NedsEstimator(forward_bins=4, **TINY_NEDS)
+    with pytest.raises(ValueError, match="needs spikes_forward"):
+        neds.fit(window, velocity[:, :12])
+    neds.fit(window, velocity[:, :12], spikes_forward=forward)
+    assert neds.config_.n_time == 16 and neds.n_time_in_ == 12
+    assert neds.predict_rates(window).shape == (40, 12, 8)
+    assert neds.predict_rates(window, forward=True).shape == (40, 16, 8)
+    assert neds.predict_rates(b=velocity[:, :12], forward=True).shape == (40, 16, 8)
+    assert neds.predict(window).shape == (40, 12, 2)
+    # the counts of the forward bins never reach the model, only its loss
+    masking = neds.net_.criterion_.masking
+    batch = {"spikes": torch.ones(2, 16, 8), "session": torch.zeros(2, dtype=torch.long),
+             "behavior": torch.zeros(2, 16, 2),
+             "token_mask": torch.zeros(2, 16, 3, dtype=torch.bool)}
+    assert masking(batch, {}, {}, training=False).inputs["token_mask"][:, 12:, 0].all()
+    with_behavior = NedsEstimator(forward_bins=4, **TINY_NEDS).fit(
+        window, velocity[:, :12], spikes_forward=forward, behavior_forward=velocity[:, 12:])
+    assert not np.allclose(with_behavior.net_.history[:, "train_loss"],
+                           neds.net_.history[:, "train_loss"])
+    with pytest.raises(ValueError, match="behavior_forward must be"):
+        NedsEstimator(forward_bins=4, **TINY_NEDS).fit(
+            window, velocity[:, :12], spikes_forward=forward, behavior_forward=velocity)
+
+
+def test_the_teacher_model_hides_the_bins_the_student_hid(reaching):
+    from sklearn_blend import NedsEstimator
+
+    spikes, velocity, _, _ = reaching
+    neds = NedsEstimator(n_heldout=3, **TINY_NEDS).fit(spikes, velocity)
+    model = neds.model_.eval()
+    behavior = torch.as_tensor(neds.encode_behavior(velocity[:4], spikes[:4]))
+    held_in = torch.as_tensor(spikes[:4, :, :5], dtype=torch.float32)
+    hidden = torch.zeros(4, 16, dtype=torch.bool)
+    hidden[:, 3:7] = True
+    zeroed = held_in.masked_fill(hidden[..., None], 0.0)
+    with torch.no_grad():
+        out = model({"spikes": zeroed, "behavior": behavior, "hidden": hidden})
+        other = model({"spikes": held_in + 5, "behavior": behavior, "hidden": hidden})
+        as_zeros = model({"spikes": zeroed, "behavior": behavior, "hidden": None})
+        contentless = model({"spikes": held_in.masked_fill(hidden[..., None], 9.0),
+                             "behavior": behavior, "hidden": hidden})
+    assert out.log_rates.shape == (4, 16, 8) and len(out.features) == 1
+    # hidden bins are mask tokens, not zero counts: their content does not matter, the
+    # visible bins' does, and zeros read as counts give other rates
+    assert torch.allclose(out.log_rates, contentless.log_rates)
+    assert not torch.allclose(out.log_rates, other.log_rates)
+    assert not torch.allclose(out.log_rates, as_zeros.log_rates)
+    # ... and the pass equals the estimator's own rates with the same spike tokens hidden
+    mask = np.zeros((4, 16, len(neds.config_.streams)), dtype=bool)
+    mask[:, 3:7, 0] = True
+    own, _ = neds._run(spikes[:4].astype(np.float32), np.zeros(4, np.int64),
+                       neds._encoded_b(velocity[:4], spikes[:4]), mask)
+    assert np.allclose(own["spikes"], out.log_rates.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("strategy", ["hard", "soft", "correlation", "feature"])
+def test_neds_is_a_blend_teacher(reaching, strategy):
+    from sklearn_blend import BlendEstimator, NedsEstimator
+
+    spikes, velocity, _, _ = reaching
+    window, forward = spikes[:, :12], spikes[:, 12:]
+    teacher = NedsEstimator(**dict(TINY_NEDS, n_layers=2))
+    student = BlendEstimator(strategy=strategy, teacher=teacher, n_heldout=3, forward_bins=4,
+                             hidden_size=16, n_heads=2, ffn_size=32, max_epochs=2,
+                             batch_size=8, random_state=0)
+    student.fit(window, velocity[:, :12], spikes_forward=forward)
+    fitted = student.teacher_
+    assert isinstance(fitted, NedsEstimator) and fitted is not teacher
+    assert (fitted.n_heldout, fitted.forward_bins, fitted.n_features_in_) == (3, 4, 8)
+    assert np.isfinite(student.student_net_.history[:, "train_distill"]).all()
+    assert student.transform(window).shape == (40, 12, 8)  # rates (output="rates")
+    assert student.predict_rates(window[..., :5], forward=True).shape == (40, 16, 8)
+    # a fitted NEDS teacher is used as it is
+    again = BlendEstimator(**dict(student.get_params(deep=False), teacher=fitted)).fit(
+        window, velocity[:, :12], spikes_forward=forward)
+    assert again.teacher_ is fitted
+
+
+def test_decoding_beats_ridge_where_the_mapping_is_nonlinear():
+    """Half the neurons follow latent z1, half z2 (log-linear, no neuron sees both); the
+    behavior is z1 * z2, so no linear map of (smoothed) counts decodes it, and a model that
+    combines the two populations nonlinearly does."""
+    from scipy.ndimage import gaussian_filter1d
+    from sklearn.linear_model import RidgeCV
+    from sklearn.metrics import r2_score
+
+    from sklearn_blend import NedsEstimator
+
+    rng = np.random.default_rng(0)
+    n, n_time, n_neurons = 400, 10, 24
+    z = gaussian_filter1d(rng.normal(size=(n, n_time + 8, 2)), 2, axis=1)[:, 4:-4]
+    z /= z.std()
+    weights = np.zeros((2, n_neurons))
+    weights[0, :12], weights[1, 12:] = rng.normal(size=12), rng.normal(size=12)
+    spikes = rng.poisson(np.exp(1.5 + 0.5 * z @ weights)).astype(np.float32)
+    b = z[..., :1] * z[..., 1:]
+    train, test = slice(0, 300), slice(300, None)
+    smoothed = gaussian_filter1d(spikes, 1.0, axis=1).reshape(n * n_time, n_neurons)
+    rows = np.arange(n * n_time).reshape(n, n_time)
+    ridge = RidgeCV(alphas=np.logspace(-2, 3, 10)).fit(smoothed[rows[train].ravel()],
+                                                       b[train].ravel())
+    ridge_r2 = r2_score(b[test].ravel(), ridge.predict(smoothed[rows[test].ravel()]))
+    neds = NedsEstimator(hidden_size=32, n_layers=2, n_heads=2, ffn_size=64, max_epochs=150,
+                         lr=3e-3, batch_size=32, warmup_steps=5, n_iter_no_change=40,
+                         random_state=0).fit(spikes[train], b[train])
+    assert ridge_r2 < 0.05
+    assert neds.score(spikes[test], b[test]) > ridge_r2 + 0.15

@@ -151,8 +151,10 @@ def check_training_params(estimator):
     """Masking, dropout, attention-window and optimisation parameters every model estimator
     has (``BlendEstimator``, ``BlendTeacher``, ``NeuronEmbedding``, ``NedsEstimator``; the
     attention window and ``early_stopping_on`` only where the estimator has them)."""
-    check_number(estimator.mask_ratio, "mask_ratio", low=0, high=1, low_open=True,
-                 high_open=True)
+    # None: the default of the estimator's role, where it has one (BlendEstimator, BlendTeacher)
+    if estimator.mask_ratio is not None or not hasattr(type(estimator), "_mask_ratio"):
+        check_number(estimator.mask_ratio, "mask_ratio", low=0, high=1, low_open=True,
+                     high_open=True)
     for name in ("max_epochs", "batch_size", "n_iter_no_change"):
         check_number(getattr(estimator, name), name, low=1, integer=True)
     check_number(estimator.warmup_steps, "warmup_steps", low=0, integer=True)

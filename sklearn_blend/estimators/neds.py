@@ -23,7 +23,7 @@ from ..masking import SCHEMES, interleaved_masks
 from ..modalities import SPIKES
 from ..models.neds import NedsConfig
 from ..training import core as _training
-from ..training.neds import NedsBuilder, neds_modalities
+from ..training.neds import NedsBuilder, NedsTeacherModel, neds_modalities
 from ..training.objective import pack
 
 
@@ -118,6 +118,17 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         seeded) has not improved for ``n_iter_no_change`` epochs; keep the best epoch.
     validation_fraction : float in (0, 1), default=0.2
     n_iter_no_change : int, default=30
+    n_heldout : int, default=0
+        The last ``n_heldout`` neurons of every session (NLB's held-out neurons) are predicted
+        but never read: the spike tokens carry the other neurons, and the spike loss scores the
+        held-out ones in every bin. ``X`` at prediction may hold all neurons or the held-in
+        ones only.
+    forward_bins : int, default=0
+        Bins after each trial whose counts the model learns to predict (NLB forward
+        prediction; ``fit`` then needs ``spikes_forward``). Their spike tokens are always
+        hidden; the behavior there is missing unless ``behavior_forward`` gives it.
+        Predictions append them to every trial, as in training; ``predict_rates(...,
+        forward=True)`` returns them. Single-session data only.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, schemes, masks, dropout, batch order and the validation split.
     device : str, default="cpu"
@@ -136,6 +147,9 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         Keys of the sessions the model knows (``[0]`` after a fit on an array).
     n_neurons_ : tuple of int
         Neurons of each session.
+    n_features_in_, n_time_in_ : int
+        Neurons and bins of the training trials (``n_features_in_`` only for a fit on an
+        array).
     classes_ : list of ndarray
         Labels of each categorical column, in column order.
 
@@ -175,6 +189,8 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         early_stopping=True,
         validation_fraction=0.2,
         n_iter_no_change=30,
+        n_heldout=0,
+        forward_bins=0,
         random_state=None,
         device="cpu",
         precision="float32",
@@ -200,6 +216,8 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.n_heldout = n_heldout
+        self.forward_bins = forward_bins
         self.random_state = random_state
         self.device = device
         self.precision = precision
@@ -217,6 +235,8 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         check_number(self.embedding_dropout, "embedding_dropout", low=0, high=1,
                      high_open=True)
         check_in(self.precision, "precision", tuple(_training.PRECISIONS))
+        check_number(self.n_heldout, "n_heldout", low=0, integer=True)
+        check_number(self.forward_bins, "forward_bins", low=0, integer=True)
         return self._scheme_probs(), self._modality_weights()
 
     def _scheme_probs(self):
@@ -342,10 +362,12 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
                 )
             for s in used:
                 expected = self.n_neurons_[slot_of[X.keys[s]]]
-                if X.n_neurons[s] != expected:
+                if X.n_neurons[s] not in (expected, expected - self.n_heldout):
                     raise ValueError(
                         f"session {X.keys[s]!r} of X has {X.n_neurons[s]} neurons, but the "
-                        f"model knows it with {expected}."
+                        f"model knows it with {expected}"
+                        + (f" ({expected - self.n_heldout} held-in)." if self.n_heldout
+                           else ".")
                     )
             slots = np.array([slot_of[X.keys[s]] for s in X.session], dtype=np.int64)
             counts = X.padded()
@@ -358,18 +380,20 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
                     f"the model knows {len(self.sessions_)} sessions {self.sessions_}: pass X "
                     "as SessionTrials([...], keys=[...]) so that each trial names its session."
                 )
-            if counts.shape[2] != self.n_neurons_[0]:
+            n_held_in = self.n_neurons_[0] - self.n_heldout
+            if counts.shape[2] not in (self.n_neurons_[0], n_held_in):
+                also = f" or the {n_held_in} held-in ones" if self.n_heldout else ""
                 raise ValueError(
                     f"X has {counts.shape[2]} features, but NedsEstimator is expecting "
-                    f"{self.n_neurons_[0]} features as input (neurons): X must be "
-                    f"(n_trials, n_time <= {self.config_.n_time}, {self.n_neurons_[0]}) spike "
+                    f"{self.n_neurons_[0]} features as input (neurons{also}): X must be "
+                    f"(n_trials, n_time <= {self.n_time_in_}, {self.n_neurons_[0]}) spike "
                     f"counts as in fit, got shape {counts.shape}."
                 )
             slots = np.zeros(len(counts), np.int64)
-        if counts.shape[1] > self.config_.n_time:
+        if counts.shape[1] > self.n_time_in_:
             raise ValueError(
                 f"X has {counts.shape[1]} bins; the model was fitted on trials of "
-                f"{self.config_.n_time} (X must be (n_trials, n_time <= {self.config_.n_time}, "
+                f"{self.n_time_in_} (X must be (n_trials, n_time <= {self.n_time_in_}, "
                 "n_neurons))."
             )
         width = max(self.n_neurons_)
@@ -379,11 +403,13 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
                 axis=-1)
         return counts[..., :width], slots
 
-    def _training_data(self, spikes, slots, raw, weights):
+    def _training_data(self, spikes, slots, raw, weights, *, spikes_forward=None,
+                       behavior_forward=None):
         """The flat batch dict of a fit and the objective's loss weights."""
-        encoded = self._encode(raw, *spikes.shape[:2])
-        inputs = self._inputs(spikes, slots, encoded, None)  # pack drops the None mask
-        targets = {"spikes": spikes}
+        encoded = self._with_forward(self._encode(raw, *spikes.shape[:2]), behavior_forward)
+        inputs = self._inputs(self._extend(spikes), slots, encoded, None)  # pack drops None
+        targets = {"spikes": spikes if spikes_forward is None
+                   else np.concatenate([spikes, spikes_forward], axis=1)}
         for name in ("behavior", "trial"):
             if name in inputs:
                 targets[name] = encoded[name]
@@ -396,6 +422,62 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
                 loss_weights[name] = weights[key]
         return pack(inputs, targets), loss_weights
 
+    def _extend(self, spikes):
+        """``spikes`` with ``forward_bins`` zero bins appended (their tokens are hidden)."""
+        if not self.forward_bins:
+            return spikes
+        zeros = np.zeros((len(spikes), self.forward_bins, spikes.shape[2]), np.float32)
+        return np.concatenate([spikes, zeros], axis=1)
+
+    def _with_forward(self, encoded, behavior_forward=None):
+        """Encoded behavior with the forward bins appended: ``behavior_forward`` encoded as in
+        fit, or missing (NaN) without it."""
+        if not self.forward_bins:
+            if behavior_forward is not None:
+                raise ValueError("behavior_forward was given but forward_bins=0; it is the "
+                                 "behavior over the forward bins, (n_trials, forward_bins, "
+                                 "n_behavior).")
+            return encoded
+        behavior = encoded["behavior"]
+        n_trials = len(behavior)
+        if behavior_forward is None:
+            extra = np.full((n_trials, self.forward_bins, behavior.shape[2]), np.nan,
+                            np.float32)
+        else:
+            expected = (n_trials, self.forward_bins, len(self.roles_.names))
+            if not self.roles_.per_bin or np.shape(behavior_forward)[:2] != expected[:2]:
+                raise ValueError(
+                    f"behavior_forward must be per-bin behavior (n_trials, forward_bins, "
+                    f"n_behavior) = {expected} in the layout of b; got shape "
+                    f"{np.shape(behavior_forward)}."
+                )
+            raw = read_behavior(behavior_forward,
+                                np.zeros((n_trials, self.forward_bins, 1), np.float32),
+                                name="behavior_forward",
+                                categorical=self.categorical_behavior)
+            extra = self._encode(raw, n_trials, self.forward_bins,
+                                 name="behavior_forward")["behavior"]
+        return dict(encoded, behavior=np.concatenate([behavior, extra], axis=1))
+
+    def _check_forward(self, X, spikes, spikes_forward):
+        """Validated ``spikes_forward`` ``(n_trials, forward_bins, n_neurons)`` or None."""
+        if not self.forward_bins:
+            if spikes_forward is not None:
+                raise ValueError("spikes_forward was given but forward_bins=0; set "
+                                 "forward_bins to the number of bins in spikes_forward.")
+            return None
+        if isinstance(X, SessionTrials):
+            raise ValueError("forward_bins > 0 needs single-session X (an array).")
+        expected = (len(spikes), self.forward_bins, spikes.shape[2])
+        if spikes_forward is None:
+            raise ValueError(f"forward_bins={self.forward_bins} needs spikes_forward, the "
+                             f"counts of the bins after each trial, of shape {expected}.")
+        forward, _ = SPIKES.validate(spikes_forward, name="spikes_forward")
+        if forward.shape != expected:
+            raise ValueError(f"spikes_forward must be (n_trials, forward_bins, n_neurons) = "
+                             f"{expected}; got shape {forward.shape}.")
+        return forward
+
     @staticmethod
     def _mean_counts(spikes, slots, n_neurons, sessions):
         """Mean count per bin of each of ``sessions``' neurons (None for the others)."""
@@ -407,16 +489,21 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         return means
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y):
+    def fit(self, X, y, *, spikes_forward=None, behavior_forward=None):
         """Train NEDS on spikes ``X`` and behavior ``y`` (``b``, in scikit-learn's ``y`` place).
 
         Parameters
         ----------
         X : array-like of shape (n_trials, n_time, n_neurons) or SessionTrials
-            Spike counts per bin; trials of several sessions as :class:`SessionTrials`.
+            Spike counts per bin (held-out neurons last); trials of several sessions as
+            :class:`SessionTrials`.
         y : array-like of shape (n_trials, n_time, n_behavior) or (n_trials, n_behavior)
             Behavior ``b``: per-bin (continuous columns, plus per-trial ones listed in
             ``trial_behavior``) or per-trial (an array or a DataFrame); NaN where missing.
+        spikes_forward : array-like of shape (n_trials, forward_bins, n_neurons), optional
+            Counts of the bins after each trial (required when ``forward_bins > 0``).
+        behavior_forward : array-like of shape (n_trials, forward_bins, n_behavior), optional
+            Per-bin behavior over the forward bins (training only; missing without it).
 
         Returns
         -------
@@ -430,6 +517,13 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
                 "spikes and behavior together, fit(X, b) with behavior b (n_trials, n_time, "
                 "n_behavior) or (n_trials, n_behavior)."
             )
+        if self.n_heldout >= min(n_neurons):
+            raise ValueError(
+                f"n_heldout={self.n_heldout} must leave at least one held-in neuron in every "
+                f"session: X has {min(n_neurons)} neurons (n_trials, n_time, n_neurons), "
+                "held-out neurons last."
+            )
+        forward = self._check_forward(X, spikes, spikes_forward)
         b = y
         raw = read_behavior(b, spikes, name="b", categorical=self.categorical_behavior)
         if not raw.any_observed:
@@ -442,8 +536,10 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
             self.__dict__.pop("n_features_in_", None)
         else:
             self.n_features_in_ = n_neurons[0]
+        self.n_time_in_ = spikes.shape[1]
         self.config_ = NedsConfig(
-            n_neurons=self.n_neurons_, n_time=spikes.shape[1],
+            n_neurons=self.n_neurons_, n_time=spikes.shape[1] + self.forward_bins,
+            n_heldout=self.n_heldout,
             behavior_groups=tuple(tuple(g) for g in self.roles_.groups),
             n_trial=len(self.roles_.trial_continuous),
             n_classes=tuple(len(c) for c in self.classes_),
@@ -451,14 +547,18 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
             ffn_size=self.ffn_size, dropout=self.dropout,
             embedding_dropout=self.embedding_dropout,
         )
-        data, loss_weights = self._training_data(spikes, slots, raw, weights)
+        data, loss_weights = self._training_data(spikes, slots, raw, weights,
+                                                 spikes_forward=forward,
+                                                 behavior_forward=behavior_forward)
         self.device_ = _training.resolve_device(self.device)
         self._seeds = check_random_state(self.random_state).randint(_training.MAX_SEED,
                                                                    size=2)
+        targets = data["targets.spikes"]
         builder = NedsBuilder(self.config_, scheme_probs, self.mask_ratio,
-                              self._mean_counts(spikes, slots, n_neurons,
+                              self._mean_counts(targets, slots, n_neurons,
                                                 range(len(n_neurons))),
-                              weights=loss_weights, precision=self.precision)
+                              weights=loss_weights, precision=self.precision,
+                              n_forward=self.forward_bins)
         self.net_ = _training.fit_net(builder, data,
                                       _training.training_config(self, self.device_),
                                       int(self._seeds[0]), "NEDS")
@@ -498,6 +598,9 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
             )
         if max_epochs is not None:
             check_number(max_epochs, "max_epochs", low=1, integer=True)
+        if self.forward_bins:
+            raise ValueError("finetune adds sessions, and forward_bins > 0 is for "
+                             "single-session models; refit with forward_bins=0.")
         used = sorted(set(X.session.tolist()))
         new = [X.keys[s] for s in used if X.keys[s] not in self.sessions_]
         keys = list(self.sessions_) + new
@@ -530,15 +633,25 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         return self._encode(raw, *spikes.shape[:2])
 
     def _run(self, spikes, slots, encoded, token_mask):
-        return _training.predict(self.net_, self._inputs(spikes, slots, encoded, token_mask))
+        """Predictions and latents of one pass; ``spikes`` and ``encoded`` cover the trials'
+        bins, and the forward bins are appended here (hidden, as in training)."""
+        encoded = self._with_forward(encoded)
+        token_mask = np.concatenate(
+            [token_mask, self._mask(len(spikes), self.forward_bins)], axis=1)
+        return _training.predict(self.net_, self._inputs(self._extend(spikes), slots, encoded,
+                                                         token_mask))
 
     def _from_spikes(self, X):
         """``(predictions, latents, n_trials, n_time)`` of one pass over ``X`` with every
-        behavior token hidden (decoding)."""
+        behavior token hidden (decoding); per-bin outputs cover the trials' own bins."""
         spikes, slots = self._spikes(X)
+        n_trials, n_time = spikes.shape[:2]
         predictions, latents = self._run(spikes, slots, self._encoded_b(None, spikes),
-                                         self._mask(*spikes.shape[:2]))
-        return predictions, latents, *spikes.shape[:2]
+                                         self._mask(n_trials, n_time))
+        for name in ("spikes", "behavior"):
+            if name in predictions:
+                predictions[name] = predictions[name][:, :n_time]
+        return predictions, latents[:, :n_time], n_trials, n_time
 
     def _mask(self, n_trials, n_time):
         return np.zeros((n_trials, n_time, len(self.config_.streams)), dtype=bool)
@@ -594,7 +707,7 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
                 out[:, j] = values
         return out.astype(np.float32) if numeric else out
 
-    def predict_rates(self, X=None, b=None, *, session=None):
+    def predict_rates(self, X=None, b=None, *, session=None, forward=False):
         """Firing rates (expected counts per bin) from spikes, from behavior, or from both.
 
         Parameters
@@ -609,12 +722,14 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         session : hashable, optional
             With ``X=None``, the key of the session whose neurons to predict (needed when the
             model knows several).
+        forward : bool, default=False
+            Append the rates of the ``forward_bins`` bins after each trial.
 
         Returns
         -------
-        rates : ndarray of shape (n_trials, n_time, n_neurons)
-            For ``SessionTrials``, ``n_neurons`` is the largest session's and the columns past
-            a trial's own neurons are NaN.
+        rates : ndarray of shape (n_trials, n_time[+forward_bins], n_neurons)
+            All neurons, held-out ones included. For ``SessionTrials``, ``n_neurons`` is the
+            largest session's and the columns past a trial's own neurons are NaN.
         """
         check_is_fitted(self)
         if X is None and b is None:
@@ -634,22 +749,68 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
             mask[..., 0] = True
             predictions, _ = self._run(spikes, np.full(n_trials, slot, np.int64),
                                        self._encoded_b(b, spikes), mask)
-            return np.exp(predictions["spikes"][..., : self.n_neurons_[slot]])
+            n_out = n_time + (self.forward_bins if forward else 0)
+            return np.exp(predictions["spikes"][:, :n_out, : self.n_neurons_[slot]])
         spikes, slots = self._spikes(X)
         n_trials, n_time = spikes.shape[:2]
         encoded = self._encoded_b(b, spikes)
-        rates = np.empty(spikes.shape, np.float32)
-        for hidden in interleaved_masks(n_time, self.mask_ratio).numpy():
+        rates = np.empty((n_trials, n_time + self.forward_bins, spikes.shape[2]), np.float32)
+        for k, hidden in enumerate(interleaved_masks(n_time, self.mask_ratio).numpy()):
             mask = self._mask(n_trials, n_time)
             mask[:, hidden, 0] = True
             predictions, _ = self._run(spikes, slots, encoded, mask)
-            rates[:, hidden] = np.exp(predictions["spikes"][:, hidden])
+            rates[:, :n_time][:, hidden] = np.exp(predictions["spikes"][:, :n_time][:, hidden])
+            if k == 0:  # the forward bins are hidden in every pass
+                rates[:, n_time:] = np.exp(predictions["spikes"][:, n_time:])
+        if not forward:
+            rates = rates[:, :n_time]
         width = np.asarray(self.n_neurons_)[slots]
         padding = np.arange(rates.shape[-1])[None, :] >= width[:, None]  # (n_trials, neurons)
         rates[np.broadcast_to(padding[:, None, :], rates.shape)] = np.nan
         if not isinstance(X, SessionTrials):
             rates = rates[..., : self.n_neurons_[0]]
         return rates
+
+    # ------------------------------------------------------------------ as a BLEND teacher
+    def encode_behavior(self, b, X, *, name="b", behavior_forward=None):
+        """Behavior ``b`` of trials ``X`` packed as :attr:`model_` reads it in a student's batch.
+
+        One float array ``(n_trials, n_time + forward_bins, width)``: the per-bin continuous
+        columns (standardised with the training statistics), then the per-trial continuous
+        variables and the class codes of the categorical ones, repeated over the bins; NaN
+        (codes -1) where missing, and over the forward bins unless ``behavior_forward`` gives
+        them. Part of the teacher contract of :class:`~sklearn_blend.BlendEstimator`.
+        """
+        check_is_fitted(self)
+        spikes, _ = SPIKES.validate(X)
+        raw = read_behavior(b, spikes, name=name, categorical=self.categorical_behavior)
+        if raw is None:
+            raise ValueError(f"{name} (behavior in the layout of fit) is required by the "
+                             "NEDS teacher.")
+        self.roles_.encoding.check_compatible(raw, name)
+        encoded = self._with_forward(self._encode(raw, *spikes.shape[:2], name=name),
+                                     behavior_forward)
+        n_bins = encoded["behavior"].shape[1]
+        per_trial = np.concatenate([encoded["trial"],
+                                    encoded["labels"].astype(np.float32)], axis=1)
+        return np.concatenate(
+            [encoded["behavior"],
+             np.repeat(per_trial[:, None, :], n_bins, axis=1).astype(np.float32)], axis=-1)
+
+    @property
+    def model_(self):
+        """The fitted model as a BLEND teacher's model
+        (:class:`~sklearn_blend.training.neds.NedsTeacherModel`): it reads a student's batch
+        (masked held-in spikes, the hidden bins, :meth:`encode_behavior`'s behavior) and
+        predicts the log-rates of all neurons. Single-session models only."""
+        check_is_fitted(self)
+        if len(self.sessions_) > 1:
+            raise ValueError(
+                f"a NEDS teacher of a BLEND student must know one session; this one knows "
+                f"{self.sessions_}. Fine-tune or fit a model on the student's session."
+            )
+        return NedsTeacherModel(_training.trained_model(self.net_).model,
+                                n_forward=self.forward_bins)
 
     def transform(self, X):
         """Latent spike tokens per bin from spikes alone, ``(n_trials, n_time, hidden_size)``."""

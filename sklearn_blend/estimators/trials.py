@@ -35,6 +35,14 @@ ARCHITECTURE_PARAMS = ("hidden_size", "n_layers", "n_heads", "ffn_size", "dropou
                        "context_backward", "context_forward")
 #: per-bin width of the learnable embedding of trial-level behavior
 TRIAL_BEHAVIOR_WIDTH = 16
+#: ``mask_ratio=None`` for students and teachers (and every role on bases without entries in
+#: ``PLAIN_DEFAULTS``)
+MASK_RATIO = 0.25
+#: settings left at ``None`` that the plain model (``BlendEstimator(strategy=None)``) takes on
+#: these bases instead of the students' ones: what the nested, equal-budget selection chose most
+#: often for it on MC_Maze_Small (README, "How the defaults were chosen"); the students' own
+#: choice was dropout 0.5 (the base's default) at mask ratio 0.25
+PLAIN_DEFAULTS = {"ndt": {"dropout": 0.7, "mask_ratio": 0.5}}
 
 
 
@@ -49,6 +57,18 @@ def _is_fitted(estimator):
 
 class _MaskedModelEstimator(BaseEstimator):
     """What teacher and student share: hyper-parameter checks, configs, prediction, tags."""
+
+    def _role_defaults(self):
+        """Values for settings left at ``None`` that depend on the estimator's role (none for
+        a teacher; see :data:`PLAIN_DEFAULTS`)."""
+        return {}
+
+    @property
+    def _mask_ratio(self):
+        """``mask_ratio``, or its role's default where it is ``None``."""
+        if self.mask_ratio is not None:
+            return self.mask_ratio
+        return self._role_defaults().get("mask_ratio", MASK_RATIO)
 
     def _check_shared_params(self):
         entry = _training.resolve_base(self.base)
@@ -106,7 +126,8 @@ class _MaskedModelEstimator(BaseEstimator):
         base's own defaults (:class:`~sklearn_blend.models.base.BaseEntry`) for those left
         at ``None``."""
         entry = _training.resolve_base(self.base)
-        options = {name: value for name, value in entry.defaults.items()
+        options = {name: value for name, value in {**entry.defaults,
+                                                   **self._role_defaults()}.items()
                    if name in entry.estimator_params}
         options.update({name: getattr(self, name) for name in entry.estimator_params
                         if getattr(self, name) is not None})
@@ -204,7 +225,7 @@ class _MaskedModelEstimator(BaseEstimator):
             masked = self.inference == "masked"
         predictions, latents = _training.predict(
             net, {"spikes": inputs, "behavior": self._pad_behavior(behavior, inputs.shape[1])},
-            mask_ratio=self.mask_ratio if masked else None, n_window=n_window,
+            mask_ratio=self._mask_ratio if masked else None, n_window=n_window,
         )
         return predictions[SPIKES.name], latents
 
@@ -274,12 +295,17 @@ class BlendTeacher(_MaskedModelEstimator):
     cached one) and distils it into a spikes-only student; use it on its own to measure what
     behavior adds, or give it (fitted or not, of any base or width) as
     ``BlendEstimator(teacher=...)``. Parameters have the meaning they have in
-    :class:`BlendEstimator`.
+    :class:`BlendEstimator`; ``mask_ratio=None`` and ``dropout=None`` take the students'
+    defaults (0.25 and the base's own).
 
     What a student reads of a teacher (its public contract): :attr:`model_` (a PyTorch model
     that reads ``{"spikes", "behavior"}`` and predicts ``{"spikes"}``),
     :meth:`encode_behavior`, and ``n_features_in_``, ``n_time_in_``, ``n_heldout``,
-    ``forward_bins``, ``categorical_behavior``.
+    ``forward_bins``, ``categorical_behavior``, ``device_``; an unfitted teacher also takes
+    ``set_params(n_heldout=..., forward_bins=...)`` and ``fit(X, b, spikes_forward=...,
+    behavior_forward=...)``. A model that sets ``reads_hidden_bins = True`` also receives
+    the student's hidden bins as ``inputs["hidden"]`` (:class:`~sklearn_blend.NedsEstimator`
+    keeps this contract).
 
     Attributes
     ----------
@@ -302,7 +328,7 @@ class BlendTeacher(_MaskedModelEstimator):
         *,
         base="ndt",
         base_params=None,
-        mask_ratio=0.25,
+        mask_ratio=None,
         hidden_size=None,
         n_layers=None,
         n_heads=None,
@@ -401,7 +427,7 @@ class BlendTeacher(_MaskedModelEstimator):
         self.behavior_encoding_ = BehaviorEncoding(raw)
         builder = _training.TrialModelBuilder(
             self._model_config(encoding=self.behavior_encoding_),
-            self.mask_ratio,
+            self._mask_ratio,
             targets.mean(axis=(0, 1)),
             modalities={SPIKES.name: SPIKES},
             n_forward=self.forward_bins,
@@ -563,12 +589,18 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         subclass (built with ``tau`` if it takes one) or an instance (deep-copied for every
         fit, keeping its own hyper-parameters) works too. ``None``: no teacher, no
         distillation.
-    alpha : float in [0, 1], default=0.5
+    alpha : float in [0, 1], default=0.7
         Weight of the student's own masked-modelling loss; ``1 - alpha`` weighs distillation.
+        0.7 is what nested selection chose most often for the students on MC_Maze_Small
+        (README, "How the defaults were chosen").
     tau : float > 0, default=2.0
         Softmax temperature of the ``"soft"`` strategy.
-    mask_ratio : float in (0, 1), default=0.25
+    mask_ratio : float in (0, 1) or None, default=None
         Probability that a time bin is masked (all its spike counts set to 0) in training.
+        ``None`` depends on the role, by what nested selection chose most often on
+        MC_Maze_Small (README, "How the defaults were chosen"): 0.25 for students and
+        teachers, 0.5 for the plain NDT (``strategy=None``, ``base="ndt"``;
+        :data:`PLAIN_DEFAULTS`).
     hidden_size, n_layers, n_heads, ffn_size, dropout, context_backward, context_forward : \
             default=None
         Architecture of the student (and of the teacher built when ``teacher=None``), for the
@@ -578,12 +610,13 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         NeuPRINT 1) or layers of LFADS's bidirectional encoder GRU (2). ``n_heads``,
         ``ffn_size`` (int): attention heads and feed-forward width (NDT 2 and 256, NeuPRINT 2
         and 128). ``dropout`` (float in [0, 1)): on the input counts and inside the model
-        (NDT and LFADS 0.5, NeuPRINT 0.1). ``context_backward``, ``context_forward`` (int):
+        (NDT and LFADS 0.5, NeuPRINT 0.1; the plain NDT, ``strategy=None``, 0.7: the nested
+        selection's choice for it, as for ``mask_ratio``). ``context_backward``, ``context_forward`` (int):
         attention window in bins before / after each bin (NDT: the whole trial; NeuPRINT:
         causal, ``context_forward=0``); a window as long as the trial is the whole trial.
         A parameter set for a base that does not take it is an error (pass that base's own
         options as ``base_params``). All are tunable by ``GridSearchCV``.
-    teacher : None, BlendTeacher or FrozenEstimator, default=None
+    teacher : None, BlendTeacher, NedsEstimator or FrozenEstimator, default=None
         The teacher distilled into the student. ``None``: a :class:`BlendTeacher` with this
         estimator's settings (and ``teacher_hidden_size``), reused across a search through
         ``teacher_cache``. An unfitted estimator (say ``BlendTeacher(base="lfads",
@@ -598,6 +631,9 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         differ in base and width: ``"hard"``, ``"soft"`` and ``"correlation"`` compare their
         rates; ``"feature"`` pairs their per-layer features through learned projections and
         raises a ``ValueError`` when the two models return different numbers of layers.
+        A :class:`~sklearn_blend.NedsEstimator` (single session) is a teacher too: it reads
+        the student's masked spikes with the bins the student hid as its own hidden spike
+        tokens, and the behavior as its tokens (``NedsEstimator.encode_behavior``).
         The student reads the teacher only through its public contract: ``model_`` (the
         PyTorch model), ``encode_behavior``, ``n_features_in_``, ``n_time_in_``,
         ``n_heldout``, ``forward_bins`` and ``categorical_behavior``.
@@ -718,9 +754,9 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         base="ndt",
         base_params=None,
         strategy="hard",
-        alpha=0.5,
+        alpha=0.7,
         tau=2.0,
-        mask_ratio=0.25,
+        mask_ratio=None,
         hidden_size=None,
         n_layers=None,
         n_heads=None,
@@ -784,6 +820,11 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         self.device = device
         self.precision = precision
         self.verbose = verbose
+
+    def _role_defaults(self):
+        if self.strategy is None and isinstance(self.base, str):
+            return PLAIN_DEFAULTS.get(self.base, {})
+        return {}
 
     def _check_params(self):
         self._check_shared_params()
@@ -896,7 +937,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
                 inputs.shape[1])
         builder = _training.TrialModelBuilder(
             self._model_config(),
-            self.mask_ratio,
+            self._mask_ratio,
             targets.mean(axis=(0, 1)),
             modalities={SPIKES.name: SPIKES},
             n_forward=self.forward_bins,
@@ -943,7 +984,8 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         params = {k: v for k, v in teacher.get_params(deep=False).items()
                   if k not in ("verbose", "random_state")}
         # the base's code, not only its name: a redefined class must not reuse old teachers
-        params["base"] = _training.base_fingerprint(teacher.base)
+        if "base" in params:
+            params["base"] = _training.base_fingerprint(teacher.base)
         params["teacher_class"] = f"{type(teacher).__module__}.{type(teacher).__qualname__}"
         key, cache = _teacher_cache.cache_key(
             params, teacher.random_state if own_seed else self.random_state,

@@ -44,9 +44,10 @@ class NedsConfig:
     Parameters
     ----------
     n_neurons : tuple of int
-        Neurons of each session (the width of its spike input and output maps).
+        Neurons of each session (the width of its spike output map).
     n_time : int
-        Longest trial, in bins (the learned position embedding's length).
+        Longest trial, in bins (the learned position embedding's length), forward bins
+        included.
     behavior_groups : tuple of tuple of int, default=()
         Per-bin continuous behavior: each group lists the columns of the behavior array that
         form one token stream.
@@ -60,6 +61,10 @@ class NedsConfig:
         Dropout on the residual branches of every layer.
     embedding_dropout : float, default=0.1
         Dropout on the tokens after their embeddings are added.
+    n_heldout : int, default=0
+        The last ``n_heldout`` neurons of every session are predicted but never read (NLB's
+        held-out neurons): a session's spike input map reads its first
+        ``n_neurons - n_heldout``.
     """
 
     n_neurons: tuple
@@ -73,6 +78,7 @@ class NedsConfig:
     ffn_size: int = 256
     dropout: float = 0.2
     embedding_dropout: float = 0.1
+    n_heldout: int = 0
 
     @property
     def streams(self):
@@ -148,7 +154,8 @@ class NEDS(nn.Module):
         super().__init__()
         self.config = config
         d, n_time = config.hidden_size, config.n_time
-        self.spike_in = nn.ModuleList(nn.Linear(n, d) for n in config.n_neurons)
+        self.spike_in = nn.ModuleList(nn.Linear(n - config.n_heldout, d)
+                                      for n in config.n_neurons)
         self.spike_out = nn.ModuleList(nn.Linear(d, n) for n in config.n_neurons)
         self.behavior_in = nn.ModuleList(nn.Linear(len(g), d) for g in config.behavior_groups)
         self.behavior_out = nn.ModuleList(nn.Linear(d, len(g)) for g in config.behavior_groups)
@@ -226,8 +233,9 @@ class NEDS(nn.Module):
 
         Parameters
         ----------
-        spikes : Tensor (batch, time, max_neurons)
-            Counts; columns past a session's neuron count are ignored.
+        spikes : Tensor (batch, time, n_columns)
+            Counts; each session's input map reads its first ``n_neurons - n_heldout``
+            columns, the rest is ignored.
         behavior : Tensor (batch, time, n_behavior), optional
             Per-bin continuous behavior in model units (needed when there are groups).
         trial : Tensor (batch, n_trial), optional

@@ -61,19 +61,25 @@ class MultiTaskMasking:
         Probability of each scheme of :data:`~sklearn_blend.masking.SCHEMES`.
     ratio : float in (0, 1)
         The temporal masks' probability per bin.
+    n_forward : int, default=0
+        The last ``n_forward`` bins are forward bins (NLB forward prediction): their spike
+        tokens are always hidden and their counts always scored.
 
     In training each sample draws its scheme and mask from the fit's generator; in validation
     the fixed ``valid_mask`` (drawn once, seeded) is used; at inference the caller gives the
     ``token_mask`` (say every behavior token hidden, to decode). In every case missing
-    behavior is hidden as well, and NaN inputs become zeros behind the mask token.
+    behavior and the spikes of forward bins are hidden as well, and NaN inputs become zeros
+    behind the mask token. The spike loss scores every neuron of a hidden spike token and the
+    held-out neurons (``config.n_heldout``, never read) in every bin.
     """
 
     modality = "spikes"
 
-    def __init__(self, config, scheme_probs, ratio):
+    def __init__(self, config, scheme_probs, ratio, *, n_forward=0):
         self.config = config
         self.scheme_probs = torch.as_tensor(scheme_probs, dtype=torch.float64)
         self.ratio = ratio
+        self.n_forward = n_forward
         streams = config.streams
         self.per_bin = [not (name == "trial" or name.startswith("label")) for name in streams]
         self.stream_of_column = np.zeros(config.n_behavior, dtype=np.int64)
@@ -94,11 +100,14 @@ class MultiTaskMasking:
         return self.draw(spikes.shape[0], spikes.shape[1], generator)[1]
 
     def missing(self, inputs):
-        """Tokens whose behavior is missing, ``(n, time, n_streams)`` (always hidden)."""
+        """Tokens always hidden, ``(n, time, n_streams)``: missing behavior and the spikes of
+        the forward bins."""
         spikes = inputs["spikes"]
         n, n_time = spikes.shape[:2]
         missing = torch.zeros(n, n_time, len(self.per_bin), dtype=torch.bool,
                               device=spikes.device)
+        if self.n_forward:
+            missing[:, n_time - self.n_forward :, 0] = True
         behavior = inputs.get("behavior")
         for g, group in enumerate(self.config.behavior_groups):
             missing[..., 1 + g] = torch.isnan(behavior[..., list(group)]).any(-1)
@@ -127,9 +136,11 @@ class MultiTaskMasking:
         scored, clean_targets = {}, {}
         if targets:
             n_neurons = torch.as_tensor(self.config.n_neurons, device=spikes.device)
-            valid = (torch.arange(spikes.shape[-1], device=spikes.device)[None]
-                     < n_neurons[inputs["session"]][:, None])
-            scored["spikes"] = mask[..., :1] & valid[:, None, :]
+            column = torch.arange(spikes.shape[-1], device=spikes.device)[None]
+            width = n_neurons[inputs["session"]][:, None]
+            valid = column < width  # (n, neurons): the trial's session's own neurons
+            heldout = column >= width - self.config.n_heldout
+            scored["spikes"] = (mask[..., :1] | heldout[:, None, :]) & valid[:, None, :]
             clean_targets["spikes"] = targets["spikes"]
             if "behavior" in targets:
                 target = targets["behavior"]
@@ -185,6 +196,65 @@ class NedsModel(nn.Module):
         return ModalityOutput(predictions, out.latents, out.features)
 
 
+class NedsTeacherModel(nn.Module):
+    """A fitted single-session NEDS as the teacher model of a BLEND student.
+
+    It reads the student's batch: ``spikes`` ``(n, time, n_held_in)`` (the student's masked
+    input, zero in hidden bins), ``hidden`` ``(n, time)`` (the bins the student's masking hid,
+    given because the class declares ``reads_hidden_bins``) and ``behavior``
+    ``(n, time, width)`` as :meth:`~sklearn_blend.NedsEstimator.encode_behavior` packs it:
+    the per-bin continuous streams, then the per-trial continuous variables and the class
+    codes of the categorical ones repeated over the bins (NaN / -1 where missing). The bins
+    the student hid become hidden spike tokens (NEDS's mask token, as in its own training,
+    rather than counts of zero); the last ``n_forward`` bins' spike tokens and missing behavior
+    are hidden too. It predicts ``{"spikes": log-rates}`` of all neurons, with the spike
+    tokens as latents and features.
+    """
+
+    #: the training core passes the hidden bins of the student's masking as inputs["hidden"]
+    reads_hidden_bins = True
+
+    def __init__(self, model, n_forward=0):
+        super().__init__()
+        self.model = model
+        config = model.config
+        self.masking = MultiTaskMasking(config, [1.0] * len(SCHEMES), 0.5, n_forward=n_forward)
+        self.widths = (config.n_behavior, config.n_trial, len(config.n_classes))
+
+    @property
+    def reads(self):
+        return ("spikes", "behavior")
+
+    @property
+    def predicts(self):
+        return ("spikes",)
+
+    def feature_widths(self):
+        return [self.model.config.hidden_size] * self.model.config.n_layers
+
+    def forward(self, inputs):
+        spikes, packed = inputs["spikes"], inputs["behavior"]
+        n, n_time = spikes.shape[:2]
+        n_bin, n_trial, n_labels = self.widths
+        parts = {"spikes": spikes, "session": torch.zeros(n, dtype=torch.long,
+                                                          device=spikes.device)}
+        if n_bin:
+            parts["behavior"] = packed[..., :n_bin]
+        if n_trial:
+            parts["trial"] = packed[:, 0, n_bin : n_bin + n_trial]
+        if n_labels:
+            parts["labels"] = packed[:, 0, n_bin + n_trial :].round().long()
+        mask = torch.zeros(n, n_time, len(self.masking.per_bin), dtype=torch.bool,
+                           device=spikes.device)
+        if inputs.get("hidden") is not None:
+            mask[..., 0] = inputs["hidden"].bool()
+        view = self.masking({**parts, "token_mask": mask}, {}, {}, training=False)
+        out = self.model(view.inputs["spikes"], view.inputs.get("behavior"),
+                         view.inputs.get("trial"), view.inputs.get("labels"),
+                         session=parts["session"], token_mask=view.inputs["token_mask"])
+        return ModalityOutput({"spikes": out.log_rates}, out.latents, out.features)
+
+
 class NedsBuilder:
     """Picklable recipe of a NEDS and its objective (seeded weights are drawn when called).
 
@@ -205,11 +275,14 @@ class NedsBuilder:
     frozen_sessions : sequence of int, default=()
         Sessions whose input and output maps and embedding do not train (those absent from
         the fine-tuning data).
+    n_forward : int, default=0
+        Forward bins at the end of every trial (see :class:`MultiTaskMasking`).
     """
 
     def __init__(self, config, scheme_probs, mask_ratio, mean_counts, *, weights=None,
-                 precision="float32", start=None, frozen_sessions=()):
+                 precision="float32", start=None, frozen_sessions=(), n_forward=0):
         self.config = config
+        self.n_forward = n_forward
         self.scheme_probs = scheme_probs
         self.mask_ratio = mask_ratio
         self.mean_counts = mean_counts
@@ -229,11 +302,13 @@ class NedsBuilder:
             network.session_embedding[s].requires_grad_(False)
         model = NedsModel(network)
         objective = Objective(
-            MultiTaskMasking(self.config, self.scheme_probs, self.mask_ratio),
+            MultiTaskMasking(self.config, self.scheme_probs, self.mask_ratio,
+                             n_forward=self.n_forward),
             neds_modalities(self.config), student=model, precision=self.precision,
             weights=self.weights,
         )
         return model, objective
 
 
-__all__ = ["MultiTaskMasking", "NedsBuilder", "NedsModel", "SCHEMES", "neds_modalities"]
+__all__ = ["MultiTaskMasking", "NedsBuilder", "NedsModel", "NedsTeacherModel", "SCHEMES",
+           "neds_modalities"]

@@ -69,12 +69,16 @@ class MaskedView(NamedTuple):
     """A batch after masking: what the models read, what is reconstructed, and where.
 
     ``scored`` maps each target modality to the boolean mask of the entries its loss scores
-    (``None``: every entry).
+    (``None``: every entry). ``hidden`` ``(n, time)`` marks the bins whose input was hidden
+    (time-step masking; ``None`` otherwise): a teacher whose model declares
+    ``reads_hidden_bins`` receives it as ``inputs["hidden"]``, so that it can hide the same
+    bins its own way (NEDS: behind its mask token) rather than read them as zero counts.
     """
 
     inputs: dict
     targets: dict
     scored: dict
+    hidden: object = None
 
 
 def run_model(model, inputs, precision="float32"):
@@ -151,7 +155,7 @@ class TimestepMasking:
             scored[self.modality] = scored_entries(
                 mask, values.shape[2], target.shape[2], target.shape[1] - self.n_forward
             )
-        return MaskedView(masked, targets, scored)
+        return MaskedView(masked, targets, scored, mask[..., 0])
 
 
 class EntryMasking:
@@ -282,8 +286,11 @@ class Objective(nn.Module):
             result["loss"] = mtm
             return result
         # no_grad, not inference_mode: a strategy may save teacher outputs for its backward
+        teacher_inputs = view.inputs
+        if getattr(self.teacher, "reads_hidden_bins", False):
+            teacher_inputs = dict(view.inputs, hidden=view.hidden)
         with torch.no_grad():
-            teacher_output = run_model(self.teacher, view.inputs, self.precision)
+            teacher_output = run_model(self.teacher, teacher_inputs, self.precision)
         distill = self.strategy(output, teacher_output)
         result["distill"] = distill
         result["loss"] = self.alpha * mtm + (1.0 - self.alpha) * distill

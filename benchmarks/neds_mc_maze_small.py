@@ -1,0 +1,324 @@
+"""NEDS on MC_Maze_Small: decoding, encoding, and NEDS as a BLEND teacher; and NEDS across
+sessions (synthetic): pretraining, then fine-tuning on a new session.
+
+**MC_Maze_Small part** (``--part mc_maze``, the default), leak-free like
+``nlb_mc_maze_small.py``: the same 5 trial-wise folds (60 training, 15 test trials), every model
+retrained on each fold's training trials and scored on its test trials, 3 seeds. NEDS reads the
+107 held-in neurons and hand velocity (one behavior stream of both channels) and predicts all
+142 neurons (``n_heldout=35``) and the 40 forward bins (``forward_bins=40``), so one fit gives
+every number:
+
+* decoding: R2 of ``NEDS.predict(X)`` (velocity from spikes alone; R2 pooled over bins,
+  averaged over x and y, as NLB's Vel-R2) against NLB's ridge decoder on the rates of the
+  smoothing baseline (ridge on smoothed spikes), of the plain NDT and of the hard BLEND
+  student, and against a decoding-only NEDS of the same size (``scheme_probs={"decoding":
+  1}``): the multi-task gain is NEDS minus that;
+* encoding: bits/spike of all 142 neurons from behavior alone (``predict_rates(b=b)``), NLB's
+  pooled form and NEDS's per-neuron average, against a Poisson GLM per neuron on the velocity
+  at several lags (``GLM_LAGS``; its penalty chosen by inner 3-fold CV on the training trials);
+* NEDS as a BLEND teacher: the hard student distilled from this NEDS (``teacher=`` the fitted
+  model) beside the hard student of the ``BlendTeacher`` (co-bps, fp-bps, Vel-R2).
+
+The NDT models use the package defaults; the NEDS models ``NEDS_PARAMS`` (a small NEDS for 2
+CPU cores, trained with early stopping on the masked validation loss).
+
+**Sessions part** (``--part sessions``): ``make_synthetic("hierarchical", n_sessions=5)``
+(sessions of one latent family, different neurons and readouts). NEDS is pretrained on 4
+sessions, then fine-tuned (``finetune``) on the fifth with 10 / 20 / 50 / all training trials,
+against a single-session NEDS trained from scratch on the same trials; decoding R2 on the
+fifth session's test trials, 3 seeds, and a plot.
+
+Run ``python benchmarks/neds_mc_maze_small.py`` (and ``--part sessions``); they write
+``benchmarks/results/neds_mc_maze_small.{csv,md}`` and ``neds_sessions.{csv,md,png}``.
+``--quick`` checks the script (1 seed, 2 folds, 5 epochs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from common import RESULTS, fold_arguments, mean_sd, run_folds, write_results
+from sklearn_blend import BlendEstimator, NedsEstimator, metrics
+from sklearn_blend.datasets import load_mc_maze_small, make_synthetic
+from sklearn_blend.evaluation import evaluate_split, split_arrays
+from sklearn_blend.model_selection import paired_differences
+
+#: the NEDS of both parts: small enough for 2 CPU cores
+NEDS_PARAMS = dict(hidden_size=64, n_layers=2, n_heads=2, ffn_size=128, lr=3e-3,
+                   n_iter_no_change=60, max_epochs=300, behavior_groups=[[0, 1]])
+#: velocity lags (bins; positive: the velocity after the bin, which the neurons lead) of the GLM
+GLM_LAGS = (-10, -5, 0, 5, 10, 15, 20, 25, 30)
+GLM_ALPHAS = (1e-3, 1e-2, 1e-1)
+N_HELDOUT, FORWARD_BINS = 35, 40
+LABELS = {"smoothing": "smoothing + NLB ridge (ridge on smoothed spikes)",
+          "ndt": "NDT + NLB ridge", "hard": "BLEND hard (BlendTeacher) + NLB ridge",
+          "neds": "NEDS", "neds_decoding": "NEDS, decoding only",
+          "glm": "Poisson GLM on lagged velocity",
+          "hard_neds": "BLEND hard (NEDS teacher) + NLB ridge"}
+
+
+def lagged(velocity, lags=GLM_LAGS):
+    """``(n_trials, n_time, 2 * len(lags))``: the velocity shifted by each lag (edge-padded)."""
+    n_time = velocity.shape[1]
+    index = np.clip(np.arange(n_time)[:, None] + np.asarray(lags)[None], 0, n_time - 1)
+    shifted = velocity[:, index]  # (n_trials, n_time, n_lags, 2)
+    return shifted.reshape(*velocity.shape[:2], -1)
+
+
+def glm_rates(b_train, X_train, b_test, alphas=GLM_ALPHAS, n_inner=3):
+    """Rates of every neuron from a Poisson GLM on lagged velocity, its penalty (one for all
+    neurons) chosen by inner ``n_inner``-fold CV over training trials (pooled bits/spike)."""
+    from sklearn.linear_model import PoissonRegressor
+    from sklearn.model_selection import KFold
+    from sklearn.preprocessing import StandardScaler
+
+    def fit_predict(alpha, b_fit, X_fit, b_eval):
+        scaler = StandardScaler().fit(lagged(b_fit).reshape(-1, 2 * len(GLM_LAGS)))
+        features = scaler.transform(lagged(b_fit).reshape(-1, 2 * len(GLM_LAGS)))
+        evaluate = scaler.transform(lagged(b_eval).reshape(-1, 2 * len(GLM_LAGS)))
+        counts = X_fit.reshape(-1, X_fit.shape[-1])
+        rates = np.empty((len(evaluate), counts.shape[1]))
+        for j in range(counts.shape[1]):
+            glm = PoissonRegressor(alpha=alpha, max_iter=300).fit(features, counts[:, j])
+            rates[:, j] = glm.predict(evaluate)
+        return rates.reshape(*b_eval.shape[:2], -1)
+
+    scores = {}
+    for alpha in alphas:
+        folds = KFold(n_inner, shuffle=True, random_state=0).split(b_train)
+        scores[alpha] = np.mean([
+            metrics.bits_per_spike(fit_predict(alpha, b_train[fit], X_train[fit], b_train[ev]),
+                                   X_train[ev]) for fit, ev in folds])
+    best = max(scores, key=scores.get)
+    return fit_predict(best, b_train, X_train, b_test), best
+
+
+def decoding_r2(true, predicted):
+    """R2 pooled over trials and bins, averaged over the behavior channels (as Vel-R2)."""
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(true.reshape(-1, true.shape[-1]),
+                          predicted.reshape(-1, true.shape[-1])))
+
+
+def _neds_row(name, model, X, b, forward, train, test, n_in, fold, seed, seconds):
+    heldin = X[..., :n_in]
+    rates = model.predict_rates(heldin[test], forward=True)
+    window, ahead = rates[:, :-FORWARD_BINS], rates[:, -FORWARD_BINS:]
+    encoded = model.predict_rates(b=b[test])
+    return dict(method=name, fold=fold, seed=seed,
+                co_bps=metrics.co_bps(window[..., n_in:], X[test][..., n_in:]),
+                fp_bps=metrics.fp_bps(ahead, forward[test]),
+                vel_r2=decoding_r2(b[test], model.predict(heldin[test])),
+                vel_r2_rates=metrics.vel_r2(model.predict_rates(heldin[train]), b[train],
+                                            window, b[test]),
+                enc_bps=metrics.bits_per_spike(encoded, X[test]),
+                enc_bps_neuron=metrics.bits_per_spike_per_neuron(encoded, X[test]),
+                epochs=model.n_iter_, seconds=seconds)
+
+
+def run_mc_maze(fold, seed, train, test, params, n_threads):
+    import torch
+
+    torch.set_num_threads(n_threads)
+    warnings.filterwarnings("ignore", module="sklearn")
+    data = load_mc_maze_small()
+    X, b, forward = split_arrays(data)
+    n_in = X.shape[-1] - N_HELDOUT
+    rows = []
+    for result in evaluate_split(data, train, test, ["smoothing", "ndt", "hard"],
+                                 params=params, seed=seed):
+        rows.append(dict(method=result["method"], fold=fold, seed=seed,
+                         **{k: result[k] for k in ("co_bps", "fp_bps", "vel_r2", "epochs",
+                                                   "seconds")}))
+    neds = {}
+    for name, extra in (("neds", {}), ("neds_decoding", {"scheme_probs": {"decoding": 1.0}})):
+        start = time.perf_counter()
+        model = NedsEstimator(n_heldout=N_HELDOUT, forward_bins=FORWARD_BINS,
+                              random_state=seed, **dict(NEDS_PARAMS, **extra, **params))
+        model.fit(X[train], b[train], spikes_forward=forward[train])
+        neds[name] = model
+        rows.append(_neds_row(name, model, X, b, forward, train, test, n_in, fold, seed,
+                              time.perf_counter() - start))
+    start = time.perf_counter()
+    rates, alpha = glm_rates(b[train], X[train], b[test])
+    rows.append(dict(method="glm", fold=fold, seed=seed, glm_alpha=alpha,
+                     enc_bps=metrics.bits_per_spike(rates, X[test]),
+                     enc_bps_neuron=metrics.bits_per_spike_per_neuron(rates, X[test]),
+                     seconds=time.perf_counter() - start))
+    start = time.perf_counter()
+    student = BlendEstimator(strategy="hard", teacher=neds["neds"], n_heldout=N_HELDOUT,
+                             forward_bins=FORWARD_BINS, random_state=seed, **params)
+    student.fit(X[train], b[train], spikes_forward=forward[train])
+    heldin = X[..., :n_in]
+    rates = student.predict_rates(heldin[test], forward=True)
+    rows.append(dict(method="hard_neds", fold=fold, seed=seed,
+                     co_bps=metrics.co_bps(rates[:, :-FORWARD_BINS, n_in:],
+                                           X[test][..., n_in:]),
+                     fp_bps=metrics.fp_bps(rates[:, -FORWARD_BINS:], forward[test]),
+                     vel_r2=metrics.vel_r2(student.predict_rates(heldin[train]), b[train],
+                                           rates[:, :-FORWARD_BINS], b[test]),
+                     epochs=student.n_iter_, seconds=time.perf_counter() - start))
+    return rows
+
+
+def _difference(results, method, baseline, metric, other=None):
+    """Paired difference text; ``other`` compares ``metric`` of ``method`` with the ``other``
+    column of ``baseline``."""
+    if other is not None:
+        base = results[results.method == baseline].copy()
+        baseline = f"{baseline} ({other})"
+        base[metric], base["method"] = base[other], baseline
+        results = pd.concat([results[results.method == method], base])
+    d = paired_differences(results, method, baseline, metric)
+    if not d["n"]:
+        return "–"
+    return (f"{d['mean']:+.3f} +- {d['sd']:.3f} ({d['wins']}/{d['n']}, "
+            f"p={d['p_wilcoxon']:.2g})")
+
+
+def summarize_mc_maze(results):
+    lines = ["| method | (fold, seed) pairs | decoding R2 | co-bps | fp-bps | "
+             "encoding bits/spike (pooled) | encoding bits/spike (per neuron) | epochs |",
+             "|---|---|---|---|---|---|---|---|"]
+    for method in LABELS:
+        rows = results[results.method == method]
+        if rows.empty:
+            continue
+        cells = [mean_sd(rows.get(c, pd.Series([np.nan])))
+                 for c in ("vel_r2", "co_bps", "fp_bps", "enc_bps", "enc_bps_neuron")]
+        epochs = rows.get("epochs", pd.Series([np.nan])).dropna()
+        lines.append(f"| {LABELS[method]} | {len(rows)} | " + " | ".join(cells)
+                     + (f" | {epochs.mean():.0f} |" if len(epochs) else " | – |"))
+    comparisons = [
+        ("decoding R2", "neds", "smoothing", "vel_r2", None),
+        ("decoding R2", "neds", "ndt", "vel_r2", None),
+        ("decoding R2", "neds", "hard", "vel_r2", None),
+        ("decoding R2 (multi-task gain)", "neds", "neds_decoding", "vel_r2", None),
+        ("decoding R2, own decoder vs rates", "neds", "neds", "vel_r2", "vel_r2_rates"),
+        ("encoding bits/spike", "neds", "glm", "enc_bps", None),
+        ("encoding bits/spike per neuron", "neds", "glm", "enc_bps_neuron", None),
+        ("co-bps", "hard_neds", "hard", "co_bps", None),
+        ("Vel-R2", "hard_neds", "hard", "vel_r2", None),
+        ("co-bps", "hard_neds", "ndt", "co_bps", None),
+        ("Vel-R2", "hard_neds", "ndt", "vel_r2", None),
+    ]
+    lines += ["", "Paired differences (mean +- sd over (fold, seed) pairs, wins/pairs, Wilcoxon "
+              "p; optimistic, the pairs share training trials):", ""]
+    for what, method, baseline, metric, other in comparisons:
+        versus = LABELS[baseline] if other is None else "NLB ridge on its rates"
+        lines.append(f"- {what}: {LABELS[method]} - {versus}: "
+                     f"{_difference(results, method, baseline, metric, other)}")
+    if "glm_alpha" in results:
+        chosen = results.glm_alpha.dropna().value_counts().to_dict()
+        lines.append(f"- GLM penalty chosen (inner CV): {chosen}")
+    lines += ["", "Decoding R2: NEDS rows decode velocity directly (`predict`); the other rows "
+              "are NLB's ridge decoder on the model's rates (Vel-R2). Encoding: rates of all "
+              "142 neurons of the test trials from their velocity alone."]
+    return "\n".join(lines)
+
+
+def run_sessions(seed, params, quick):
+    """Decoding R2 on the new session after fine-tuning vs training from scratch."""
+    n_sessions, n_trials, n_test = 5, 200, 50
+    X, b = make_synthetic("hierarchical", n_trials=n_trials, n_time=30,
+                          n_neurons=[40, 60, 50, 70, 45], n_behavior=2, random_state=0,
+                          n_sessions=n_sessions)
+    rows = []
+    sessions = np.asarray(X.session)
+    pretrain = np.flatnonzero(sessions < n_sessions - 1)
+    new = np.flatnonzero(sessions == n_sessions - 1)
+    rng = np.random.default_rng(seed)
+    new = rng.permutation(new)
+    test, pool = new[:n_test], new[n_test:]
+    size = dict(NEDS_PARAMS, behavior_groups=None, **params)
+    start = time.perf_counter()
+    pretrained = NedsEstimator(random_state=seed, **size).fit(X[pretrain], b[pretrain])
+    pretrain_seconds = time.perf_counter() - start
+    counts = (10, 20) if quick else (10, 20, 50, len(pool))
+    for n in counts:
+        chosen = pool[:n]
+        tuned = copy.deepcopy(pretrained).finetune(X[chosen], b[chosen])
+        scratch = NedsEstimator(random_state=seed, **size).fit(X[chosen], b[chosen])
+        rows.append(dict(seed=seed, n_trials=n, method="fine-tuned",
+                         r2=tuned.score(X[test], b[test]), epochs=tuned.n_iter_,
+                         pretrain_seconds=pretrain_seconds))
+        rows.append(dict(seed=seed, n_trials=n, method="from scratch",
+                         r2=scratch.score(X[test], b[test]), epochs=scratch.n_iter_))
+    return rows
+
+
+def summarize_sessions(results):
+    lines = ["| training trials of the new session | fine-tuned (pretrained on 4 sessions) | "
+             "from scratch | fine-tuned - from scratch |", "|---|---|---|---|"]
+    for n, rows in results.groupby("n_trials"):
+        tuned = rows[rows.method == "fine-tuned"].set_index("seed").r2
+        scratch = rows[rows.method == "from scratch"].set_index("seed").r2
+        diff = (tuned - scratch).dropna()
+        lines.append(f"| {n} | {mean_sd(tuned)} | {mean_sd(scratch)} | {mean_sd(diff)} "
+                     f"({int((diff > 0).sum())}/{len(diff)} seeds) |")
+    lines += ["", "Decoding R2 (mean over the 2 behavior channels) on 50 test trials of the new "
+              "session, mean +- sd over seeds."]
+    return "\n".join(lines)
+
+
+def plot_sessions(results, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for method, rows in results.groupby("method"):
+        stats = rows.groupby("n_trials").r2.agg(["mean", "std"])
+        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o",
+                    capsize=3, label=method)
+    ax.set_xscale("log")
+    ax.set_xlabel("training trials of the new session")
+    ax.set_ylabel("decoding R2 (test trials)")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parser = fold_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]),
+                            "neds_mc_maze_small")
+    parser.add_argument("--part", choices=["mc_maze", "sessions"], default="mc_maze")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    if args.part == "mc_maze":
+        results, n_folds, seeds = run_folds(run_mc_maze, args)
+        header = (f"MC_Maze_Small, NEDS ({NEDS_PARAMS}), {n_folds}-fold CV x {len(seeds)} "
+                  f"seeds{' (quick: 5 epochs)' if args.quick else ''}; wall time "
+                  f"{(time.perf_counter() - start) / 60:.0f} min on 2 cores; command `python "
+                  "benchmarks/neds_mc_maze_small.py`.")
+        write_results(args.out, header, summarize_mc_maze(results), results)
+        return
+    from joblib import Parallel, delayed
+
+    out = args.out if args.out != str(RESULTS / "neds_mc_maze_small") else str(
+        RESULTS / "neds_sessions")
+    seeds = args.seeds[:1] if args.quick else args.seeds
+    params = dict(max_epochs=5) if args.quick else {}
+    rows = Parallel(n_jobs=args.n_jobs)(delayed(run_sessions)(seed, params, args.quick)
+                                        for seed in seeds)
+    results = pd.DataFrame([row for part in rows for row in part])
+    header = (f"Synthetic 'hierarchical' family, 5 sessions (neurons 40/60/50/70/45, 200 trials "
+              f"of 30 bins each): NEDS pretrained on 4, then the fifth; {len(seeds)} seeds"
+              f"{' (quick: 5 epochs)' if args.quick else ''}; wall time "
+              f"{(time.perf_counter() - start) / 60:.0f} min on 2 cores; command `python "
+              "benchmarks/neds_mc_maze_small.py --part sessions`.")
+    write_results(out, header, summarize_sessions(results), results)
+    plot_sessions(results, f"{out}.png")
+
+
+if __name__ == "__main__":
+    main()
