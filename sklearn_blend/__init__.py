@@ -7,7 +7,9 @@ spikes in ``transform(X)``; :class:`PerBin` puts an ordinary 2-D estimator (``Ri
 a neuron, :class:`NeuronEmbedding` turns the neurons of :class:`Recordings` into one feature
 vector each (NeuPRINT, optionally distilled). :class:`NedsEstimator` is NEDS: one model over
 spike and behavior tokens that decodes behavior from spikes and encodes spikes from behavior,
-over the trials of several sessions held in :class:`SessionTrials`.
+over the trials of several sessions held in :class:`SessionTrials`. :class:`CrossModalEstimator`
+distils a spike teacher (:class:`MaskedAutoencoder`) into an LFP model that needs only LFP at
+inference (:mod:`.lfp` preprocesses LFP).
 :func:`register_strategy` adds a distillation
 strategy (:mod:`sklearn_blend.distill`) that every estimator accepts by name.
 
@@ -22,11 +24,13 @@ __version__ = "0.1.0"
 
 from .distill import register_strategy  # noqa: E402
 from .estimators.adapters import PerBin  # noqa: E402 (the estimators read __version__)
+from .estimators.crossmodal import CrossModalEstimator, MaskedAutoencoder  # noqa: E402
 from .estimators.neds import NedsEstimator  # noqa: E402
 from .estimators.neurons import NeuronEmbedding  # noqa: E402
 from .estimators.trials import BlendEstimator, BlendTeacher  # noqa: E402
 from .data.recordings import Recordings  # noqa: E402
 from .data.trials import SessionTrials  # noqa: E402
 
-__all__ = ["BlendEstimator", "BlendTeacher", "NedsEstimator", "NeuronEmbedding", "PerBin",
-           "Recordings", "SessionTrials", "register_strategy", "__version__"]
+__all__ = ["BlendEstimator", "BlendTeacher", "CrossModalEstimator", "MaskedAutoencoder",
+           "NedsEstimator", "NeuronEmbedding", "PerBin", "Recordings", "SessionTrials",
+           "register_strategy", "__version__"]

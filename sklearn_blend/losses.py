@@ -20,6 +20,8 @@ How these relate to the paper (Guo et al., ICLR 2025, eqs. 1-6) and to its offic
   feature and correlation add the hard term.
 * :func:`correlation_distillation` is eq. 6 with the squared Frobenius norm (appendix A.1.2)
   divided by the N^2 matrix entries, averaged over trials: the official code's element mean.
+* :func:`latent_alignment` is cross-modal distillation's term (Erturk, Hashemi, Shanechi): the
+  student's per-bin latents against the teacher's, by squared error or cosine distance.
 """
 
 from __future__ import annotations
@@ -108,6 +110,25 @@ def feature_distillation(student_features, teacher_features, projections=None, m
             )
         total = total + _masked_mean((h_student - h_teacher) ** 2, mask)
     return total
+
+
+def latent_alignment(student, teacher, metric="mse", mask=None):
+    """Distance between student and teacher latents ``(batch, time, width)`` per bin.
+
+    ``"mse"``: mean squared difference over (trial, bin, unit); ``"cosine"``: mean over
+    (trial, bin) of ``1 - cos`` of the angle between the two latent vectors (blind to their
+    norms). ``mask`` ``(batch, time)`` keeps only some bins.
+    """
+    if student.shape != teacher.shape:
+        raise ValueError(f"student latents {tuple(student.shape)} do not match teacher "
+                         f"latents {tuple(teacher.shape)}; give a projection.")
+    if metric == "mse":
+        return _masked_mean((student - teacher) ** 2,
+                            None if mask is None else mask[..., None].expand_as(student))
+    if metric == "cosine":
+        distance = 1.0 - F.cosine_similarity(student, teacher, dim=-1, eps=1e-8)
+        return _masked_mean(distance, mask)
+    raise ValueError(f"metric must be 'mse' or 'cosine', got {metric!r}.")
 
 
 def correlation_matrix(outputs, mask=None, eps=1e-8):

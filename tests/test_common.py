@@ -5,7 +5,8 @@ import warnings
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_blend import BlendEstimator, BlendTeacher, NedsEstimator, NeuronEmbedding, PerBin
+from sklearn_blend import (BlendEstimator, BlendTeacher, CrossModalEstimator, MaskedAutoencoder,
+                           NedsEstimator, NeuronEmbedding, PerBin)
 
 from .helpers import TINY, TINY_LFADS, TINY_NEURONS, TINY_TRAINING, TinyGRU
 
@@ -22,6 +23,12 @@ ESTIMATORS = [
     # NEDS: encoding and decoding with one model
     NedsEstimator(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=2,
                   batch_size=8, warmup_steps=1, early_stopping=False, random_state=0),
+    # cross-modal: the LFP model without a teacher, and the spike teacher
+    CrossModalEstimator(alignment=None, hidden_size=8, n_layers=1, n_heads=2, ffn_size=16,
+                        max_epochs=2, batch_size=8, warmup_steps=1, early_stopping=False,
+                        random_state=0),
+    MaskedAutoencoder(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=2,
+                      batch_size=8, warmup_steps=1, early_stopping=False, random_state=0),
     PerBin(Ridge()),
     PerBin(LogisticRegression()),
 ]

@@ -1,6 +1,6 @@
 """Trials of several sessions as one array of samples: the container of multi-session models.
 
-Sessions record different neurons, so their spike arrays cannot be stacked. :class:`SessionTrials`
+Sessions record different neurons (or LFP channels), so their arrays cannot be stacked. :class:`SessionTrials`
 keeps one array per session and a *selection* of trials; it behaves like an array whose rows
 are the selected trials (``len``, ``shape[0]``, integer, slice and boolean indexing), so
 scikit-learn's splitters, ``Pipeline`` and ``GridSearchCV`` split it by trial while each trial
@@ -18,16 +18,22 @@ from ..modalities import SPIKES
 
 
 class SessionTrials:
-    """Spike counts of trials from several sessions, as rows a scikit-learn pipeline can split.
+    """Trials from several sessions (spike counts, or another signal), as rows a scikit-learn
+    pipeline can split.
 
     Parameters
     ----------
     spikes : list of array-like (n_trials_s, n_time, n_neurons_s)
-        Counts per bin of each session's trials; sessions may differ in trials and neurons,
-        not in bins (cut or pad trials to a common ``n_time``).
+        Counts per bin of each session's trials (or, with ``modality``, that signal's values
+        per bin and channel); sessions may differ in trials and neurons (channels), not in
+        bins (cut or pad trials to a common ``n_time``).
     keys : list of hashable, optional
         A name for each session (default ``0, 1, ...``); a fitted multi-session model knows
         sessions by these keys.
+    modality : Modality, default=SPIKES
+        What the arrays hold, which decides their validation:
+        :data:`~sklearn_blend.modalities.SPIKES` (non-negative counts) or a continuous one
+        such as :data:`~sklearn_blend.modalities.LFP` (any sign, finite).
 
     Attributes
     ----------
@@ -48,15 +54,16 @@ class SessionTrials:
     (2, 10, 7)
     """
 
-    def __init__(self, spikes, keys=None):
+    def __init__(self, spikes, keys=None, *, modality=SPIKES):
+        name = "spikes" if modality is SPIKES else modality.name
         if isinstance(spikes, np.ndarray) or not isinstance(spikes, (list, tuple)) or not spikes:
             raise TypeError(
-                "spikes must be a non-empty list of arrays (n_trials, n_time, n_neurons), one "
-                f"per session; got {type(spikes).__name__}."
+                f"{name} must be a non-empty list of arrays (n_trials, n_time, n_channels), "
+                f"one per session; got {type(spikes).__name__}."
             )
         arrays = []
         for index, array in enumerate(spikes):
-            array, _ = SPIKES.validate(array, name=f"spikes[{index}]")
+            array, _ = modality.validate(array, name=f"{name}[{index}]")
             arrays.append(array)
         n_time = {a.shape[1] for a in arrays}
         if len(n_time) > 1:
@@ -72,13 +79,14 @@ class SessionTrials:
             )
         self.arrays = arrays
         self.keys = keys
+        self.modality = modality
         self.session = np.concatenate([np.full(len(a), s) for s, a in enumerate(arrays)])
         self.trial = np.concatenate([np.arange(len(a)) for a in arrays])
 
     @classmethod
     def _subset(cls, parent, rows):
         new = cls.__new__(cls)
-        new.arrays, new.keys = parent.arrays, parent.keys
+        new.arrays, new.keys, new.modality = parent.arrays, parent.keys, parent.modality
         new.session, new.trial = parent.session[rows], parent.trial[rows]
         return new
 
@@ -106,8 +114,8 @@ class SessionTrials:
         return self._subset(self, np.atleast_1d(rows))
 
     def padded(self):
-        """Counts of the selected trials ``(n_selected, n_time, max n_neurons)``, zeros past
-        each session's neurons."""
+        """Values of the selected trials ``(n_selected, n_time, max n_neurons)``, zeros past
+        each session's neurons (channels)."""
         out = np.zeros((len(self), self.n_time, max(self.n_neurons)), dtype=np.float32)
         for s, array in enumerate(self.arrays):
             rows = self.session == s
@@ -115,7 +123,8 @@ class SessionTrials:
         return out
 
     def __repr__(self):
+        unit = "neurons" if self.modality.kind == "counts" else "channels"
         counts = ", ".join(f"{k!r}: {int((self.session == s).sum())} trials x "
-                           f"{self.arrays[s].shape[2]} neurons"
+                           f"{self.arrays[s].shape[2]} {unit}"
                            for s, k in enumerate(self.keys))
         return f"SessionTrials({counts}; {self.n_time} bins)"

@@ -20,7 +20,8 @@ from __future__ import annotations
 import copy
 import inspect
 
-from .strategies import Correlation, Feature, Hard, Soft, Strategy, shared_predictions
+from .strategies import (Correlation, Feature, Hard, LatentAlignment, Soft, Strategy,
+                         shared_predictions)
 
 #: ``strategy=`` name -> :class:`Strategy` subclass; see :func:`register_strategy`
 STRATEGIES: dict = {}
@@ -100,6 +101,7 @@ __all__ = [
     "Correlation",
     "Feature",
     "Hard",
+    "LatentAlignment",
     "Soft",
     "Strategy",
     "build_strategy",

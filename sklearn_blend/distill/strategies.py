@@ -132,3 +132,36 @@ class Correlation(Hard):
             losses.correlation_distillation(s, t)
             for s, t in shared_predictions(student, teacher)
         )
+
+
+class LatentAlignment(Strategy):
+    """Cross-modal distillation: the student's latents per bin pulled to the teacher's.
+
+    Both models return latents ``(batch, time, width)`` (the teacher's may come precomputed,
+    see :class:`~sklearn_blend.training.crossmodal.LatentTargets`); where the widths differ, a
+    learned linear projection (built in :meth:`setup`, trained with the student) maps the
+    student's to the teacher's width.
+
+    Parameters
+    ----------
+    metric : {"mse", "cosine"}, default="mse"
+        :func:`sklearn_blend.losses.latent_alignment`'s distance.
+    """
+
+    def __init__(self, metric="mse"):
+        super().__init__()
+        if metric not in ("mse", "cosine"):
+            raise ValueError(f"metric must be 'mse' or 'cosine', got {metric!r}.")
+        self.metric = metric
+        self.projection = None
+
+    def setup(self, student, teacher):
+        if student.latent_width != teacher.latent_width:
+            self.projection = nn.Linear(student.latent_width, teacher.latent_width)
+        return self
+
+    def forward(self, student, teacher):
+        latents = student.latents
+        if self.projection is not None:
+            latents = self.projection(latents)
+        return losses.latent_alignment(latents, teacher.latents, self.metric)

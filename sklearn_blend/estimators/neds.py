@@ -80,6 +80,9 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
     After fitting, ``predict(X)`` decodes behavior from spikes alone (in the units and layout
     of ``b``), ``predict_rates(b=b)`` encodes spikes from behavior alone, ``predict_rates(X)``
     (or with both) gives rates from spikes, ``transform(X)`` the latent spike tokens per bin.
+    A single-session model is also a BLEND teacher: ``BlendEstimator(teacher=NedsEstimator(...))``
+    distils it into a spikes-only student (:meth:`encode_behavior` and :attr:`model_` are the
+    teacher contract; the student's hidden bins become hidden spike tokens).
 
     Parameters
     ----------

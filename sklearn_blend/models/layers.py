@@ -1,8 +1,13 @@
 """Blocks shared by more than one model: dropout with a fast CPU mask, the transformer layer and
 the sine/cosine position code.
 
-Used by :mod:`~sklearn_blend.models.ndt`, :mod:`~sklearn_blend.models.lfads` and
-:mod:`~sklearn_blend.models.neuprint`; what is specific to one model stays in its module.
+Used by :mod:`~sklearn_blend.models.ndt`, :mod:`~sklearn_blend.models.lfads`,
+:mod:`~sklearn_blend.models.neuprint`, :mod:`~sklearn_blend.models.neds` and
+:mod:`~sklearn_blend.models.sessions`; what is specific to one model stays in its module.
+
+Per-session maps
+    :func:`per_session` applies each session's own linear map (multi-session models: sessions
+    record different neurons or channels) to that session's rows of a batch.
 
 Dropout
     :class:`torch.nn.Dropout` on the CPU draws its mask with ``bernoulli_``, which is slow: for
@@ -213,3 +218,31 @@ def sinusoidal_positions(n_time, width, device=None):
     code[:, 0::2] = torch.sin(position * frequency)
     code[:, 1::2] = torch.cos(position * frequency[: width // 2])
     return code
+
+
+def per_session(maps, x, session, width):
+    """``maps[s](x[rows of s])`` for every session ``s`` present in ``session``.
+
+    ``x`` is ``(batch, ..., n_columns)``, zero-padded past a session's own columns: map ``s``
+    reads the first ``maps[s].in_features`` of them. The result is ``(batch, ..., width)``,
+    zero past each map's ``out_features``.
+    """
+    out = x.new_zeros(*x.shape[:-1], width)
+    for s in torch.unique(session).tolist():
+        rows = session == s
+        value = maps[s](x[rows][..., : maps[s].in_features])
+        out[rows, ..., : value.shape[-1]] = value.to(out.dtype)
+    return out
+
+
+@torch.no_grad()
+def carry_weights(target, source):
+    """Copy every weight of ``source`` into the entry of the same name in ``target`` (a model
+    with more sessions: its extra maps keep their fresh weights); a missing entry or another
+    shape is an error."""
+    mine = target.state_dict()
+    for name, value in source.state_dict().items():
+        if name not in mine or mine[name].shape != value.shape:
+            raise ValueError(f"cannot carry {name} {tuple(value.shape)} over to a model "
+                             f"whose {name} is {tuple(mine.get(name, value).shape)}.")
+        mine[name].copy_(value)

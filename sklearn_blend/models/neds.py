@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .base import TrialBehaviorEmbedding, set_log_mean_bias
-from .layers import Dropout, EncoderLayer
+from .layers import Dropout, EncoderLayer, carry_weights, per_session
 
 
 @dataclass(frozen=True)
@@ -212,21 +212,7 @@ class NEDS(nn.Module):
                 f"the fitted model's sessions ({other.config.n_neurons} neurons) must be the "
                 f"first sessions of this one ({self.config.n_neurons} neurons)."
             )
-        mine = self.state_dict()
-        for name, value in other.state_dict().items():
-            if name not in mine or mine[name].shape != value.shape:
-                raise ValueError(f"cannot carry {name} {tuple(value.shape)} over to a model "
-                                 f"whose {name} is {tuple(mine.get(name, value).shape)}.")
-            mine[name].copy_(value)
-
-    def _per_session(self, maps, x, session, width):
-        """``maps[s](x[rows of s])`` for every session ``s`` present, padded to ``width``."""
-        out = x.new_zeros(*x.shape[:-1], width)
-        for s in torch.unique(session).tolist():
-            rows = session == s
-            value = maps[s](x[rows][..., : maps[s].in_features])
-            out[rows, ..., : value.shape[-1]] = value.to(out.dtype)
-        return out
+        carry_weights(self, other)
 
     def forward(self, spikes, behavior=None, trial=None, labels=None, *, session, token_mask):
         """Predictions for every stream from the visible tokens.
@@ -249,7 +235,7 @@ class NEDS(nn.Module):
         """
         config = self.config
         n_time, d = spikes.shape[1], config.hidden_size
-        tokens = [self._per_session(self.spike_in, spikes, session, d)]
+        tokens = [per_session(self.spike_in, spikes, session, d)]
         for g, group in enumerate(config.behavior_groups):
             tokens.append(self.behavior_in[g](behavior[..., list(group)]))
         if config.n_trial:
@@ -269,7 +255,7 @@ class NEDS(nn.Module):
             x = layer(x)
             features.append(x.view(batch, n_time, n_streams, d)[:, :, 0])
         x = self.norm(x).view(batch, n_time, n_streams, d)
-        log_rates = self._per_session(self.spike_out, x[:, :, 0], session,
+        log_rates = per_session(self.spike_out, x[:, :, 0], session,
                                       max(config.n_neurons))
         stream = 1
         behavior_out = None

@@ -1,0 +1,186 @@
+"""Cross-modal distillation: a spike teacher's latents guide an LFP model (CrossModalEstimator)."""
+
+import numpy as np
+import pytest
+import sklearn
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
+
+from sklearn_blend import CrossModalEstimator, MaskedAutoencoder, PerBin, SessionTrials
+from sklearn_blend.modalities import LFP
+
+TINY = dict(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=3, batch_size=8,
+            warmup_steps=1, early_stopping=False, random_state=0)
+
+
+def _session(rng, n_trials, n_time, n_neurons, n_channels):
+    """Latents drive Poisson spikes; LFP is a noisy mixture of the latents (any sign)."""
+    phase = rng.uniform(0, 2 * np.pi, size=(n_trials, 1, 1))
+    t = np.arange(n_time)[None, :, None]
+    latents = np.concatenate([np.sin(t / 3 + phase), np.cos(t / 5 + phase)], axis=-1)
+    spikes = rng.poisson(np.exp(0.5 + latents @ rng.normal(size=(2, n_neurons))))
+    lfp = latents @ rng.normal(size=(2, n_channels)) + rng.normal(size=(n_trials, n_time,
+                                                                        n_channels)) - 2.0
+    return lfp.astype(np.float32), spikes.astype(np.float32), latents.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def recording():
+    return _session(np.random.default_rng(0), 32, 12, 10, 6)
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    rng = np.random.default_rng(1)
+    a = _session(rng, 20, 12, 10, 5)
+    b = _session(rng, 16, 12, 7, 8)
+    lfp = SessionTrials([a[0], b[0]], keys=["a", "b"], modality=LFP)
+    spikes = SessionTrials([a[1], b[1]], keys=["a", "b"])
+    return lfp, spikes, a, b
+
+
+def test_shapes_and_lfp_of_any_sign(recording):
+    lfp, spikes, _ = recording
+    assert (lfp < 0).any()
+    model = CrossModalEstimator(**TINY).fit(lfp, spikes=spikes)
+    assert model.transform(lfp).shape == (32, 12, 8)
+    assert model.transform(lfp[:3, :7]).shape == (3, 7, 8)  # shorter trials
+    assert model.transform(lfp[:, 0]).shape == (32, 8)  # 2-D: one bin per sample
+    assert isinstance(model.teacher_, MaskedAutoencoder) and model.teacher_.modality == "spikes"
+    assert model.teacher_.transform(spikes).shape == (32, 12, 8)
+    # the same values as spike counts are rejected
+    with pytest.raises(ValueError, match="non-negative"):
+        MaskedAutoencoder(**TINY).fit(lfp)
+    baseline = CrossModalEstimator(alignment=None, **TINY).fit(lfp)  # no spikes needed
+    assert baseline.teacher_ is None and baseline.transform(lfp).shape == (32, 12, 8)
+
+
+def test_clear_errors(recording, sessions):
+    lfp, spikes, _ = recording
+    model = CrossModalEstimator(**TINY)
+    with pytest.raises(ValueError, match="pass the spikes recorded with X"):
+        model.fit(lfp)
+    with pytest.raises(ValueError, match=r"spikes must be \(n_trials, n_time, n_neurons\) with "
+                                         r"the trials and bins of X \(32, 12\)"):
+        model.fit(lfp, spikes=spikes[:30])
+    with pytest.raises(ValueError, match="the trials and bins of X"):
+        model.fit(lfp, spikes=spikes[:, :10])
+    for bad in (np.nan, np.inf):
+        broken = lfp.copy()
+        broken[0, 0, 0] = bad
+        with pytest.raises(ValueError, match="NaN|infinit"):
+            model.fit(broken, spikes=spikes)
+    with pytest.raises(ValueError, match="alignment must be one of"):
+        CrossModalEstimator(alignment="kl", **TINY).fit(lfp, spikes=spikes)
+    fitted = CrossModalEstimator(alignment=None, **TINY).fit(lfp)
+    with pytest.raises(ValueError, match="X has 4 features, but CrossModalEstimator is "
+                                         "expecting 6 features"):
+        fitted.transform(lfp[..., :4])
+    with pytest.raises(ValueError, match="has 13 bins"):
+        fitted.transform(np.concatenate([lfp, lfp[:, :1]], axis=1))
+    many_lfp, many_spikes, _, b = sessions
+    with pytest.raises(TypeError, match="both be arrays"):
+        model.fit(many_lfp, spikes=spikes[:36])
+    other = SessionTrials([many_spikes.arrays[0], many_spikes.arrays[1]], keys=["a", "c"])
+    with pytest.raises(ValueError, match="same sessions trial for trial"):
+        model.fit(many_lfp, spikes=other)
+    multi = CrossModalEstimator(alignment=None, **TINY).fit(many_lfp)
+    with pytest.raises(ValueError, match="name the session"):
+        multi.transform(b[0])
+    wrong = SessionTrials([b[0][..., :5]], keys=["b"], modality=LFP)  # session b, 5 channels
+    with pytest.raises(ValueError, match="session 'b' of X has 5 channels, but the model "
+                                         "knows it with 8"):
+        multi.transform(wrong)
+    with pytest.raises(ValueError, match="holds spike counts, but LFP are expected"):
+        multi.fit(many_spikes)
+
+
+def test_alignment_moves_the_student_toward_the_teacher(recording):
+    lfp, spikes, _ = recording
+    settings = dict(TINY, max_epochs=30, lr=5e-3, warmup_steps=5)
+    teacher = MaskedAutoencoder(**settings).fit(spikes)
+    target = teacher.transform(spikes)
+    alone = CrossModalEstimator(alignment=None, **settings).fit(lfp)
+    for metric in ("mse", "cosine"):
+        aligned = CrossModalEstimator(teacher=teacher, alignment=metric, alpha=0.2,
+                                      **settings).fit(lfp, spikes=spikes)
+        assert aligned.teacher_ is teacher  # a fitted teacher is used as it is
+        for latents in (aligned.transform(lfp), alone.transform(lfp)):
+            assert latents.shape == target.shape
+        mse = [np.mean((m.transform(lfp) - target) ** 2) for m in (aligned, alone)]
+        cosine = [np.mean(np.sum(m.transform(lfp) * target, -1)
+                          / np.linalg.norm(m.transform(lfp), axis=-1)
+                          / np.linalg.norm(target, axis=-1)) for m in (aligned, alone)]
+        if metric == "mse":
+            assert mse[0] < 0.5 * mse[1]
+        else:
+            assert cosine[0] > cosine[1] + 0.2
+        history = aligned.net_.history
+        assert history[-1, "train_distill"] < history[0, "train_distill"]
+
+
+def test_a_wider_teacher_is_reached_through_a_learned_projection(recording):
+    lfp, spikes, _ = recording
+    model = CrossModalEstimator(teacher_hidden_size=16, **TINY).fit(lfp, spikes=spikes)
+    assert model.teacher_.config_.hidden_size == 16
+    projection = model.net_.criterion_.strategy.projection
+    assert tuple(projection.weight.shape) == (16, 8)
+    same = CrossModalEstimator(**TINY).fit(lfp, spikes=spikes)
+    assert same.net_.criterion_.strategy.projection is None
+
+
+def test_seeded_fits_repeat_and_the_teacher_is_cached(recording):
+    lfp, spikes, _ = recording
+    first = CrossModalEstimator(**TINY).fit(lfp, spikes=spikes)
+    again = CrossModalEstimator(**TINY).fit(lfp, spikes=spikes)
+    np.testing.assert_array_equal(first.transform(lfp), again.transform(lfp))
+    other = CrossModalEstimator(**dict(TINY, random_state=1)).fit(lfp, spikes=spikes)
+    assert not np.allclose(first.transform(lfp), other.transform(lfp))
+    # a second student with another alpha reuses the cached teacher
+    tuned = CrossModalEstimator(**dict(TINY, alpha=0.9)).fit(lfp, spikes=spikes)
+    assert tuned.teacher_ is first.teacher_
+    unfitted = MaskedAutoencoder(**dict(TINY, hidden_size=12, n_heads=3))
+    given = CrossModalEstimator(teacher=unfitted, **TINY).fit(lfp, spikes=spikes)
+    assert given.teacher_ is not unfitted and given.teacher_.config_.hidden_size == 12
+
+
+def test_metadata_routing_through_a_pipeline_and_grid_search(recording):
+    lfp, spikes, latents = recording
+    velocity = latents  # the behavior a decoder reads from the LFP latents
+    with sklearn.config_context(enable_metadata_routing=True):
+        step = CrossModalEstimator(**TINY).set_fit_request(spikes=True)
+        pipe = Pipeline([("lfp", step), ("decoder", PerBin(Ridge()))])
+        pipe.fit(lfp, velocity, spikes=spikes)
+        assert pipe.predict(lfp).shape == (32, 12, 2)
+        search = GridSearchCV(pipe, {"lfp__alpha": [0.3, 0.7]},
+                              cv=KFold(2, shuffle=True, random_state=0))
+        search.fit(lfp, velocity, spikes=spikes)
+        assert search.best_params_["lfp__alpha"] in (0.3, 0.7)
+        assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_sessions_share_the_backbone_and_new_layouts_get_new_maps(sessions):
+    lfp, spikes, a, b = sessions
+    model = CrossModalEstimator(**TINY).fit(lfp, spikes=spikes)
+    assert model.sessions_ == ["a", "b"] and model.n_channels_ == (5, 8)
+    assert model.teacher_.n_channels_ == (10, 7)
+    both = model.transform(lfp)
+    assert both.shape == (36, 12, 8)
+    np.testing.assert_allclose(model.transform(b[0], session="b"), both[20:], atol=1e-5)
+    # a model distilled on one session reads another recording of the same layout unchanged
+    single = CrossModalEstimator(**TINY).fit(a[0], spikes=a[1])
+    other = _session(np.random.default_rng(5), 6, 12, 10, 5)[0]
+    assert single.transform(other).shape == (6, 12, 8)
+    # a new layout: new maps under the frozen shared model; known sessions are untouched
+    before = model.transform(lfp)
+    shared = [p.detach().clone() for p in model.net_.module_.shared_parameters()]
+    new = _session(np.random.default_rng(6), 10, 12, 9, 3)[0]
+    model.add_sessions(SessionTrials([new], keys=["c"], modality=LFP), max_epochs=2)
+    assert model.sessions_ == ["a", "b", "c"] and model.n_channels_ == (5, 8, 3)
+    for old, now in zip(shared, model.net_.module_.shared_parameters()):
+        assert np.array_equal(old.numpy(), now.detach().numpy())
+    np.testing.assert_allclose(model.transform(lfp), before, atol=1e-5)
+    assert model.transform(new, session="c").shape == (10, 12, 8)
+    with pytest.raises(ValueError, match="that the model knows"):
+        model.add_sessions(SessionTrials([new], keys=["c"], modality=LFP))
