@@ -30,7 +30,8 @@ from .estimators.neurons import NeuronEmbedding  # noqa: E402
 from .estimators.trials import BlendEstimator, BlendTeacher  # noqa: E402
 from .data.recordings import Recordings  # noqa: E402
 from .data.trials import SessionTrials  # noqa: E402
+from .lfp import BandPower, LFPPreprocessor  # noqa: E402
 
-__all__ = ["BlendEstimator", "BlendTeacher", "CrossModalEstimator", "MaskedAutoencoder",
-           "NedsEstimator", "NeuronEmbedding", "PerBin", "Recordings", "SessionTrials",
-           "register_strategy", "__version__"]
+__all__ = ["BandPower", "BlendEstimator", "BlendTeacher", "CrossModalEstimator",
+           "LFPPreprocessor", "MaskedAutoencoder", "NedsEstimator", "NeuronEmbedding", "PerBin",
+           "Recordings", "SessionTrials", "register_strategy", "__version__"]

@@ -6,7 +6,8 @@ from ._cell_types import make_cell_types
 from ._mc_maze_small import load_mc_maze_small
 from ._nlb import load_nlb_h5
 from ._nwb import load_nwb
+from ._nwb_lfp import load_nwb_lfp
 from ._synthetic import make_synthetic
 
-__all__ = ["load_bugeon", "load_mc_maze_small", "load_nlb_h5", "load_nwb", "make_cell_types",
-           "make_synthetic"]
+__all__ = ["load_bugeon", "load_mc_maze_small", "load_nlb_h5", "load_nwb", "load_nwb_lfp",
+           "make_cell_types", "make_synthetic"]

@@ -8,6 +8,25 @@ import numpy as np
 from sklearn.utils import Bunch
 
 
+def open_nwb(path, reader="load_nwb"):
+    """An open ``pynwb.NWBHDF5IO`` reading ``path`` (use it in a ``with``), or a clear error:
+    pynwb missing (how to install it), no such file, not an NWB file."""
+    try:
+        from pynwb import NWBHDF5IO
+    except ImportError as error:
+        raise ImportError(
+            f"{reader} reads NWB files with pynwb, which is not installed: "
+            "pip install sklearn-blend[nwb] (or pip install pynwb)."
+        ) from error
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no NWB file at {path!r}.")
+    try:
+        return NWBHDF5IO(path, "r", load_namespaces=True)
+    except OSError as error:
+        raise OSError(f"cannot read {path!r} as an NWB file: {error}") from error
+
+
 def _time_series(nwbfile):
     """Every object with data and timing in acquisition and processing, by name."""
     found = {}
@@ -90,11 +109,7 @@ def load_nwb(path, *, align_field="move_onset_time", align_range_ms=(-250, 450),
         ``(n_trials, n_time, n_channels)`` or ``None``, ``trial_ids``, ``unit_ids``,
         ``unit_ids_heldout``, ``bin_size_ms``, ``DESCR``. Spike counts are float32.
     """
-    from pynwb import NWBHDF5IO
-
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no NWB file at {path!r}.")
     start_ms, stop_ms = align_range_ms
     n_time = (stop_ms - start_ms) / bin_size_ms
     if stop_ms <= start_ms or abs(n_time - round(n_time)) > 1e-9:
@@ -105,11 +120,7 @@ def load_nwb(path, *, align_field="move_onset_time", align_range_ms=(-250, 450),
     n_time = int(round(n_time))
     names = [behavior] if isinstance(behavior, str) else list(behavior or [])
 
-    try:
-        io = NWBHDF5IO(path, "r", load_namespaces=True)
-    except OSError as error:
-        raise OSError(f"cannot read {path!r} as an NWB file: {error}") from error
-    with io:
+    with open_nwb(path) as io:
         nwbfile = io.read()
         if nwbfile.trials is None:
             raise ValueError(f"{path!r} has no trial table (intervals/trials).")
