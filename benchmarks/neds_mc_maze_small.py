@@ -29,7 +29,9 @@ against a single-session NEDS trained from scratch on the same trials; decoding 
 fifth session's test trials, 3 seeds, and a plot.
 
 Run ``python benchmarks/neds_mc_maze_small.py`` (and ``--part sessions``); they write
-``benchmarks/results/neds_mc_maze_small.{csv,md}`` and ``neds_sessions.{csv,md,png}``.
+``benchmarks/results/neds_mc_maze_small.{csv,md}`` (after every seed, so a stopped run keeps
+the seeds it finished; ``--seeds 2 --append`` adds seeds later) and
+``neds_sessions.{csv,md,png}``.
 ``--quick`` checks the script (1 seed, 2 folds, 5 epochs).
 """
 
@@ -292,15 +294,25 @@ def main(argv=None):
     parser = fold_arguments(argparse.ArgumentParser(description=__doc__.split("\n")[0]),
                             "neds_mc_maze_small")
     parser.add_argument("--part", choices=["mc_maze", "sessions"], default="mc_maze")
+    parser.add_argument("--append", action="store_true",
+                        help="add the seeds run now to the rows already in --out's CSV")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     if args.part == "mc_maze":
-        results, n_folds, seeds = run_folds(run_mc_maze, args)
-        header = (f"MC_Maze_Small, NEDS ({NEDS_PARAMS}), {n_folds}-fold CV x {len(seeds)} "
-                  f"seeds{' (quick: 5 epochs)' if args.quick else ''}; wall time "
-                  f"{(time.perf_counter() - start) / 60:.0f} min on 2 cores; command `python "
-                  "benchmarks/neds_mc_maze_small.py`.")
-        write_results(args.out, header, summarize_mc_maze(results), results)
+        # one seed at a time, the table rewritten after each: a stopped run keeps its seeds
+        parts = [pd.read_csv(f"{args.out}.csv")] if args.append else []
+        for seed in args.seeds[:1] if args.quick else args.seeds:
+            results, n_folds, _ = run_folds(run_mc_maze, argparse.Namespace(
+                **dict(vars(args), seeds=[seed])))
+            parts.append(results)
+            results = pd.concat(parts, ignore_index=True)
+            seeds = sorted(int(x) for x in results.seed.unique())
+            header = (f"MC_Maze_Small, NEDS ({NEDS_PARAMS}), {n_folds}-fold CV x seeds "
+                      f"{seeds}{' (quick: 5 epochs)' if args.quick else ''}; wall time "
+                      f"{(time.perf_counter() - start) / 60:.0f} min on 2 cores"
+                      f"{' (this run; earlier rows appended to)' if args.append else ''}; "
+                      "command `python benchmarks/neds_mc_maze_small.py`.")
+            write_results(args.out, header, summarize_mc_maze(results), results)
         return
     from joblib import Parallel, delayed
 

@@ -110,6 +110,12 @@ def outer_rows(rows, data, splits):
     return out
 
 
+def one_teacher_row(results):
+    """Rows with one teacher per (fold, seed): a method appended later trains the same teacher
+    again (same settings and seed, bit-identical scores), which must not count twice."""
+    return results.drop_duplicates(subset=["method", "fold", "seed"], keep="first")
+
+
 def summarize(results):
     lines = ["| method | (fold, seed) pairs | co-bps | fp-bps | Vel-R2 | co-bps vs NDT | "
              "Vel-R2 vs NDT | co-bps vs smoothing | Vel-R2 vs smoothing |",
@@ -163,7 +169,7 @@ def main(argv=None):
                              "header line of the old table is kept)")
     args = parser.parse_args(argv)
     if args.resummarize:
-        table = pd.read_csv(f"{args.out}.csv")
+        table = one_teacher_row(pd.read_csv(f"{args.out}.csv"))
         table["params"] = table.params.map(ast.literal_eval)
         with open(f"{args.out}.md") as handle:
             header = handle.readline().rstrip("\n")
@@ -206,7 +212,8 @@ def main(argv=None):
             seeds=[seed], params=params, n_jobs=args.n_jobs, return_estimator=True,
             error_score="raise")
         results += outer_rows(rows, data, splits)
-        table = pd.DataFrame(results)
+        table = one_teacher_row(pd.DataFrame(results))
+        results = table.to_dict("records")
         wall = (time.perf_counter() - start) / 60
         seeds_of = table.groupby("method").seed.unique()
         header = (f"MC_Maze_Small, nested selection (outer 5-fold{' (2 run)' if args.quick else ''}"
