@@ -343,8 +343,8 @@ def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_c
 
     Notes
     -----
-    **Behavior information of spikes and LFP at the defaults** (measured with scikit-learn
-    1.9.1, SciPy 1.17.1, NumPy 2.4.6). For ``random_state`` 0, 1 and 2, velocity was decoded
+    **Behavior information of spikes and LFP at the defaults** (``python
+    benchmarks/spikes_lfp_information.py``; scikit-learn 1.9.1, SciPy 1.17.1, NumPy 2.4.6). For ``random_state`` 0, 1 and 2, velocity was decoded
     per bin by ``RidgeCV(alphas=np.logspace(-3, 3, 13))`` fitted on the (bin, trial) rows of
     trials 0-149 and scored (``r2_score``, uniform average over the two velocity components)
     on trials 150-199, from (a) spikes smoothed by a Gaussian of s.d. 25 ms
