@@ -486,7 +486,12 @@ def test_held_out_neurons_are_predicted_but_never_read(reaching):
     # in the decoding scheme no spike token is hidden, but the held-out neurons are scored
     decoding = NedsEstimator(n_heldout=3, **dict(TINY_NEDS, scheme_probs={"decoding": 1.0}))
     history = decoding.fit(spikes, velocity).net_.history
-    assert all(v > 0 for v in history[:, "train_mtm_spikes"])
+    assert all(v != 0 for v in history[:, "train_mtm_spikes"])
+    # fine-tuning needs the held-out neurons too (they are targets)
+    from sklearn_blend import SessionTrials
+
+    with pytest.raises(ValueError, match="fine-tuning needs all 8"):
+        neds.finetune(SessionTrials([spikes[..., :5]], keys=[0]), velocity)
 
 
 def test_forward_bins_are_hidden_in_training_and_predicted(reaching):
@@ -513,6 +518,13 @@ def test_forward_bins_are_hidden_in_training_and_predicted(reaching):
         window, velocity[:, :12], spikes_forward=forward, behavior_forward=velocity[:, 12:])
     assert not np.allclose(with_behavior.net_.history[:, "train_loss"],
                            neds.net_.history[:, "train_loss"])
+    with pytest.raises(ValueError, match="forward=True follows trials of the fitted length"):
+        neds.predict_rates(window[:, :8], forward=True)
+    interval = velocity[:, 0, :1]  # trial-level behavior with forward bins
+    per_trial = NedsEstimator(forward_bins=4, **TINY_NEDS).fit(window, interval,
+                                                               spikes_forward=forward)
+    assert per_trial.predict_rates(b=interval, forward=True).shape == (40, 16, 8)
+    assert per_trial.predict_rates(b=interval).shape == (40, 12, 8)
     with pytest.raises(ValueError, match="behavior_forward must be"):
         NedsEstimator(forward_bins=4, **TINY_NEDS).fit(
             window, velocity[:, :12], spikes_forward=forward, behavior_forward=velocity)
@@ -559,7 +571,22 @@ def test_neds_is_a_blend_teacher(reaching, strategy):
     student = BlendEstimator(strategy=strategy, teacher=teacher, n_heldout=3, forward_bins=4,
                              hidden_size=16, n_heads=2, ffn_size=32, max_epochs=2,
                              batch_size=8, random_state=0)
-    student.fit(window, velocity[:, :12], spikes_forward=forward)
+    from sklearn_blend.training.neds import NedsTeacherModel
+
+    seen = []
+    original = NedsTeacherModel.forward
+
+    def spy(self, inputs):  # the training core must hand the student's hidden bins over
+        seen.append(inputs.get("hidden"))
+        return original(self, inputs)
+
+    NedsTeacherModel.forward = spy
+    try:
+        student.fit(window, velocity[:, :12], spikes_forward=forward)
+    finally:
+        NedsTeacherModel.forward = original
+    assert seen and all(h is not None and h.dtype == torch.bool for h in seen)
+    assert 0 < float(torch.cat([h.float().ravel() for h in seen]).mean()) < 1
     fitted = student.teacher_
     assert isinstance(fitted, NedsEstimator) and fitted is not teacher
     assert (fitted.n_heldout, fitted.forward_bins, fitted.n_features_in_) == (3, 4, 8)

@@ -231,6 +231,7 @@ class _SessionModel(TransformerMixin, BaseEstimator):
                  train_only_sessions=new),
             int(check_random_state(self.random_state).randint(_training.MAX_SEED)) + 1,
             "new session maps", max_epochs=max_epochs or self.max_epochs)
+        self.n_iter_ = len(self.net_.history)
         return self
 
     def __sklearn_tags__(self):
@@ -492,16 +493,29 @@ class CrossModalEstimator(_SessionModel):
         return counts
 
     def _fit_teacher(self, spikes, seed):
+        if self.teacher is not None:
+            if not isinstance(self.teacher, BaseEstimator) or not hasattr(self.teacher,
+                                                                           "transform"):
+                raise TypeError("teacher must be None, a MaskedAutoencoder (fitted or not) or "
+                                f"a fitted estimator with transform; got {self.teacher!r}.")
+            modality = getattr(self.teacher, "modality", "spikes")
+            if modality != "spikes":
+                raise ValueError(f"the teacher reads {modality!r}; a cross-modal teacher reads "
+                                 "spikes: MaskedAutoencoder(modality='spikes').")
         if self.teacher is not None and _fitted(self.teacher):
             return self.teacher
         if self.teacher is None:
             teacher, own_seed = MaskedAutoencoder(**self.teacher_params()), False
         else:
-            if not isinstance(self.teacher, BaseEstimator) or not hasattr(self.teacher,
-                                                                           "transform"):
-                raise TypeError("teacher must be None, a MaskedAutoencoder (fitted or not) or "
-                                f"a fitted estimator with transform; got {self.teacher!r}.")
+            if "estimator" in self.teacher.get_params(deep=False):
+                raise ValueError(
+                    "teacher is a wrapper (such as sklearn.frozen.FrozenEstimator) around an "
+                    "unfitted teacher; fit the teacher first, or pass it unwrapped to have it "
+                    "fitted here.")
             teacher = clone(self.teacher)
+            if "random_state" not in teacher.get_params(deep=False):
+                raise TypeError(f"an unfitted teacher is seeded here and needs a random_state "
+                                f"parameter; {type(teacher).__name__} has none (fit it first).")
             own_seed = teacher.get_params().get("random_state") is not None
         params = {k: v for k, v in teacher.get_params(deep=False).items()
                   if k not in ("verbose", "random_state")}
@@ -557,7 +571,10 @@ class CrossModalEstimator(_SessionModel):
                     "the LFP-only model.")
             spikes = self._check_spikes(spikes, X)
             self.teacher_ = self._fit_teacher(spikes, int(teacher_seed))
-            latents = np.asarray(self.teacher_.transform(spikes), dtype=np.float32)
+            try:
+                latents = np.asarray(self.teacher_.transform(spikes), dtype=np.float32)
+            except ValueError as error:
+                raise ValueError(f"the teacher cannot read spikes: {error}") from error
             if latents.shape[:2] != values.shape[:2]:
                 raise ValueError(f"the teacher's latents {latents.shape} do not cover X's "
                                  f"trials and bins {values.shape[:2]}.")

@@ -606,6 +606,18 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
                              "single-session models; refit with forward_bins=0.")
         used = sorted(set(X.session.tolist()))
         new = [X.keys[s] for s in used if X.keys[s] not in self.sessions_]
+        for s in used:  # training needs every neuron: held-out ones are targets
+            key = X.keys[s]
+            expected = (self.n_neurons_[self.sessions_.index(key)] if key in self.sessions_
+                        else self.n_heldout + 1)
+            if (X.n_neurons[s] != expected if key in self.sessions_
+                    else X.n_neurons[s] < expected):
+                raise ValueError(
+                    f"session {key!r} of X has {X.n_neurons[s]} neurons; fine-tuning needs "
+                    + (f"all {expected} the model knows it with (held-out ones last)."
+                       if key in self.sessions_ else
+                       f"more than n_heldout={self.n_heldout} (held-out neurons last).")
+                )
         keys = list(self.sessions_) + new
         n_neurons = self.n_neurons_ + tuple(X.n_neurons[X.keys.index(k)] for k in new)
         previous = _training.trained_model(self.net_).model
@@ -746,7 +758,10 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
                 raise ValueError(f"session={key!r} is not one of {self.sessions_}.")
             slot = self.sessions_.index(key)
             n_trials = len(b)
-            n_time = np.shape(b)[1] if np.ndim(b) == 3 else self.config_.n_time
+            n_time = np.shape(b)[1] if np.ndim(b) == 3 else self.n_time_in_
+            if forward and n_time != self.n_time_in_:
+                raise ValueError(f"forward=True follows trials of the fitted length "
+                                 f"({self.n_time_in_} bins); b has {n_time}.")
             spikes = np.zeros((n_trials, n_time, max(self.n_neurons_)), np.float32)
             mask = self._mask(n_trials, n_time)
             mask[..., 0] = True
@@ -756,6 +771,9 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
             return np.exp(predictions["spikes"][:, :n_out, : self.n_neurons_[slot]])
         spikes, slots = self._spikes(X)
         n_trials, n_time = spikes.shape[:2]
+        if forward and n_time != self.n_time_in_:
+            raise ValueError(f"forward=True follows trials of the fitted length "
+                             f"({self.n_time_in_} bins); X has {n_time}.")
         encoded = self._encoded_b(b, spikes)
         rates = np.empty((n_trials, n_time + self.forward_bins, spikes.shape[2]), np.float32)
         for k, hidden in enumerate(interleaved_masks(n_time, self.mask_ratio).numpy()):

@@ -225,7 +225,7 @@ class _MaskedModelEstimator(BaseEstimator):
             masked = self.inference == "masked"
         predictions, latents = _training.predict(
             net, {"spikes": inputs, "behavior": self._pad_behavior(behavior, inputs.shape[1])},
-            mask_ratio=self._mask_ratio if masked else None, n_window=n_window,
+            mask_ratio=self.mask_ratio_ if masked else None, n_window=n_window,
         )
         return predictions[SPIKES.name], latents
 
@@ -319,6 +319,8 @@ class BlendTeacher(_MaskedModelEstimator):
         Neurons, time bins and behavior channels seen in ``fit``.
     n_iter_ : int
         Epochs run.
+    mask_ratio_ : float
+        The mask ratio used in training and by masked inference.
     device_ : str
         Device the model lives on.
     """
@@ -423,11 +425,12 @@ class BlendTeacher(_MaskedModelEstimator):
                 stacklevel=2,
             )
         self.device_ = _training.resolve_device(self.device)
+        self.mask_ratio_ = self._mask_ratio
         self.n_behavior_in_ = len(raw.names)
         self.behavior_encoding_ = BehaviorEncoding(raw)
         builder = _training.TrialModelBuilder(
             self._model_config(encoding=self.behavior_encoding_),
-            self._mask_ratio,
+            self.mask_ratio_,
             targets.mean(axis=(0, 1)),
             modalities={SPIKES.name: SPIKES},
             n_forward=self.forward_bins,
@@ -600,7 +603,10 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         ``None`` depends on the role, by what nested selection chose most often on
         MC_Maze_Small (README, "How the defaults were chosen"): 0.25 for students and
         teachers, 0.5 for the plain NDT (``strategy=None``, ``base="ndt"``;
-        :data:`PLAIN_DEFAULTS`).
+        :data:`PLAIN_DEFAULTS`). Masked inference hides bins at the same ratio
+        (``mask_ratio_``), so masked scores (``score`` without held-out neurons) of models
+        trained at different ratios are not measured alike; co-bps (held-out neurons, one
+        full pass) is.
     hidden_size, n_layers, n_heads, ffn_size, dropout, context_backward, context_forward : \
             default=None
         Architecture of the student (and of the teacher built when ``teacher=None``), for the
@@ -722,6 +728,9 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         Neurons, time bins and behavior channels seen in ``fit``.
     n_iter_ : int
         Epochs the student trained.
+    mask_ratio_ : float
+        The mask ratio the student trained with (``mask_ratio``, or its role's default) and
+        that ``inference="masked"`` hides bins at, whatever ``strategy`` is set to later.
     device_ : str
         Device the models live on.
 
@@ -917,6 +926,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
                 "strategy=None."
             )
         self.device_ = _training.resolve_device(self.device)
+        self.mask_ratio_ = self._mask_ratio
         self.n_behavior_in_ = 0 if raw is None else len(raw.names)
         rng = check_random_state(self.random_state)
         teacher_seed, student_seed = rng.randint(_training.MAX_SEED, size=2)
@@ -937,7 +947,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
                 inputs.shape[1])
         builder = _training.TrialModelBuilder(
             self._model_config(),
-            self._mask_ratio,
+            self.mask_ratio_,
             targets.mean(axis=(0, 1)),
             modalities={SPIKES.name: SPIKES},
             n_forward=self.forward_bins,
