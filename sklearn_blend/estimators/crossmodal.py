@@ -384,9 +384,10 @@ class CrossModalEstimator(_SessionModel):
         ``None``: a spike :class:`MaskedAutoencoder` with this estimator's sizes (and
         ``teacher_hidden_size``) fitted on ``spikes`` in ``fit``; an unfitted estimator is
         cloned, seeded from ``random_state`` unless it has its own, and fitted on ``spikes``;
-        a fitted one (say pretrained on many sessions) is used as it is (it must know the
-        sessions of ``spikes``). Fitted teachers are cached as BLEND's are
-        (``teacher_cache``).
+        a fitted one (say pretrained on many sessions) is used as it is: it reads ``spikes``
+        through its own sessions' maps (``SessionTrials`` keys it knows; an array through its
+        only session's map, so give it the spikes of the session it was fitted on). Fitted
+        teachers are cached as BLEND's are (``teacher_cache``).
     alignment : {"mse", "cosine"} or None, default="mse"
         Distance between student and teacher latents
         (:class:`~sklearn_blend.distill.LatentAlignment`). ``None``: no teacher and no spikes
