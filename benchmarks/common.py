@@ -61,6 +61,17 @@ def paired_gain(diff):
     return text if text == "–" or text.startswith("-") else "+" + text
 
 
+def save_figure(fig, ax, path, ylabel):
+    """Label ``ax``'s y axis, add a frameless legend, write ``fig`` to ``path`` and close it."""
+    import matplotlib.pyplot as plt
+
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def write_results(out, header, text, results):
     """Print ``header`` and the table ``text``; write ``out.csv`` (the rows) and ``out.md``."""
     print(header, "", text, sep="\n")

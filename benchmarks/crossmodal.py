@@ -38,7 +38,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from common import RESULTS, mean_sd, write_results
+from common import RESULTS, save_figure, mean_sd, write_results
 from sklearn_blend import CrossModalEstimator, LFPPreprocessor, MaskedAutoencoder, SessionTrials
 from sklearn_blend.datasets import make_spikes_lfp
 from sklearn_blend.model_selection import paired_differences
@@ -181,11 +181,7 @@ def plot(results, path):
         ax.bar(np.arange(len(methods)) + 0.4 * offset - 0.2, stats["mean"], 0.4,
                yerr=stats["std"].fillna(0), capsize=3, label=f"{label} sessions")
     ax.set_xticks(np.arange(len(methods)), methods, rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("velocity decoding R2")
-    ax.legend(frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, ax, path, "velocity decoding R2")
 
 
 def main(argv=None):

@@ -45,7 +45,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from common import RESULTS, fold_arguments, mean_sd, run_folds, write_results
+from common import RESULTS, save_figure, fold_arguments, mean_sd, run_folds, write_results
 from sklearn_blend import BlendEstimator, NedsEstimator, metrics
 from sklearn_blend.datasets import load_mc_maze_small, make_synthetic
 from sklearn_blend.evaluation import evaluate_split, split_arrays
@@ -283,11 +283,7 @@ def plot_sessions(results, path):
                     capsize=3, label=method)
     ax.set_xscale("log")
     ax.set_xlabel("training trials of the new session")
-    ax.set_ylabel("decoding R2 (test trials)")
-    ax.legend(frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, ax, path, "decoding R2 (test trials)")
 
 
 def main(argv=None):
