@@ -253,18 +253,39 @@ def run_sessions(seed, params, quick):
                          pretrain_seconds=pretrain_seconds))
         rows.append(dict(seed=seed, n_trials=n, method="from scratch",
                          r2=scratch.score(X[test], b[test]), epochs=scratch.n_iter_))
+        rows.append(dict(seed=seed, n_trials=n, method="ridge on smoothed spikes",
+                         r2=_ridge_r2(X, b, chosen, test)))
     return rows
 
 
+def _ridge_r2(X, b, train, test):
+    """Decoding R2 of RidgeCV per bin on spikes smoothed over 2 bins (a linear reference)."""
+    from scipy.ndimage import gaussian_filter1d
+    from sklearn.linear_model import RidgeCV
+
+    n = X[train].n_neurons[int(np.asarray(X[train].session)[0])]
+    smooth = {name: gaussian_filter1d(X[rows].padded()[..., :n], 2.0, axis=1)
+              for name, rows in (("train", train), ("test", test))}
+    ridge = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(
+        smooth["train"].reshape(-1, n), b[train].reshape(-1, b.shape[-1]))
+    return decoding_r2(b[test], ridge.predict(smooth["test"].reshape(-1, n)).reshape(
+        b[test].shape))
+
+
 def summarize_sessions(results):
+    ridge = "ridge on smoothed spikes" in set(results.method)
     lines = ["| training trials of the new session | fine-tuned (pretrained on 4 sessions) | "
-             "from scratch | fine-tuned - from scratch |", "|---|---|---|---|"]
+             "from scratch | fine-tuned - from scratch |" + (" ridge on smoothed spikes |"
+                                                              if ridge else ""),
+             "|---|---|---|---|" + ("---|" if ridge else "")]
     for n, rows in results.groupby("n_trials"):
         tuned = rows[rows.method == "fine-tuned"].set_index("seed").r2
         scratch = rows[rows.method == "from scratch"].set_index("seed").r2
         diff = (tuned - scratch).dropna()
+        linear = rows[rows.method == "ridge on smoothed spikes"].r2
         lines.append(f"| {n} | {mean_sd(tuned)} | {mean_sd(scratch)} | {mean_sd(diff)} "
-                     f"({int((diff > 0).sum())}/{len(diff)} seeds) |")
+                     f"({int((diff > 0).sum())}/{len(diff)} seeds) |"
+                     + (f" {mean_sd(linear)} |" if ridge else ""))
     lines += ["", "Decoding R2 (mean over the 2 behavior channels) on 50 test trials of the new "
               "session, mean +- sd over seeds."]
     return "\n".join(lines)
@@ -278,7 +299,7 @@ def plot_sessions(results, path):
 
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     for method, rows in results.groupby("method"):
-        stats = rows.groupby("n_trials").r2.agg(["mean", "std"])
+        stats = rows.groupby("n_trials").r2.agg(["mean", "std"])  # every method, ridge too
         ax.errorbar(stats.index, stats["mean"], yerr=stats["std"].fillna(0), marker="o",
                     capsize=3, label=method)
     ax.set_xscale("log")
