@@ -14,6 +14,10 @@ R2 (``RidgeCV`` per bin on the model's latents, fit on the session's training tr
 its test trials, mean over x and y):
 
 * ``spike teacher``: a ``MaskedAutoencoder`` on the seen sessions' spikes (upper reference);
+* ``LFP, supervised MLP``: the strongest LFP baseline a user could fit directly, an
+  ``MLPRegressor`` (64 x 64, early stopping) from each bin's LFP in a window of +-5 bins to its
+  velocity, fit on each session's training trials (``--supervised-only`` adds it to an earlier
+  run's CSV);
 * ``LFP-only, single session``: ``CrossModalEstimator(alignment=None)`` fit on one session;
 * ``LFP-only, multi-session``: the same fit on all seen sessions;
 * ``distilled``: ``CrossModalEstimator(teacher=<that spike teacher>)`` fit on all seen
@@ -47,6 +51,9 @@ from sklearn_blend.modalities import LFP
 SIZES = dict(hidden_size=32, n_layers=2, n_heads=2, ffn_size=64, lr=2e-3, max_epochs=150,
              n_iter_no_change=20, batch_size=16)
 N_SESSIONS, UNSEEN = 5, 4
+#: bins on either side of each bin that the supervised LFP decoder reads
+CONTEXT = 5
+SUPERVISED = f"LFP, supervised MLP (+-{CONTEXT} bins)"
 VARIANTS = {"distilled (cosine)": dict(alignment="cosine"),
             "distilled (alpha 0.2)": dict(alpha=0.2), "distilled (alpha 0.8)": dict(alpha=0.8)}
 
@@ -74,21 +81,57 @@ def decode(latents, velocity, train, test):
     return float(r2_score(velocity[test].reshape(-1, 2), predicted))
 
 
+def seed_data(seed, quick):
+    """The sessions, each session's 80/20 split of this seed, and the preprocessed LFP."""
+    data = make_spikes_lfp(n_sessions=N_SESSIONS, n_trials=60 if quick else 150,
+                           n_neurons=[50, 70, 60, 80, 65], n_channels=[24, 32, 16, 28, 20],
+                           random_state=0)
+    rng = np.random.default_rng(seed)
+    splits = []
+    for n in (len(a) for a in data.spikes.arrays):
+        order = rng.permutation(n)
+        splits.append((np.sort(order[: int(0.8 * n)]), np.sort(order[int(0.8 * n):])))
+    return data, splits, preprocess(data, splits)
+
+
+def context(lfp, width=CONTEXT):
+    """Each bin's LFP with the ``width`` bins on either side (edge-padded), flattened."""
+    n_time = lfp.shape[1]
+    index = np.clip(np.arange(n_time)[:, None] + np.arange(-width, width + 1)[None],
+                    0, n_time - 1)
+    return lfp[:, index].reshape(*lfp.shape[:2], -1)
+
+
+def supervised_rows(seed, quick):
+    """A supervised LFP decoder per session: an MLP from each bin's LFP in a +-CONTEXT-bin
+    window to its velocity, fit on the session's training trials (early stopping on 10% of
+    them), scored on its test trials."""
+    from sklearn.metrics import r2_score
+    from sklearn.neural_network import MLPRegressor
+
+    data, splits, lfp = seed_data(seed, quick)
+    rows = []
+    for s in range(N_SESSIONS):
+        train, test = splits[s]
+        velocity = data.behavior[data.session == s]
+        features = context(lfp[s])
+        width = features.shape[-1]
+        mlp = MLPRegressor(hidden_layer_sizes=(64, 64), alpha=1e-3, early_stopping=True,
+                           max_iter=20 if quick else 300, random_state=seed)
+        mlp.fit(features[train].reshape(-1, width), velocity[train].reshape(-1, 2))
+        predicted = mlp.predict(features[test].reshape(-1, width))
+        rows.append(dict(method=SUPERVISED, session=s, seen=s != UNSEEN, seed=seed,
+                         r2=float(r2_score(velocity[test].reshape(-1, 2), predicted)),
+                         epochs=mlp.n_iter_))
+    return rows
+
+
 def run_seed(seed, quick, variants):
     import torch
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", module="sklearn")
-    data = make_spikes_lfp(n_sessions=N_SESSIONS, n_trials=60 if quick else 150,
-                           n_neurons=[50, 70, 60, 80, 65], n_channels=[24, 32, 16, 28, 20],
-                           random_state=0)
-    rng = np.random.default_rng(seed)
-    counts = [len(a) for a in data.spikes.arrays]
-    splits = []
-    for n in counts:
-        order = rng.permutation(n)
-        splits.append((np.sort(order[: int(0.8 * n)]), np.sort(order[int(0.8 * n):])))
-    lfp = preprocess(data, splits)
+    data, splits, lfp = seed_data(seed, quick)
     spikes = data.spikes.arrays
     velocity = [data.behavior[data.session == s] for s in range(N_SESSIONS)]
     sizes = dict(SIZES, random_state=seed, **({"max_epochs": 3} if quick else {}))
@@ -131,7 +174,11 @@ def run_seed(seed, quick, variants):
     return rows
 
 
-METHODS = ("spike teacher", "LFP-only, single session", "LFP-only, multi-session",
+def run_all(seed, quick, variants):
+    return run_seed(seed, quick, variants) + supervised_rows(seed, quick)
+
+
+METHODS = ("spike teacher", SUPERVISED, "LFP-only, single session", "LFP-only, multi-session",
            "distilled", *VARIANTS)
 
 
@@ -150,7 +197,8 @@ def summarize(results):
               "Wilcoxon p):", ""]
     for where, subset in (("seen sessions", keyed[keyed.seen]),
                           ("unseen session", keyed[~keyed.seen])):
-        for method, baseline in (("distilled", "LFP-only, multi-session"),
+        for method, baseline in (("distilled", SUPERVISED),
+                                 ("distilled", "LFP-only, multi-session"),
                                  ("distilled", "LFP-only, single session"),
                                  ("LFP-only, multi-session", "LFP-only, single session"),
                                  *((v, "distilled") for v in VARIANTS)):
@@ -161,7 +209,8 @@ def summarize(results):
                 lines.append(f"- {where}: {method} - {baseline}: {d['mean']:+.3f} +- "
                              f"{d['sd']:.3f} ({d['wins']}/{d['n']}, p={d['p_wilcoxon']:.2g})")
     lines += ["", "R2: velocity decoded per bin by RidgeCV from each model's latents (fit on the "
-              "session's training trials, scored on its held-out 20%), mean over x and y; mean "
+              "session's training trials, scored on its held-out 20%; the supervised MLP "
+              "predicts velocity from the LFP directly), mean over x and y; mean "
               "+- sd over (session, seed) pairs. The unseen session's LFP models get its input "
               "maps by add_sessions (LFP only, shared model frozen)."]
     return "\n".join(lines)
@@ -191,20 +240,30 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--quick", action="store_true", help="1 seed, 60 trials, 3 epochs")
     parser.add_argument("--out", default=str(RESULTS / "crossmodal"))
+    parser.add_argument("--supervised-only", action="store_true",
+                        help="only the supervised LFP decoder, added to --out's CSV")
     args = parser.parse_args(argv)
     from joblib import Parallel, delayed
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     seeds = args.seeds[:1] if args.quick else args.seeds
     start = time.perf_counter()
-    outputs = Parallel(n_jobs=args.n_jobs)(delayed(run_seed)(seed, args.quick, args.variants)
-                                           for seed in seeds)
+    if args.supervised_only:
+        earlier = pd.read_csv(f"{args.out}.csv")
+        earlier = earlier[earlier.method != SUPERVISED]
+        outputs = [earlier.to_dict("records")] + [supervised_rows(seed, args.quick)
+                                                  for seed in seeds]
+    else:
+        outputs = Parallel(n_jobs=args.n_jobs)(
+            delayed(run_all)(seed, args.quick, args.variants) for seed in seeds)
     results = pd.DataFrame([row for rows in outputs for row in rows])
     header = (f"Simulated spikes + LFP + behavior (make_spikes_lfp, {N_SESSIONS} sessions, "
               f"session {UNSEEN} unseen), seeds {seeds}, sizes {SIZES}"
               f"{' (quick)' if args.quick else ''}; wall time "
-              f"{(time.perf_counter() - start) / 60:.0f} min on 2 cores; command `python "
-              "benchmarks/crossmodal.py`.")
+              f"{(time.perf_counter() - start) / 60:.0f} min on 2 cores"
+              + (" (the supervised MLP rows, added by --supervised-only to the rows of an "
+                 "earlier run of 15 min)" if args.supervised_only else "")
+              + "; command `python benchmarks/crossmodal.py`.")
     write_results(args.out, header, summarize(results), results)
     plot(results, f"{args.out}.png")
 
