@@ -17,6 +17,15 @@ import numpy as np
 from ..modalities import SPIKES
 
 
+def pad_channels(values, width):
+    """``values`` ``(n_trials, n_time, n)`` as ``(n_trials, n_time, width)`` float32: zero
+    columns appended past ``n``, or cut to ``width``."""
+    out = np.zeros((*values.shape[:2], width), dtype=np.float32)
+    n = min(width, values.shape[2])
+    out[..., :n] = values[..., :n]
+    return out
+
+
 class SessionTrials:
     """Trials from several sessions (spike counts, or another signal), as rows a scikit-learn
     pipeline can split.

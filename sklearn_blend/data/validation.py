@@ -13,6 +13,7 @@ import numbers
 import joblib
 import numpy as np
 from scipy import sparse
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_array
 
 SPIKES_SHAPE = "(n_trials, n_time, n_neurons)"
@@ -172,3 +173,15 @@ def check_training_params(estimator):
         check_in(estimator.early_stopping_on, "early_stopping_on", ("masked", "heldout"))
     check_number(estimator.verbose, "verbose", low=0, integer=True)
     check_random_state_param(estimator.random_state)
+
+
+def is_fitted(estimator):
+    """Whether ``estimator`` (a teacher, possibly in a ``FrozenEstimator``) is fitted; an
+    object that is no estimator counts as unfitted."""
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(estimator)
+    except (NotFittedError, TypeError):
+        return False
+    return True

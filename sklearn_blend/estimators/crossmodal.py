@@ -17,8 +17,9 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ..data.trials import SessionTrials
-from ..data.validation import check_in, check_number, check_teacher_cache, check_training_params
+from ..data.trials import SessionTrials, pad_channels
+from ..data.validation import (check_in, check_number, check_teacher_cache,
+                               check_training_params, is_fitted)
 from ..modalities import LFP, SPIKES
 from ..models.sessions import SessionConfig
 from ..training import core as _training
@@ -103,12 +104,7 @@ class _SessionModel(TransformerMixin, BaseEstimator):
             raise ValueError(f"{name} has {values.shape[1]} bins; the model was fitted on "
                              f"{self.n_time_in_} ({name} must be (n_trials, n_time <= "
                              f"{self.n_time_in_}, n_channels)).")
-        width = max(self.n_channels_)
-        if values.shape[2] < width:
-            values = np.concatenate(
-                [values, np.zeros((*values.shape[:2], width - values.shape[2]), np.float32)],
-                axis=-1)
-        return self._scale(values[..., :width], slots), slots, was_2d
+        return self._scale(pad_channels(values, max(self.n_channels_)), slots), slots, was_2d
 
     def _fit_scaling(self, values, slots, sessions):
         """Per-channel mean and sd of each of ``sessions`` (continuous signals; training
@@ -220,8 +216,7 @@ class _SessionModel(TransformerMixin, BaseEstimator):
         self.n_channels_ = tuple(self.n_channels_) + tuple(widths)
         self.config_ = dataclasses.replace(self.config_, n_channels=self.n_channels_)
         slots = slots + old
-        padded = np.zeros((*values.shape[:2], max(self.n_channels_)), np.float32)
-        padded[..., : values.shape[2]] = values
+        padded = pad_channels(values, max(self.n_channels_))
         self._fit_scaling(padded, slots, range(old, len(self.sessions_)))
         scaled = self._scale(padded, slots)
         new = list(range(old, len(self.sessions_)))
@@ -503,30 +498,20 @@ class CrossModalEstimator(_SessionModel):
             if modality != "spikes":
                 raise ValueError(f"the teacher reads {modality!r}; a cross-modal teacher reads "
                                  "spikes: MaskedAutoencoder(modality='spikes').")
-        if self.teacher is not None and _fitted(self.teacher):
+        if self.teacher is not None and is_fitted(self.teacher):
             return self.teacher
         if self.teacher is None:
             teacher, own_seed = MaskedAutoencoder(**self.teacher_params()), False
         else:
-            if "estimator" in self.teacher.get_params(deep=False):
-                raise ValueError(
-                    "teacher is a wrapper (such as sklearn.frozen.FrozenEstimator) around an "
-                    "unfitted teacher; fit the teacher first, or pass it unwrapped to have it "
-                    "fitted here.")
+            _teacher_cache.check_unwrapped(self.teacher)
             teacher = clone(self.teacher)
             if "random_state" not in teacher.get_params(deep=False):
                 raise TypeError(f"an unfitted teacher is seeded here and needs a random_state "
                                 f"parameter; {type(teacher).__name__} has none (fit it first).")
-            own_seed = teacher.get_params().get("random_state") is not None
-        params = {k: v for k, v in teacher.get_params(deep=False).items()
-                  if k not in ("verbose", "random_state")}
-        params["teacher_class"] = f"{type(teacher).__module__}.{type(teacher).__qualname__}"
-        key, cache = _teacher_cache.cache_key(
-            params, teacher.random_state if own_seed else self.random_state,
-            self.teacher_cache, seeded_by="teacher" if own_seed else "estimator")
-        if not own_seed:
-            teacher.set_params(random_state=seed)
-        return _teacher_cache.fitted_teacher(teacher, (spikes,), {}, cache, key_params=key)
+            own_seed = teacher.random_state is not None
+        return _teacher_cache.fit_teacher(teacher, (spikes,), {}, self.teacher_cache,
+                                          own_seed=own_seed, random_state=self.random_state,
+                                          seed=seed)
 
     def fit(self, X, y=None, *, spikes=None):
         """Train the LFP student on ``X``, aligned to a spike teacher reading ``spikes``.
@@ -588,14 +573,6 @@ class CrossModalEstimator(_SessionModel):
                                 "LFP student" if self.teacher_ is not None else "LFP model")
         self.n_iter_ = len(self.net_.history)
         return self
-
-
-def _fitted(estimator):
-    try:
-        check_is_fitted(estimator)
-    except Exception:  # NotFittedError, or an object that is no estimator
-        return False
-    return True
 
 
 __all__ = ["CrossModalEstimator", "MaskedAutoencoder"]

@@ -17,7 +17,7 @@ from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..data.behavior import BehaviorEncoding, read_behavior
-from ..data.trials import SessionTrials
+from ..data.trials import SessionTrials, pad_channels
 from ..data.validation import check_in, check_number, check_training_params
 from ..masking import SCHEMES, interleaved_masks
 from ..modalities import SPIKES
@@ -399,12 +399,7 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
                 f"{self.n_time_in_} (X must be (n_trials, n_time <= {self.n_time_in_}, "
                 "n_neurons))."
             )
-        width = max(self.n_neurons_)
-        if counts.shape[2] < width:
-            counts = np.concatenate(
-                [counts, np.zeros((*counts.shape[:2], width - counts.shape[2]), np.float32)],
-                axis=-1)
-        return counts[..., :width], slots
+        return pad_channels(counts, max(self.n_neurons_)), slots
 
     def _training_data(self, spikes, slots, raw, weights, *, spikes_forward=None,
                        behavior_forward=None):

@@ -11,7 +11,6 @@ import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -21,6 +20,7 @@ from ..data.validation import (
     check_fitted_shape,
     check_in,
     check_number,
+    is_fitted,
     check_teacher_cache,
     check_training_params,
 )
@@ -44,15 +44,6 @@ MASK_RATIO = 0.25
 #: choice was dropout 0.5 (the base's default) at mask ratio 0.25
 PLAIN_DEFAULTS = {"ndt": {"dropout": 0.7, "mask_ratio": 0.5}}
 
-
-
-def _is_fitted(estimator):
-    """Whether ``estimator`` (a teacher, possibly in a ``FrozenEstimator``) is fitted."""
-    try:
-        check_is_fitted(estimator)
-    except NotFittedError:
-        return False
-    return True
 
 
 class _MaskedModelEstimator(BaseEstimator):
@@ -976,38 +967,22 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         ``n_heldout`` and ``forward_bins`` (it must predict the same neurons and bins) and, if
         it has no ``random_state`` of its own, a seed derived from this estimator's.
         """
-        if self.teacher is not None and _is_fitted(self.teacher):
+        if self.teacher is not None and is_fitted(self.teacher):
             return self.teacher
         if self.teacher is None:
             teacher = BlendTeacher(**self.teacher_params())
             own_seed = False
         else:
-            if "estimator" in self.teacher.get_params(deep=False):
-                raise ValueError(
-                    "teacher is a wrapper (such as sklearn.frozen.FrozenEstimator) around an "
-                    "unfitted teacher; fit the teacher first, or pass it unwrapped to have it "
-                    "fitted here."
-                )
+            _teacher_cache.check_unwrapped(self.teacher)
             teacher = clone(self.teacher).set_params(n_heldout=self.n_heldout,
                                                      forward_bins=self.forward_bins)
             own_seed = teacher.random_state is not None
-        params = {k: v for k, v in teacher.get_params(deep=False).items()
-                  if k not in ("verbose", "random_state")}
-        # the base's code, not only its name: a redefined class must not reuse old teachers
-        if "base" in params:
-            params["base"] = _training.base_fingerprint(teacher.base)
-        params["teacher_class"] = f"{type(teacher).__module__}.{type(teacher).__qualname__}"
-        key, cache = _teacher_cache.cache_key(
-            params, teacher.random_state if own_seed else self.random_state,
-            self.teacher_cache, seeded_by="teacher" if own_seed else "estimator",
-        )
-        if not own_seed:
-            teacher.set_params(random_state=seed)
         fit_params = {"spikes_forward": spikes_forward}
         if behavior_forward is not None:
             fit_params["behavior_forward"] = behavior_forward
-        return _teacher_cache.fitted_teacher(
-            teacher, (spikes, behavior), fit_params, cache, key_params=key,
+        return _teacher_cache.fit_teacher(
+            teacher, (spikes, behavior), fit_params, self.teacher_cache, own_seed=own_seed,
+            random_state=self.random_state, seed=seed,
         )
 
     def _check_teacher(self, teacher):

@@ -148,6 +148,15 @@ def set_log_mean_bias(readout, mean_counts):
 RESERVED_OPTIONS = ("n_inputs", "n_outputs", "n_behavior", "n_time")
 
 
+
+@torch.no_grad()
+def set_session_biases(readouts, mean_counts):
+    """:func:`set_log_mean_bias` for each session's readout (a ``None`` entry of
+    ``mean_counts`` leaves that session's readout as it is)."""
+    for readout, counts in zip(readouts, mean_counts):
+        if counts is not None:
+            set_log_mean_bias(readout, counts)
+
 def base_fingerprint(base):
     """What identifies a base, for the teacher cache: name, a hash of its source and its
     registration (forwarded parameters and their defaults).

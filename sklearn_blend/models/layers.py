@@ -236,10 +236,19 @@ def per_session(maps, x, session, width):
 
 
 @torch.no_grad()
-def carry_weights(target, source):
-    """Copy every weight of ``source`` into the entry of the same name in ``target`` (a model
-    with more sessions: its extra maps keep their fresh weights); a missing entry or another
-    shape is an error."""
+def carry_weights(target, source, counts, source_counts, unit):
+    """Copy every weight of ``source``, a model of the first sessions of ``target``, into the
+    entry of the same name in ``target``; the sessions added after them keep their fresh maps.
+
+    ``counts`` and ``source_counts`` are the two models' channels (``unit``) per session; a
+    source whose sessions are not the first of the target's, a missing entry or another shape
+    is an error.
+    """
+    if tuple(source_counts) != tuple(counts)[: len(source_counts)]:
+        raise ValueError(
+            f"the fitted model's sessions ({tuple(source_counts)} {unit}) must be the first "
+            f"sessions of this one ({tuple(counts)} {unit})."
+        )
     mine = target.state_dict()
     for name, value in source.state_dict().items():
         if name not in mine or mine[name].shape != value.shape:

@@ -33,7 +33,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .base import TrialBehaviorEmbedding, set_log_mean_bias
+from .base import TrialBehaviorEmbedding, set_session_biases
 from .layers import Dropout, EncoderLayer, carry_weights, per_session
 
 
@@ -196,9 +196,7 @@ class NEDS(nn.Module):
     def init_output_bias(self, mean_counts):
         """Start each session's spike readout at ``log(mean count per bin)`` of its neurons
         (``mean_counts``: one array per session, ``None`` to leave a session as it is)."""
-        for readout, counts in zip(self.spike_out, mean_counts):
-            if counts is not None:
-                set_log_mean_bias(readout, counts)
+        set_session_biases(self.spike_out, mean_counts)
 
     @torch.no_grad()
     def load_shared(self, other):
@@ -206,13 +204,7 @@ class NEDS(nn.Module):
         model: the shared transformer, embeddings and behavior maps, and the input and output
         maps and embedding of each of ``other``'s sessions. Sessions added after them keep
         their fresh weights."""
-        n_old = len(other.config.n_neurons)
-        if other.config.n_neurons != self.config.n_neurons[:n_old]:
-            raise ValueError(
-                f"the fitted model's sessions ({other.config.n_neurons} neurons) must be the "
-                f"first sessions of this one ({self.config.n_neurons} neurons)."
-            )
-        carry_weights(self, other)
+        carry_weights(self, other, self.config.n_neurons, other.config.n_neurons, "neurons")
 
     def forward(self, spikes, behavior=None, trial=None, labels=None, *, session, token_mask):
         """Predictions for every stream from the visible tokens.

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import ModalityOutput, set_log_mean_bias
+from .base import ModalityOutput, set_session_biases
 from .layers import Dropout, EncoderLayer, carry_weights, per_session
 
 
@@ -115,21 +115,14 @@ class SessionTransformer(nn.Module):
     def init_output_bias(self, mean_counts):
         """Start each session's readout at ``log(mean count)`` of its neurons (counts models;
         ``None`` leaves a session as it is)."""
-        for readout, counts in zip(self.outputs, mean_counts):
-            if counts is not None:
-                set_log_mean_bias(readout, counts)
+        set_session_biases(self.outputs, mean_counts)
 
     @torch.no_grad()
     def load_shared(self, other):
         """Copy every weight of ``other`` (a model of the first sessions of this one) into this
         model; sessions added after them keep their fresh maps and embeddings."""
-        n_old = len(other.config.n_channels)
-        if other.config.n_channels != self.config.n_channels[:n_old]:
-            raise ValueError(
-                f"the fitted model's sessions ({other.config.n_channels} channels) must be "
-                f"the first sessions of this one ({self.config.n_channels} channels)."
-            )
-        carry_weights(self, other)
+        carry_weights(self, other, self.config.n_channels, other.config.n_channels,
+                      "channels")
 
     def shared_parameters(self):
         """The parameters every session uses (positions, layers, final norm)."""

@@ -94,6 +94,39 @@ def clear():
         _in_process.clear()
 
 
+def check_unwrapped(teacher):
+    """An unfitted teacher must come unwrapped: a wrapper cannot be cloned into one to fit."""
+    if "estimator" in teacher.get_params(deep=False):
+        raise ValueError(
+            "teacher is a wrapper (such as sklearn.frozen.FrozenEstimator) around an "
+            "unfitted teacher; fit the teacher first, or pass it unwrapped to have it "
+            "fitted here."
+        )
+
+
+def fit_teacher(teacher, data, fit_params, cache, *, own_seed, random_state, seed):
+    """Fit the unfitted ``teacher`` (final parameters set), or reuse an equal cached one.
+
+    The key is every parameter of ``teacher`` but ``verbose`` and ``random_state`` (a base by
+    its code, :func:`~sklearn_blend.models.base_fingerprint`, so that a redefined class never
+    reuses old teachers), its class and the seed policy: with ``own_seed`` the teacher keeps
+    its own ``random_state``; otherwise it gets ``seed``, derived from the student estimator's
+    ``random_state``, which keys it.
+    """
+    from ..models.base import base_fingerprint
+
+    params = {k: v for k, v in teacher.get_params(deep=False).items()
+              if k not in ("verbose", "random_state")}
+    if "base" in params:
+        params["base"] = base_fingerprint(teacher.base)
+    params["teacher_class"] = f"{type(teacher).__module__}.{type(teacher).__qualname__}"
+    key, cache = cache_key(params, teacher.random_state if own_seed else random_state, cache,
+                           seeded_by="teacher" if own_seed else "estimator")
+    if not own_seed:
+        teacher.set_params(random_state=seed)
+    return fitted_teacher(teacher, data, fit_params, cache, key_params=key)
+
+
 def fitted_teacher(teacher, data, fit_params, cache, *, key_params):
     """Return ``teacher.fit(*data, **fit_params)``, or an equal teacher fitted before.
 
