@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import time
 import warnings
 
@@ -326,7 +327,7 @@ def main(argv=None):
             seeds = sorted(int(x) for x in results.seed.unique())
             header = (f"MC_Maze_Small, NEDS ({NEDS_PARAMS}), {n_folds}-fold CV x seeds "
                       f"{seeds}{' (quick: 5 epochs)' if args.quick else ''}; wall time "
-                      f"{(time.perf_counter() - start) / 60:.0f} min on 2 cores"
+                      f"{(time.perf_counter() - start) / 60:.0f} min with n_jobs={args.n_jobs}"
                       f"{' (this run; earlier rows appended to)' if args.append else ''}; "
                       "command `python benchmarks/neds_mc_maze_small.py`.")
             write_results(args.out, header, summarize_mc_maze(results), results)
@@ -343,7 +344,8 @@ def main(argv=None):
     header = (f"Synthetic 'hierarchical' family, 5 sessions (neurons 40/60/50/70/45, 200 trials "
               f"of 30 bins each): NEDS pretrained on 4, then the fifth; {len(seeds)} seeds"
               f"{' (quick: 5 epochs)' if args.quick else ''}; wall time "
-              f"{(time.perf_counter() - start) / 60:.0f} min on 2 cores; command `python "
+              f"{(time.perf_counter() - start) / 60:.0f} min with n_jobs={args.n_jobs} on a "
+              f"{os.cpu_count()}-core machine; command `python "
               "benchmarks/neds_mc_maze_small.py --part sessions`.")
     write_results(out, header, summarize_sessions(results), results)
     plot_sessions(results, f"{out}.png")

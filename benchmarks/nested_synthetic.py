@@ -81,7 +81,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(RESULTS / "nested_synthetic"))
     args = parser.parse_args(argv)
     n_threads = max(1, (os.cpu_count() or 1) // args.n_jobs)
-    os.environ.setdefault("OMP_NUM_THREADS", str(n_threads))
+    n_threads = int(os.environ.setdefault("OMP_NUM_THREADS", str(n_threads)))
     import torch
 
     torch.set_num_threads(n_threads)
@@ -104,8 +104,9 @@ def main(argv=None):
                   f"{N_HELDOUT} held out), nested selection (outer {args.outer}-fold, inner "
                   f"2-fold, by inner co-bps), seeds {seeds}, grids of nlb_nested.py, "
                   f"max_epochs {fixed['max_epochs']}{' (quick)' if args.quick else ''}; wall "
-                  f"time {(time.perf_counter() - start) / 60:.0f} min on 2 cores; command "
-                  "`python benchmarks/nested_synthetic.py`.")
+                  f"time {(time.perf_counter() - start) / 60:.0f} min with n_jobs={args.n_jobs} on a "
+                  f"{os.cpu_count()}-core machine; command `python benchmarks/nested_synthetic.py"
+                  f" --families {' '.join(args.families)} --n-jobs {args.n_jobs}`.")
         write_results(args.out, header, summarize(results), results)
 
 

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from sklearn_blend.models import NDT, NDTConfig, build_model
-from sklearn_blend.models.layers import SelfAttention, attention, banded_attention_mask
+from sklearn_blend.models.layers import (SelfAttention, attention, banded_attention_mask,
+                                         rotary_codes, rotate)
 
 
 def make(**overrides):
@@ -104,3 +105,25 @@ def test_self_attention_matches_head_major_sdpa(window):
     for a, b in zip(torch.autograd.grad(ours, inputs, grad),
                     torch.autograd.grad(expected, inputs, grad)):
         torch.testing.assert_close(a, b)
+
+
+def test_rotary_scores_depend_on_the_offset_of_the_bins_only():
+    """Rotated queries and keys: the score of two tokens is the same at every pair of bins
+    with the same offset, and tokens of one bin meet unrotated (offset zero)."""
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 1, 8, dtype=torch.float64), torch.randn(1, 1, 8, dtype=torch.float64)
+
+    def score(bin_q, bin_k):
+        rq = rotate(q, rotary_codes(torch.tensor([bin_q]), 8))
+        rk = rotate(k, rotary_codes(torch.tensor([bin_k]), 8))
+        return float((rq * rk).sum())
+
+    torch.testing.assert_close(score(3, 5), score(10, 12))
+    torch.testing.assert_close(score(7, 7), float((q * k).sum()))
+    assert abs(score(3, 5) - score(3, 9)) > 1e-3
+    # a rotation: lengths are kept
+    x = torch.randn(2, 5, 8)
+    torch.testing.assert_close(rotate(x, rotary_codes(torch.arange(5), 8)).norm(dim=-1),
+                               x.norm(dim=-1))
+    with pytest.raises(ValueError, match="even head width"):
+        rotary_codes(torch.arange(5), 7)

@@ -1,5 +1,7 @@
 """NEDS: the multi-task token mask, the model's streams and sessions, and its training recipe."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -109,9 +111,10 @@ def test_missing_behavior_is_hidden_and_not_scored_and_padding_is_not_scored():
     assert torch.equal(view.scored["spikes"][0, :, 0], mask[0, :, 0])  # hidden bins only
 
 
-def test_hidden_tokens_do_not_reach_the_outputs():
+@pytest.mark.parametrize("rotary", [True, False])
+def test_hidden_tokens_do_not_reach_the_outputs(rotary):
     torch.manual_seed(0)
-    model = NEDS(CONFIG).eval()
+    model = NEDS(dataclasses.replace(CONFIG, rotary=rotary)).eval()
     inputs = _tensors(_batch())
     mask = torch.zeros(8, 12, 5, dtype=torch.bool)
     mask[..., 1] = True  # behavior group 0 hidden everywhere
@@ -317,6 +320,8 @@ def test_clear_errors(reaching):
         neds.predict_rates(b=velocity[..., :1])
     with pytest.raises(ValueError, match="modality_weights"):
         NedsEstimator(modality_weights={"lfp": 1.0}).fit(spikes, velocity)
+    with pytest.raises(ValueError, match="even head width"):
+        NedsEstimator(hidden_size=6, n_heads=2).fit(spikes, velocity)
 
 
 def test_per_neuron_bits_per_spike_weighs_every_neuron_the_same():

@@ -110,6 +110,13 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         Dropout on the residual branches.
     embedding_dropout : float in [0, 1), default=0.1
         Dropout on the tokens.
+    rotary : bool, default=True
+        Rotary position codes inside attention (queries and keys rotated by their token's time
+        bin, as in the official code), on top of the learned position embedding; needs an even
+        ``hidden_size / n_heads``. Without them a behavior token has to find its bin's spike
+        token through the learned positions alone: on a synthetic session a small NEDS then
+        memorised the training trials and decoded at R2 about 0, against 0.44 with them
+        (``benchmarks/neds_rotary.py``).
     max_epochs : int, default=300
     batch_size : int, default=16
     lr : float, default=1e-3
@@ -184,6 +191,7 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         ffn_size=256,
         dropout=0.2,
         embedding_dropout=0.1,
+        rotary=True,
         max_epochs=300,
         batch_size=16,
         lr=1e-3,
@@ -211,6 +219,7 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         self.ffn_size = ffn_size
         self.dropout = dropout
         self.embedding_dropout = embedding_dropout
+        self.rotary = rotary
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -237,6 +246,11 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         check_number(self.dropout, "dropout", low=0, high=1, high_open=True)
         check_number(self.embedding_dropout, "embedding_dropout", low=0, high=1,
                      high_open=True)
+        check_in(self.rotary, "rotary", (True, False))
+        if self.rotary and (self.hidden_size // self.n_heads) % 2:
+            raise ValueError(f"rotary=True needs an even head width, but hidden_size / n_heads "
+                             f"= {self.hidden_size} / {self.n_heads} is odd; change either or "
+                             "set rotary=False.")
         check_in(self.precision, "precision", tuple(_training.PRECISIONS))
         check_number(self.n_heldout, "n_heldout", low=0, integer=True)
         check_number(self.forward_bins, "forward_bins", low=0, integer=True)
@@ -543,7 +557,7 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
             n_classes=tuple(len(c) for c in self.classes_),
             hidden_size=self.hidden_size, n_layers=self.n_layers, n_heads=self.n_heads,
             ffn_size=self.ffn_size, dropout=self.dropout,
-            embedding_dropout=self.embedding_dropout,
+            embedding_dropout=self.embedding_dropout, rotary=self.rotary,
         )
         data, loss_weights = self._training_data(spikes, slots, raw, weights,
                                                  spikes_forward=forward,

@@ -29,6 +29,13 @@ Attention and the encoder layer
     the fused query-key-value projection rather than run through the flash kernel),
     :class:`SelfAttention`, :class:`FeedForward` and the pre-norm :class:`EncoderLayer` (NDT's
     layers, also NeuPRINT's).
+
+Rotary position codes
+    :func:`rotary_codes` and :func:`rotate` (Su et al., RoFormer): queries and keys are rotated
+    by angles proportional to their token's time bin, so that their dot product depends on the
+    bins' offset only. Tokens of the same bin (NEDS's spike and behavior tokens) then meet at
+    offset zero whatever their absolute position, which a learned absolute position embedding
+    has to learn from data.
 """
 
 from __future__ import annotations
@@ -147,18 +154,41 @@ def attention(q, k, v, attn_mask=None):
     return scores.softmax(dim=-1) @ v
 
 
-def multi_head_attention(qkv, n_heads, attn_mask=None):
+def rotary_codes(positions, head_dim):
+    """``(cos, sin)``, each ``(len(positions), head_dim // 2)``: the rotary angles of tokens at
+    ``positions`` (a 1-D tensor of time bins), frequencies ``10000 ** (-2i / head_dim)``."""
+    if head_dim % 2:
+        raise ValueError(f"rotary position codes need an even head width, got {head_dim} "
+                         "(hidden_size / n_heads).")
+    frequency = torch.exp(torch.arange(0, head_dim, 2, dtype=torch.float32,
+                                       device=positions.device) * (-math.log(1e4) / head_dim))
+    angle = positions.to(torch.float32)[:, None] * frequency
+    return angle.cos(), angle.sin()
+
+
+def rotate(x, codes):
+    """``x`` ``(batch, tokens, head_dim)`` with each pair of features ``(i, i + head_dim / 2)``
+    rotated by its token's angle (``codes`` from :func:`rotary_codes`)."""
+    cos, sin = (c.to(x.dtype) for c in codes)
+    first, second = x.chunk(2, dim=-1)
+    return torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
+
+
+def multi_head_attention(qkv, n_heads, attn_mask=None, rotary=None):
     """Multi-head attention of a fused projection ``qkv`` ``(batch, time, 3 * width)``.
 
     Queries, keys and values are the three ``width`` blocks of the last axis, each split into
     ``n_heads`` heads. Every head attends over strided views of ``qkv`` (:func:`attention`):
-    no head-major copies are made. Returns the heads' outputs concatenated,
-    ``(batch, time, width)``.
+    no head-major copies are made. ``rotary`` (from :func:`rotary_codes`) rotates every head's
+    queries and keys by their tokens' positions first. Returns the heads' outputs
+    concatenated, ``(batch, time, width)``.
     """
     batch, n_time, fused_width = qkv.shape
     width = fused_width // 3
     heads = qkv.view(batch, n_time, 3, n_heads, width // n_heads)
     q, k, v = (z.unbind(2) for z in heads.unbind(2))
+    if rotary is not None:
+        q, k = [rotate(z, rotary) for z in q], [rotate(z, rotary) for z in k]
     return torch.cat([attention(*head, attn_mask) for head in zip(q, k, v)], dim=-1)
 
 
@@ -173,8 +203,8 @@ class SelfAttention(nn.Module):
         self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
         self.out = nn.Linear(hidden_size, hidden_size)
 
-    def forward(self, x, attn_mask=None):
-        return self.out(multi_head_attention(self.qkv(x), self.n_heads, attn_mask))
+    def forward(self, x, attn_mask=None, rotary=None):
+        return self.out(multi_head_attention(self.qkv(x), self.n_heads, attn_mask, rotary))
 
 
 class FeedForward(nn.Module):
@@ -203,8 +233,8 @@ class EncoderLayer(nn.Module):
         self.ffn = FeedForward(config.hidden_size, config.ffn_size)
         self.dropout = Dropout(config.dropout)
 
-    def forward(self, x, attn_mask=None):
-        x = x + self.dropout(self.attention(self.norm_attention(x), attn_mask))
+    def forward(self, x, attn_mask=None, rotary=None):
+        x = x + self.dropout(self.attention(self.norm_attention(x), attn_mask, rotary))
         return x + self.dropout(self.ffn(self.norm_ffn(x)))
 
 

@@ -21,8 +21,11 @@ pool of the stream's tokens over time (learned weights) mapped to the trial's va
 logits.
 
 Where the official code differs: its behavior input maps are per session too (here they are
-shared, as the behavior variables are the same in every session), and it adds rotary position
-codes inside attention (here the learned absolute position embedding alone, as NDT).
+shared, as the behavior variables are the same in every session). As there, queries and keys are
+rotated by their token's bin inside attention (``NedsConfig.rotary``), so a behavior token meets
+the spike token of its own bin at offset zero: with the learned absolute position embedding
+alone, a small NEDS memorised the training trials' behavior instead of reading the same-bin
+spikes (``docs`` of :class:`~sklearn_blend.NedsEstimator`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import torch
 from torch import nn
 
 from .base import TrialBehaviorEmbedding, set_session_biases
-from .layers import Dropout, EncoderLayer, carry_weights, per_session
+from .layers import Dropout, EncoderLayer, carry_weights, per_session, rotary_codes
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,10 @@ class NedsConfig:
         The last ``n_heldout`` neurons of every session are predicted but never read (NLB's
         held-out neurons): a session's spike input map reads its first
         ``n_neurons - n_heldout``.
+    rotary : bool, default=True
+        Rotate queries and keys by their token's time bin inside attention
+        (:func:`~sklearn_blend.models.layers.rotary_codes`), as the official code does, on top
+        of the learned position embedding.
     """
 
     n_neurons: tuple
@@ -79,6 +86,7 @@ class NedsConfig:
     dropout: float = 0.2
     embedding_dropout: float = 0.1
     n_heldout: int = 0
+    rotary: bool = True
 
     @property
     def streams(self):
@@ -242,9 +250,11 @@ class NEDS(nn.Module):
              + sessions[:, None, None])
         batch, n_streams = x.shape[0], x.shape[2]
         x = self.embedding_dropout(x.reshape(batch, n_time * n_streams, d))
+        rotary = (rotary_codes(torch.arange(n_time, device=x.device).repeat_interleave(n_streams),
+                               d // config.n_heads) if config.rotary else None)
         features = []
         for layer in self.layers:
-            x = layer(x)
+            x = layer(x, rotary=rotary)
             features.append(x.view(batch, n_time, n_streams, d)[:, :, 0])
         x = self.norm(x).view(batch, n_time, n_streams, d)
         log_rates = per_session(self.spike_out, x[:, :, 0], session,
