@@ -5,9 +5,12 @@ The scripts run as ``python benchmarks/NAME.py``, which puts this folder on ``sy
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
+
+from sklearn_blend import BlendTeacher
 
 #: where every benchmark writes its CSV and markdown tables
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -118,3 +121,19 @@ def run_folds(run, args, *extra):
         delayed(run)(fold, seed, train, test, *extra, params, n_threads)
         for seed in seeds for fold, (train, test) in enumerate(splits))
     return pd.DataFrame([row for rows in outputs for row in rows]), len(splits), seeds
+
+
+#: environment variable naming the file :class:`CountedTeacher` appends to (parallel workers
+#: inherit it)
+FIT_LOG = "SCALEOUT_TEACHER_FITS"
+
+
+class CountedTeacher(BlendTeacher):
+    """A BlendTeacher that appends a line to the file ``$SCALEOUT_TEACHER_FITS`` per fit, so
+    that a search counts its teacher fits across processes (``scaleout.py``). It lives here,
+    importable by worker processes, because cached teachers are pickled by reference."""
+
+    def fit(self, X, y=None, **kwargs):
+        with open(os.environ[FIT_LOG], "a") as log:
+            log.write(f"{os.getpid()}\n")
+        return super().fit(X, y, **kwargs)

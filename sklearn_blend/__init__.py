@@ -11,7 +11,9 @@ over the trials of several sessions held in :class:`SessionTrials`. :class:`Cros
 distils a spike teacher (:class:`MaskedAutoencoder`) into an LFP model that needs only LFP at
 inference (:mod:`.lfp` preprocesses LFP).
 :func:`register_strategy` adds a distillation
-strategy (:mod:`sklearn_blend.distill`) that every estimator accepts by name.
+strategy (:mod:`sklearn_blend.distill`) that every estimator accepts by name. ``est.save(path)``
+and :func:`load` write and read a fitted model as one safetensors file that loading never runs
+code from (:mod:`.persistence`).
 
 Layout: :mod:`.estimators` (the scikit-learn estimators), :mod:`.training` (the one training
 core, on skorch), :mod:`.distill` (strategies), :mod:`.losses` and :mod:`.metrics` (pure
@@ -31,7 +33,8 @@ from .estimators.trials import BlendEstimator, BlendTeacher  # noqa: E402
 from .data.recordings import Recordings  # noqa: E402
 from .data.trials import SessionTrials  # noqa: E402
 from .lfp import BandPower, LFPPreprocessor  # noqa: E402
+from .persistence import load, save  # noqa: E402
 
 __all__ = ["BandPower", "BlendEstimator", "BlendTeacher", "CrossModalEstimator",
            "LFPPreprocessor", "MaskedAutoencoder", "NedsEstimator", "NeuronEmbedding", "PerBin",
-           "Recordings", "SessionTrials", "register_strategy", "__version__"]
+           "Recordings", "SessionTrials", "load", "register_strategy", "save", "__version__"]

@@ -3,9 +3,12 @@
 ``fit`` trains the NLB smoothing baseline, the plain NDT, the teacher and the BLEND students on
 the training trials of a dataset (the bundled MC_Maze_Small by default, or an NLB ``.h5`` or
 NWB file), scores them on held-out test trials, and writes the table, a velocity figure and
-the fitted models to an output folder. ``predict`` loads a saved model and writes its rates
-for a file's trials. ``submit`` writes a saved model's rates for the official NLB'21 test
-trials (and its training trials) as a leaderboard submission (:mod:`sklearn_blend.nlb`).
+the fitted models to an output folder, each as one ``.safetensors`` file in the safe format
+of :mod:`sklearn_blend.persistence` (loading it never runs code from it). ``predict`` loads a
+saved model and writes its rates for a file's trials. ``submit`` writes a saved model's rates
+for the official NLB'21 test trials (and its training trials) as a leaderboard submission
+(:mod:`sklearn_blend.nlb`). Both read models with :func:`sklearn_blend.load`, which refuses
+pickles.
 
 Bad options fail before any work (``--set`` and ``--out`` are checked before the data is
 loaded); a user error prints one line ``error: ...`` and exits with status 2; an interrupt
@@ -20,12 +23,12 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import joblib
 import numpy as np
+
+from .persistence import FILE_MODE, write_atomic  # noqa: F401 (the command line's file writer)
 
 
 def _value(text):
@@ -99,34 +102,6 @@ def load_data(args):
                 data.behavior = data.behavior[:, :-n_forward]
         return data
     raise ValueError(f"--data must be 'mc_maze_small', a .h5 or a .nwb file, got {args.data!r}")
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: permissions of written files: what a plain open() would give (temporary files are 0600)
-FILE_MODE = 0o666 & ~_umask()
-
-
-def write_atomic(path, write):
-    """Call ``write(tmp)`` with a temporary path beside ``path``, then rename it to ``path``.
-
-    A failure (an exception, a full disk) removes the temporary file and leaves ``path`` as it
-    was, never half-written.
-    """
-    path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(tmp)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _writable_folder(folder):
@@ -203,9 +178,8 @@ def command_fit(args):
     table = _markdown(results, columns)
     print(table)
     # models first, the tables last: results.md never describes models that were not written
-    for result in results:
-        write_atomic(out / "models" / f"{result['method']}.joblib",
-                     lambda tmp, model=result.model: joblib.dump(model, tmp))
+    for result in results:  # the safe format, each file written atomically
+        result.model.save(out / "models" / f"{result['method']}.safetensors")
     csv = "\n".join([",".join(columns)]
                     + [",".join(str(row[c]) for c in columns) for row in results]) + "\n"
     write_atomic(out / "results.csv", lambda tmp: Path(tmp).write_text(csv))
@@ -230,19 +204,21 @@ def command_fit(args):
                versions={"sklearn_blend": __version__, "python": platform.python_version()})
     write_atomic(out / "run.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(run, indent=1, default=str)))
-    print(f"wrote {out}/results.md, results.csv, run.json, models/*.joblib"
+    print(f"wrote {out}/results.md, results.csv, run.json, models/*.safetensors"
           + (", velocity.png" if (out / "velocity.png").exists() else ""))
-    print("load a model again with joblib.load(path)")
+    print("load a model again with sklearn_blend.load(path): a safetensors file of weights "
+          "and JSON, whose loading never runs code from the file")
 
 
 def command_predict(args):
     import h5py
 
     from .evaluation import split_arrays
+    from .persistence import load
 
     out = Path(args.out)
     _writable_folder(out.parent)
-    model = joblib.load(args.model)
+    model = load(args.model)
     data = load_data(args)
     X, behavior, _ = split_arrays(data)
     if hasattr(model, "behavior_encoding_"):  # a teacher needs behavior
@@ -284,6 +260,7 @@ def command_submit(args):
     import warnings
 
     from .nlb import group_name, make_submission
+    from .persistence import load
 
     if args.bin_size not in (5, 20):
         raise ValueError(f"--bin-size must be 5 or 20 (the bin widths the NLB'21 leaderboard "
@@ -293,7 +270,7 @@ def command_submit(args):
     _writable_folder(out.parent)
     if not Path(args.model).is_file():
         raise ValueError(f"no model file at {args.model!r}")
-    model = joblib.load(args.model)
+    model = load(args.model)
     X = _submission_test_data(args)
     X_train = None if args.no_train_rates else load_data(args).spikes
     with warnings.catch_warnings(record=True) as caught:
@@ -317,7 +294,9 @@ def build_parser():
         "fit", help="fit and compare the methods on a dataset, write table, figure, models",
         description="Fit the NLB smoothing baseline, the plain NDT, the teacher and the BLEND "
                     "students on the training trials, score co-bps, fp-bps and Vel-R2 on the "
-                    "test trials, and write results.md/.csv, velocity.png and models/.",
+                    "test trials, and write results.md/.csv, velocity.png and models/ (one "
+                    "<method>.safetensors per method: the safe format that "
+                    "sklearn_blend.load reads without running code from the file).",
     )
     _add_data_options(fit)
     from .evaluation import method_names
@@ -337,10 +316,12 @@ def build_parser():
 
     predict = commands.add_parser(
         "predict", help="rates of a saved model for a dataset's trials",
-        description="Load a model written by 'fit' (models/*.joblib) and save its rates for "
-                    "the trials of --data to an .h5 file (dataset 'rates').",
+        description="Load a model written by 'fit' (models/*.safetensors, read with "
+                    "sklearn_blend.load, which refuses pickles) and save its rates for the "
+                    "trials of --data to an .h5 file (dataset 'rates').",
     )
-    predict.add_argument("model", help="a .joblib file written by 'fit'")
+    predict.add_argument("model", help="a .safetensors model file written by 'fit' (or by "
+                                       "estimator.save)")
     _add_data_options(predict)
     predict.add_argument("--out", default="rates.h5", help="output .h5 file [rates.h5]")
     predict.set_defaults(handler=command_predict)
@@ -353,7 +334,8 @@ def build_parser():
                     "training trials of --data, to an .h5 file in the layout the EvalAI "
                     "leaderboard and nlb_tools.evaluation.evaluate read.",
     )
-    submit.add_argument("model", help="a .joblib file written by 'fit'")
+    submit.add_argument("model", help="a .safetensors model file written by 'fit' (or by "
+                                      "estimator.save)")
     submit.add_argument(
         "--test-data", default=None, metavar="PATH",
         help="the NLB test NWB file (e.g. sub-Jenkins_ses-small_desc-test_ecephys.nwb from "

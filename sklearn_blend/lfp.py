@@ -24,6 +24,7 @@ from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 from .data.validation import check_in, check_number, reject_sparse
+from .persistence import SaveMixin
 
 __all__ = ["BandPower", "LFPPreprocessor", "ringing_samples"]
 
@@ -161,7 +162,7 @@ def _is_constant(var, mean, n):
     return var <= n * eps * var + (n * mean * eps) ** 2
 
 
-class LFPPreprocessor(TransformerMixin, BaseEstimator):
+class LFPPreprocessor(SaveMixin, TransformerMixin, BaseEstimator):
     """Clean LFP: common average, notch, zero-phase band-pass, resampling and z-scoring.
 
     The steps, in this order, each optional:
@@ -430,7 +431,7 @@ class LFPPreprocessor(TransformerMixin, BaseEstimator):
         return tags
 
 
-class BandPower(TransformerMixin, BaseEstimator):
+class BandPower(SaveMixin, TransformerMixin, BaseEstimator):
     """Mean power of LFP in frequency bands, per sliding window: one output bin per window.
 
     Each window of ``window_s`` seconds, starting every ``step_s`` seconds (only windows that

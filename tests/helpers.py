@@ -72,3 +72,71 @@ def write_small_nwb(path):
     module.add(TimeSeries(name="hand_vel", data=velocity, timestamps=t, unit="m/s"))
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
+
+
+# ------------------------------------------------------- scale-out (tests/test_scaleout.py)
+import os  # noqa: E402
+import time  # noqa: E402
+import traceback  # noqa: E402
+import warnings  # noqa: E402
+
+import joblib  # noqa: E402
+
+from sklearn_blend import BlendTeacher  # noqa: E402
+
+#: environment variables :class:`CountingTeacher` reads in ``fit``: a file to which each fit
+#: appends a line, and seconds to sleep after it (so that concurrent workers overlap)
+FIT_LOG_VARIABLE = "SKLEARN_BLEND_TEST_FIT_LOG"
+FIT_SLEEP_VARIABLE = "SKLEARN_BLEND_TEST_FIT_SLEEP"
+
+
+class CountingTeacher(BlendTeacher):
+    """A BlendTeacher whose every fit appends a line (the hash of its data, its process id) to
+    the file named by ``$SKLEARN_BLEND_TEST_FIT_LOG``. Defined in an importable module, so
+    that spawned processes and cluster workers unpickle it and key its cache entries alike."""
+
+    def fit(self, X, y=None, **fit_params):
+        log = os.environ.get(FIT_LOG_VARIABLE)
+        if log:
+            with open(log, "a") as file:
+                file.write(f"{joblib.hash((X, y))} {os.getpid()}\n")
+        time.sleep(float(os.environ.get(FIT_SLEEP_VARIABLE, "0")))
+        return super().fit(X, y, **fit_params)
+
+
+def read_fit_log(path):
+    """The data hashes of the fits :class:`CountingTeacher` logged in ``path``."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as file:
+        return [line.split()[0] for line in file if line.strip()]
+
+
+def set_environment(variables):
+    """Set environment variables in this process (run on cluster workers)."""
+    os.environ.update(variables)
+
+
+def fit_students_in_cache(cache, folds, alphas, barrier, results):
+    """Body of a spawned process: fit a BlendEstimator with a :class:`CountingTeacher` for
+    each fold (trial indices) and alpha against the cache folder ``cache``, after all
+    processes reached ``barrier``; put ``(pid, warnings, error)`` on ``results``."""
+    torch.set_num_threads(1)
+    caught, error = [], None
+    try:
+        from sklearn_blend import BlendEstimator
+        from sklearn_blend.datasets import make_synthetic
+
+        X, b = make_synthetic("simple", n_trials=24, n_time=10, n_neurons=6, random_state=0)
+        barrier.wait(timeout=120)
+        with warnings.catch_warnings(record=True) as records:
+            warnings.simplefilter("always")
+            for fold in folds:
+                for alpha in alphas:
+                    BlendEstimator(teacher=CountingTeacher(**TINY), alpha=alpha,
+                                   random_state=0, teacher_cache=cache,
+                                   **TINY).fit(X[fold], b[fold])
+        caught = [str(record.message) for record in records]
+    except BaseException:  # reported to the parent, which fails the test
+        error = traceback.format_exc()
+    results.put((os.getpid(), caught, error))

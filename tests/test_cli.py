@@ -7,7 +7,7 @@ import h5py
 import joblib
 import pytest
 
-from sklearn_blend import BlendEstimator
+from sklearn_blend import BlendEstimator, load
 from sklearn_blend.cli import build_parser, load_data, main, parse_assignments
 
 from .helpers import write_small_nwb
@@ -28,7 +28,7 @@ def test_help_documents_every_option(capsys):
         assert action.help, action.dest
 
 
-def test_fit_on_bundled_data_writes_table_figure_and_models(tmp_path):
+def test_fit_on_bundled_data_writes_table_figure_and_models(tmp_path, capsys):
     out = tmp_path / "run"
     main(["fit", "--methods", "ndt", "hard", "teacher", "--set", *TINY, "--out", str(out),
           "--quiet"])
@@ -38,20 +38,29 @@ def test_fit_on_bundled_data_writes_table_figure_and_models(tmp_path):
     assert (out / "velocity.png").stat().st_size > 10_000
     run = json.loads((out / "run.json").read_text())
     assert len(run["test_trials"]) == 15
-    model = joblib.load(out / "models" / "hard.joblib")
+    assert sorted(p.name for p in (out / "models").iterdir()) == [
+        "hard.safetensors", "ndt.safetensors", "teacher.safetensors"]
+    model = load(out / "models" / "hard.safetensors")  # the safe format: no pickle
     assert isinstance(model, BlendEstimator) and model.n_heldout == 35
     assert model.forward_bins == 40
     rates_file = tmp_path / "rates.h5"
-    main(["predict", str(out / "models" / "hard.joblib"), "--out", str(rates_file)])
+    main(["predict", str(out / "models" / "hard.safetensors"), "--out", str(rates_file)])
     with h5py.File(rates_file) as f:
         assert f["rates"].shape == (75, 140, 142)
+    # a pickle is refused (one error line, status 2), whatever its name
+    joblib.dump(model, tmp_path / "pickled.safetensors")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "pickled.safetensors"), "--out",
+                 str(tmp_path / "other.h5")]) == 2
+    assert "looks like a pickle" in capsys.readouterr().err
+    assert not (tmp_path / "other.h5").exists()
 
 
 def test_fit_with_the_lfads_base(tmp_path):
     out = tmp_path / "lfads_run"
     main(["fit", "--methods", "ndt", "hard", "--set", "base=lfads", "hidden_size=8",
           "n_layers=1", "max_epochs=2", "early_stopping=False", "--out", str(out), "--quiet"])
-    model = joblib.load(out / "models" / "hard.joblib")
+    model = load(out / "models" / "hard.safetensors")
     assert model.base == "lfads" and type(model.student_.base).__name__ == "LFADS"
 
 

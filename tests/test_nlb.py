@@ -487,8 +487,8 @@ def test_test_loader_errors(tmp_path, monkeypatch):
 
 
 def test_cli_submit(maze, maze_model, tmp_path, capsys):
-    model = tmp_path / "ndt.joblib"
-    joblib.dump(maze_model, model)
+    model = tmp_path / "ndt.safetensors"
+    maze_model.save(model)
     eval_input = tmp_path / "eval_input.h5"  # an nlb_tools eval input tensor file
     make_tensors.save_to_h5({"eval_spikes_heldin": maze.heldin[EVAL]}, str(eval_input))
     out = tmp_path / "submission.h5"
@@ -508,14 +508,20 @@ def test_cli_submit(maze, maze_model, tmp_path, capsys):
     assert sorted(_read(out)["mc_maze_small"]) == sorted(NAMES[:4])
 
 
-def test_cli_submit_errors(maze_model, tmp_path, capsys):
-    model, teacher = tmp_path / "ndt.joblib", tmp_path / "teacher.joblib"
-    joblib.dump(maze_model, model)
-    joblib.dump(BlendTeacher(n_heldout=35, forward_bins=40), teacher)
+def test_cli_submit_errors(maze, maze_model, tmp_path, capsys):
+    model, teacher = tmp_path / "ndt.safetensors", tmp_path / "teacher.safetensors"
+    maze_model.save(model)
+    BlendTeacher(n_heldout=35, forward_bins=40, hidden_size=8, n_layers=1, n_heads=2,
+                 ffn_size=16, max_epochs=1, batch_size=8, early_stopping=False,
+                 random_state=0).fit(maze.X[:16], maze.behavior[:16],
+                                     spikes_forward=maze.forward[:16]).save(teacher)
+    pickled = tmp_path / "ndt.joblib"
+    joblib.dump(maze_model, pickled)
     cases = [
         ([str(teacher)], "error: estimator must predict rates from spikes alone"),
         ([str(model), "--bin-size", "10"], "error: --bin-size must be 5 or 20"),
-        ([str(tmp_path / "absent.joblib")], "error: no model file"),
+        ([str(tmp_path / "absent.safetensors")], "error: no model file"),
+        ([str(pickled)], "looks like a pickle"),
         ([str(model), "--dataset", "mc_rtt"], "error: --test-data is required"),
         ([str(model), "--test-data", str(tmp_path / "t.csv")], "error: --test-data must be"),
     ]
@@ -527,8 +533,8 @@ def test_cli_submit_errors(maze_model, tmp_path, capsys):
 
 @needs_test_nwb
 def test_cli_submit_on_the_official_test_trials(maze_model, tmp_path, capsys):
-    model = tmp_path / "ndt.joblib"
-    joblib.dump(maze_model, model)
+    model = tmp_path / "ndt.safetensors"
+    maze_model.save(model)
     out = tmp_path / "submission.h5"
     assert main(["submit", str(model), "--out", str(out)]) == 0
     # the bundled data holds the 75 'train' trials, not the 100 train+val of the test phase

@@ -172,6 +172,7 @@ def check_training_params(estimator):
     if hasattr(estimator, "early_stopping_on"):
         check_in(estimator.early_stopping_on, "early_stopping_on", ("masked", "heldout"))
     check_number(estimator.verbose, "verbose", low=0, integer=True)
+    check_in(getattr(estimator, "distributed", None), "distributed", (None, "accelerate"))
     check_random_state_param(estimator.random_state)
 
 

@@ -8,6 +8,8 @@ from sklearn.utils import check_array
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from ..persistence import SaveMixin
+
 
 def _estimator_has(attr):
     def check(self):
@@ -17,7 +19,7 @@ def _estimator_has(attr):
     return check
 
 
-class PerBin(MetaEstimatorMixin, BaseEstimator):
+class PerBin(SaveMixin, MetaEstimatorMixin, BaseEstimator):
     """Fit a 2-D estimator on every (trial, time bin) of trial-structured data.
 
     ``X`` of shape ``(n_trials, n_time, n_features)`` becomes ``n_trials * n_time`` rows;

@@ -22,13 +22,14 @@ from ..data.validation import (check_in, check_number, check_teacher_cache,
                                check_training_params, is_fitted)
 from ..modalities import LFP, SPIKES
 from ..models.sessions import SessionConfig
+from ..persistence import SaveMixin
 from ..training import core as _training
 from ..training import teacher_cache as _teacher_cache
 from ..training.crossmodal import SessionBuilder
 from ..training.objective import pack
 
 
-class _SessionModel(TransformerMixin, BaseEstimator):
+class _SessionModel(SaveMixin, TransformerMixin, BaseEstimator):
     """What both estimators share: sessions, scaling, training and latents."""
 
     def _check_sizes(self):
@@ -155,6 +156,19 @@ class _SessionModel(TransformerMixin, BaseEstimator):
                                  _training.training_config(self, self.device_, **overrides),
                                  seed, description)
 
+    def _net_builder(self, attribute, saved):
+        """The recipe of :attr:`net_` (the session transformer of ``config_`` and its masked
+        objective, with the latent alignment to the teacher's latents if the saved objective
+        had it: ``saved["teacher"]``, ``saved["teacher_width"]``), which
+        :func:`sklearn_blend.load` loads saved weights into."""
+        modality = self._modality()
+        options = {}
+        if saved.get("teacher"):
+            options = dict(teacher_width=saved["teacher_width"],
+                           metric=getattr(self, "alignment", None) or "mse", alpha=self.alpha)
+        return SessionBuilder(self.config_, {modality.name: modality}, self.mask_ratio,
+                              precision=self.precision, **options)
+
     # ------------------------------------------------------------------ public
     def transform(self, X, *, session=None):
         """Latents per bin, ``(n_trials, n_time, hidden_size)``, from one pass over ``X``
@@ -251,9 +265,18 @@ _SIZE_DOC = """    hidden_size, n_layers, n_heads, ffn_size : int, default=64, 2
     validation_fraction : float, default=0.2
     n_iter_no_change : int, default=30
     random_state : int, RandomState instance or None, default=None
-    device : str, default="cpu"
+    device : {"cpu", "cuda", "cuda:N", "mps", "auto"}, default="cpu"
+        PyTorch device of training and prediction: ``"cuda"`` the current GPU, ``"cuda:N"``
+        the N-th, ``"mps"`` Apple silicon, ``"auto"`` the best one the machine that fits has
+        (CUDA, else MPS, else CPU). Resolved in ``fit`` (``device_``); a device the machine
+        lacks raises a ``ValueError``.
     precision : {"float32", "bfloat16"}, default="float32"
     verbose : int, default=0
+    distributed : {None, "accelerate"}, default=None
+        ``"accelerate"`` trains data-parallel over the processes that ``accelerate launch`` or
+        ``torchrun`` started (one per GPU or node; Hugging Face accelerate, the ``[accelerate]``
+        extra), each running the same script on the same data; run as plain ``python`` it is
+        one process. See README, "Scaling out".
 """
 
 
@@ -283,6 +306,8 @@ class MaskedAutoencoder(_SessionModel):
         Channels (neurons) of each session.
     n_time_in_ : int
         Bins of the training trials.
+    device_ : str
+        Device the model lives on (``device`` resolved).
     means_, scales_ : list of ndarray
         Per-session channel statistics (continuous signals; zeros and ones for counts).
     n_iter_ : int
@@ -302,7 +327,7 @@ class MaskedAutoencoder(_SessionModel):
                  ffn_size=128, dropout=0.2, mask_ratio=0.25, max_epochs=200, batch_size=16,
                  lr=1e-3, weight_decay=0.01, warmup_steps=50, early_stopping=True,
                  validation_fraction=0.2, n_iter_no_change=30, random_state=None,
-                 device="cpu", precision="float32", verbose=0):
+                 device="cpu", precision="float32", verbose=0, distributed=None):
         self.modality = modality
         self.hidden_size = hidden_size
         self.n_layers = n_layers
@@ -322,6 +347,7 @@ class MaskedAutoencoder(_SessionModel):
         self.device = device
         self.precision = precision
         self.verbose = verbose
+        self.distributed = distributed
 
     def _modality(self):
         return SPIKES if self.modality == "spikes" else LFP
@@ -402,7 +428,7 @@ class CrossModalEstimator(_SessionModel):
         The student's net.
     teacher_ : MaskedAutoencoder or None
         The fitted spike teacher (``None`` with ``alignment=None``).
-    sessions_, n_channels_, n_time_in_, means_, scales_, n_iter_, config_
+    sessions_, n_channels_, n_time_in_, means_, scales_, n_iter_, config_, device_
         As in :class:`MaskedAutoencoder`, of the LFP student.
 
     Examples
@@ -424,7 +450,7 @@ class CrossModalEstimator(_SessionModel):
                  mask_ratio=0.25, max_epochs=200, batch_size=16, lr=1e-3, weight_decay=0.01,
                  warmup_steps=50, early_stopping=True, validation_fraction=0.2,
                  n_iter_no_change=30, teacher_cache=True, random_state=None, device="cpu",
-                 precision="float32", verbose=0):
+                 precision="float32", verbose=0, distributed=None):
         self.teacher = teacher
         self.alignment = alignment
         self.alpha = alpha
@@ -448,6 +474,7 @@ class CrossModalEstimator(_SessionModel):
         self.device = device
         self.precision = precision
         self.verbose = verbose
+        self.distributed = distributed
 
     @staticmethod
     def _modality():

@@ -22,6 +22,7 @@ from ..data.validation import check_in, check_number, check_training_params
 from ..masking import SCHEMES, interleaved_masks
 from ..modalities import SPIKES
 from ..models.neds import NedsConfig
+from ..persistence import SaveMixin
 from ..training import core as _training
 from ..training.neds import NedsBuilder, NedsTeacherModel, neds_modalities
 from ..training.objective import pack
@@ -60,7 +61,7 @@ def _per_trial(values, observed, column, name):
     return value, has
 
 
-class NedsEstimator(TransformerMixin, BaseEstimator):
+class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
     """NEDS (Zhang et al., ICML 2025): one model that encodes and decodes.
 
     ``fit(X, b)`` trains a transformer over spike tokens and behavior tokens (one per stream
@@ -141,9 +142,18 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         forward=True)`` returns them. Single-session data only.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, schemes, masks, dropout, batch order and the validation split.
-    device : str, default="cpu"
+    device : {"cpu", "cuda", "cuda:N", "mps", "auto"}, default="cpu"
+        PyTorch device of training and prediction: ``"cuda"`` the current GPU, ``"cuda:N"``
+        the N-th, ``"mps"`` Apple silicon, ``"auto"`` the best one the machine that fits has
+        (CUDA, else MPS, else CPU). Resolved in ``fit`` (``device_``); a device the machine
+        lacks raises a ``ValueError``.
     precision : {"float32", "bfloat16"}, default="float32"
     verbose : int, default=0
+    distributed : {None, "accelerate"}, default=None
+        ``"accelerate"`` trains data-parallel over the processes that ``accelerate launch`` or
+        ``torchrun`` started (one per GPU or node; Hugging Face accelerate, the ``[accelerate]``
+        extra), each running the same script on the same data; run as plain ``python`` it is
+        one process. See README, "Scaling out".
 
     Attributes
     ----------
@@ -162,6 +172,8 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         array).
     classes_ : list of ndarray
         Labels of each categorical column, in column order.
+    device_ : str
+        Device the model lives on (``device`` resolved).
 
     Examples
     --------
@@ -206,6 +218,7 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         device="cpu",
         precision="float32",
         verbose=0,
+        distributed=None,
     ):
         self.behavior_groups = behavior_groups
         self.categorical_behavior = categorical_behavior
@@ -234,6 +247,7 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
         self.device = device
         self.precision = precision
         self.verbose = verbose
+        self.distributed = distributed
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
@@ -649,6 +663,19 @@ class NedsEstimator(TransformerMixin, BaseEstimator):
                                       "NEDS (fine-tuning)")
         self.n_iter_ = len(self.net_.history)
         return self
+
+    def _net_builder(self, attribute, saved):
+        """The recipe ``fit`` builds :attr:`net_` from (a NEDS of ``config_`` and its
+        multi-task objective): :func:`sklearn_blend.load` loads saved weights into it."""
+        weights = self._modality_weights()
+        loss_weights = {}
+        for name in neds_modalities(self.config_):
+            key = "labels" if name.startswith("label") else name
+            if key in weights:
+                loss_weights[name] = weights[key]
+        return NedsBuilder(self.config_, self._scheme_probs(), self.mask_ratio,
+                           [None] * len(self.config_.n_neurons), weights=loss_weights,
+                           precision=self.precision, n_forward=self.forward_bins)
 
     # ------------------------------------------------------------------ prediction
     def _encoded_b(self, b, spikes):

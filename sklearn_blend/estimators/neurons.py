@@ -26,6 +26,7 @@ from ..data.validation import (
 from ..distill import build_strategy, check_strategy, strategy_name
 from ..modalities import FLUORESCENCE, SPIKES
 from ..data.recordings import Recordings
+from ..persistence import SaveMixin
 
 
 class _NeuronTeacher:
@@ -41,7 +42,8 @@ class _NeuronTeacher:
         return self
 
 
-class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class NeuronEmbedding(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                      BaseEstimator):
     """One feature vector per neuron: NeuPRINT embeddings, optionally distilled with BLEND.
 
     ``fit(X)`` trains NeuPRINT (Mi et al., 2023) on the selected neurons of ``X``: each neuron
@@ -139,7 +141,11 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     random_state : int, RandomState instance or None, default=None
         Seeds weights, masks, neuron grouping, dropout, validation split and the fits of new
         embeddings. With an int, results on CPU are reproducible.
-    device : str, default="cpu"
+    device : {"cpu", "cuda", "cuda:N", "mps", "auto"}, default="cpu"
+        PyTorch device of training and prediction: ``"cuda"`` the current GPU, ``"cuda:N"``
+        the N-th, ``"mps"`` Apple silicon, ``"auto"`` the best one the machine that fits has
+        (CUDA, else MPS, else CPU). Resolved in ``fit`` (``device_``); a device the machine
+        lacks raises a ``ValueError``.
     precision : {"float32", "bfloat16"}, default="float32"
         Compute precision of training (teacher, student and the embedding fits of new
         neurons), as in :class:`~sklearn_blend.BlendEstimator`: ``"bfloat16"`` runs the
@@ -147,6 +153,11 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         float32.
     verbose : int, default=0
         0: silent; 1: a progress bar per model; 2: skorch's per-epoch table.
+    distributed : {None, "accelerate"}, default=None
+        ``"accelerate"`` trains data-parallel over the processes that ``accelerate launch`` or
+        ``torchrun`` started (one per GPU or node; Hugging Face accelerate, the ``[accelerate]``
+        extra), each running the same script on the same data; run as plain ``python`` it is
+        one process. See README, "Scaling out".
 
     Attributes
     ----------
@@ -161,6 +172,8 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
     n_behavior_in_ : int
         Behavior channels the teacher (or, with ``behavior_inputs``, the model) read; 0 when
         no model read behavior.
+    device_ : str
+        Device the models live on (``device`` resolved).
 
     Examples
     --------
@@ -213,6 +226,7 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         device="cpu",
         precision="float32",
         verbose=0,
+        distributed=None,
     ):
         self.strategy = strategy
         self.behavior_inputs = behavior_inputs
@@ -245,6 +259,7 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         self.device = device
         self.precision = precision
         self.verbose = verbose
+        self.distributed = distributed
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
@@ -413,6 +428,26 @@ class NeuronEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEst
         key, cache = _teacher_cache.cache_key(params, self.random_state, self.teacher_cache)
         return _teacher_cache.fitted_teacher(teacher, (samples,), {}, cache,
                                              key_params=key).net_
+
+    def _net_builder(self, attribute, saved):
+        """The recipe ``fit`` builds the net in ``attribute`` from: the teacher (reads the
+        behavior; also the model itself with ``behavior_inputs=True``) or the student,
+        distilled from :attr:`teacher_net_`'s model. :func:`sklearn_blend.load` loads saved
+        weights into it."""
+        reads_behavior = attribute == "teacher_net_" or self.behavior_inputs
+        architecture = self._architecture()
+        if reads_behavior and self.teacher_hidden_size is not None:
+            architecture["hidden_size"] = self.teacher_hidden_size
+        distill = {}
+        if not reads_behavior and self.teacher_net_ is not None:
+            distill = dict(teacher=_training.trained_model(self.teacher_net_),
+                           strategy=build_strategy(self.strategy, tau=self.tau),
+                           alpha=self.alpha)
+        config = _neuron_training.model_config(
+            architecture, len(self.neuron_keys_), self.n_behavior_in_ if reads_behavior else 0)
+        return _neuron_training.NeuronModelBuilder(
+            config, self._modality(), self.mask_ratio, 1.0, precision=self.precision,
+            **distill)
 
     @property
     def student_(self):

@@ -15,9 +15,10 @@ from sklearn.utils.validation import check_is_fitted
 from ..data.validation import check_number
 from ..modalities import SPIKES
 from ..metrics import co_bps
+from ..persistence import SaveMixin
 
 
-class SmoothingGLM(TransformerMixin, BaseEstimator):
+class SmoothingGLM(SaveMixin, TransformerMixin, BaseEstimator):
     """Gaussian-smoothed spikes, plus a Poisson GLM per held-out neuron (NLB's baseline).
 
     Held-in rates are the spike counts convolved over time with a normalised Gaussian window

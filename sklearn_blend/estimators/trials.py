@@ -28,6 +28,7 @@ from ..data.behavior import BehaviorEncoding, read_behavior
 from ..distill import build_strategy, check_strategy, strategy_name
 from ..metrics import co_bps
 from ..modalities import SPIKES
+from ..persistence import SaveMixin
 
 #: estimator parameters that shape a base's architecture; a base receives those its registry
 #: entry forwards (its own defaults where they are None), and the others must stay None
@@ -46,7 +47,7 @@ PLAIN_DEFAULTS = {"ndt": {"dropout": 0.7, "mask_ratio": 0.5}}
 
 
 
-class _MaskedModelEstimator(BaseEstimator):
+class _MaskedModelEstimator(SaveMixin, BaseEstimator):
     """What teacher and student share: hyper-parameter checks, configs, prediction, tags."""
 
     def _role_defaults(self):
@@ -313,7 +314,8 @@ class BlendTeacher(_MaskedModelEstimator):
     mask_ratio_ : float
         The mask ratio used in training and by masked inference.
     device_ : str
-        Device the model lives on.
+        Device the model lives on (``device`` resolved: ``"auto"`` becomes ``"cuda"``,
+        ``"mps"`` or ``"cpu"``).
     """
 
     def __init__(
@@ -346,6 +348,7 @@ class BlendTeacher(_MaskedModelEstimator):
         device="cpu",
         precision="float32",
         verbose=0,
+        distributed=None,
     ):
         self.base = base
         self.base_params = base_params
@@ -374,6 +377,7 @@ class BlendTeacher(_MaskedModelEstimator):
         self.device = device
         self.precision = precision
         self.verbose = verbose
+        self.distributed = distributed
 
     def fit(self, X, y, *, spikes_forward=None, behavior_forward=None):
         """Fit the teacher on spikes ``X`` and behavior ``b`` (``fit(X, b)``).
@@ -514,6 +518,19 @@ class BlendTeacher(_MaskedModelEstimator):
         """The fitted PyTorch teacher model."""
         check_is_fitted(self)
         return _training.trained_model(self.net_)
+
+    def _net_builder(self, attribute, saved):
+        """The recipe ``fit`` builds :attr:`net_` from, for the fitted shapes and behavior
+        encoding: :func:`sklearn_blend.load` loads saved weights into it (``saved``, what the
+        file says of the fitted objective, is not needed here)."""
+        return _training.TrialModelBuilder(
+            self._model_config(encoding=self.behavior_encoding_),
+            self.mask_ratio_,
+            np.ones(self.n_features_in_),  # the readout's start; the saved weights replace it
+            modalities={SPIKES.name: SPIKES},
+            n_forward=self.forward_bins,
+            precision=self.precision,
+        )
 
     def _behavior_for(self, b):
         """A function of validated spikes that checks ``b`` and returns it encoded."""
@@ -692,8 +709,11 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds weights, masks, batch order, dropout and the validation split of teacher and
         student. With an int, two fits on CPU give bit-identical results.
-    device : str, default="cpu"
-        PyTorch device (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``).
+    device : {"cpu", "cuda", "cuda:N", "mps", "auto"}, default="cpu"
+        PyTorch device of training and prediction: ``"cuda"`` the current GPU, ``"cuda:N"``
+        the N-th, ``"mps"`` Apple silicon, ``"auto"`` the best one the machine that fits has
+        (CUDA, else MPS, else CPU). Resolved in ``fit`` (``device_``); a device the machine
+        lacks raises a ``ValueError``.
     precision : {"float32", "bfloat16"}, default="float32"
         Compute precision of training (teacher and student). ``"bfloat16"`` runs the models'
         forward passes under :func:`torch.autocast` (matrix products in bfloat16; weights,
@@ -706,6 +726,11 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         0.02 Vel-R2 (``benchmarks/precision_quality.py``).
     verbose : int, default=0
         0: silent; 1: a progress bar per model; 2: skorch's per-epoch table.
+    distributed : {None, "accelerate"}, default=None
+        ``"accelerate"`` trains data-parallel over the processes that ``accelerate launch`` or
+        ``torchrun`` started (one per GPU or node; Hugging Face accelerate, the ``[accelerate]``
+        extra), each running the same script on the same data; run as plain ``python`` it is
+        one process. See README, "Scaling out".
 
     Attributes
     ----------
@@ -723,7 +748,8 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         The mask ratio the student trained with (``mask_ratio``, or its role's default) and
         that ``inference="masked"`` hides bins at, whatever ``strategy`` is set to later.
     device_ : str
-        Device the models live on.
+        Device the models live on (``device`` resolved: ``"auto"`` becomes ``"cuda"``,
+        ``"mps"`` or ``"cpu"``).
 
     See Also
     --------
@@ -785,6 +811,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         device="cpu",
         precision="float32",
         verbose=0,
+        distributed=None,
     ):
         self.base = base
         self.base_params = base_params
@@ -820,6 +847,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         self.device = device
         self.precision = precision
         self.verbose = verbose
+        self.distributed = distributed
 
     def _role_defaults(self):
         if self.strategy is None and isinstance(self.base, str):
@@ -1003,6 +1031,25 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
                 "trials of the same neurons (held-out last), with the same n_heldout and "
                 "forward_bins, and at least as many bins."
             )
+
+    def _net_builder(self, attribute, saved):
+        """The recipe ``fit`` builds :attr:`student_net_` from (the student of the fitted
+        shapes, distilled from ``teacher_``'s model by ``strategy``): :func:`sklearn_blend.load`
+        loads saved weights into it, the objective's own ones (feature projections)
+        included."""
+        teacher_model = None if self.teacher_ is None else self.teacher_.model_
+        return _training.TrialModelBuilder(
+            self._model_config(),
+            self.mask_ratio_,
+            np.ones(self.n_features_in_),  # the readout's start; the saved weights replace it
+            modalities={SPIKES.name: SPIKES},
+            n_forward=self.forward_bins,
+            teacher=teacher_model,
+            strategy=None if teacher_model is None else build_strategy(self.strategy,
+                                                                       tau=self.tau),
+            alpha=self.alpha,
+            precision=self.precision,
+        )
 
     @property
     def student_(self):

@@ -76,6 +76,12 @@ class ObjectiveNet(NeuralNet):
     is logged as ``train_<term>`` / ``valid_<term>``.
     """
 
+    #: pickled through skorch's device mapping (a net fitted on a GPU loads on a machine without
+    #: one): besides ``module_``, ``criterion_`` and ``optimizer_``, the model and objective
+    #: instances given as ``module`` and ``criterion`` (the same objects) and the callbacks
+    #: (the scheduler holds the optimizer; early stopping the best weights)
+    cuda_dependent_attributes_ = ["module", "criterion", "callbacks"]
+
     def __init__(self, module, criterion, *, monitor="mtm", description="model", **kwargs):
         super().__init__(module, criterion, **kwargs)
         self.monitor = monitor
@@ -103,8 +109,12 @@ class ObjectiveNet(NeuralNet):
             kwargs["sampler"] = seeding.ReplaySampler(len(dataset), generator)
         return DataLoader(dataset, batch_size=batch_size, generator=generator, **kwargs)
 
+    def batch_device(self):
+        """Where batches go: the net's device (a data-parallel net: its process's device)."""
+        return self.device
+
     def infer(self, x, precision=None, **fit_params):
-        inputs, targets, extra = unpack(to_tensor(x, device=self.device))
+        inputs, targets, extra = unpack(to_tensor(x, device=self.batch_device()))
         view = self.criterion_.masking(inputs, targets, extra, training=self.module_.training)
         precision = self.criterion_.precision if precision is None else precision
         return run_model(self.module_, view.inputs, precision), view
@@ -163,7 +173,7 @@ class HeldoutLoss(Callback):
                             generator=torch.Generator())
         with torch.inference_mode():
             for batch, _ in loader:
-                inputs, targets, _ = unpack(to_tensor(batch, device=net.device))
+                inputs, targets, _ = unpack(to_tensor(batch, device=net.batch_device()))
                 target = targets[name]
                 n_inputs = inputs[name].shape[-1]
                 n_window = target.shape[1] - masking.n_forward
@@ -240,6 +250,9 @@ class TrainingConfig:
     #: what early stopping watches: ``"masked"`` (the ``monitor`` term) or ``"heldout"`` (the
     #: loss of the never-input channels of the validation samples, read with full input)
     stop_on: str = "masked"
+    #: ``None`` (one process) or ``"accelerate"`` (data-parallel over the processes that
+    #: ``accelerate launch`` or ``torchrun`` started: :mod:`~sklearn_blend.training.distributed`)
+    distributed: str | None = None
 
 
 def training_config(estimator, device, **overrides):
@@ -257,6 +270,7 @@ def training_config(estimator, device, **overrides):
         device=device,
         verbose=estimator.verbose,
         stop_on=getattr(estimator, "early_stopping_on", "masked"),
+        distributed=getattr(estimator, "distributed", None),
     )
     return dataclasses.replace(config, **overrides)
 
@@ -367,7 +381,13 @@ def fit_net(build, data, config, seed, description="training"):
             stack.enter_context(seeding.GLOBAL_RNG_LOCK)
             stack.enter_context(torch.random.fork_rng(devices=[]))
             torch.set_rng_state(state)
-        net = ObjectiveNet(
+        net_class, placement = ObjectiveNet, {"device": config.device}
+        if config.distributed == "accelerate":
+            from . import distributed
+
+            net_class = distributed.AcceleratedObjectiveNet
+            placement = distributed.placement(config)
+        net = net_class(
             module=model,
             criterion=objective,
             optimizer=torch.optim.AdamW,
@@ -385,17 +405,49 @@ def fit_net(build, data, config, seed, description="training"):
             ),
             callbacks=_callbacks(config, n_train, use_validation, description,
                                  objective.term_names()),
-            device=config.device,
             verbose=int(config.verbose >= 2),
             monitor=config.monitor,
             description=description,
+            **placement,
         )
         net.fit(data, y=None)
+        if config.distributed is not None:
+            net.release()
     if net.interrupted_:
         # never return (and so never cache or report) a model cut short by an interrupt
         raise KeyboardInterrupt(f"training of the {description} was interrupted in epoch "
                                 f"{len(net.history)}")
     return net
+
+
+def initialized_net(build, config, description="model"):
+    """An initialized, untrained net of ``(model, objective) = build()`` on ``config.device``.
+
+    The net :func:`fit_net` would train, made with the same arguments (one process, no
+    validation split, no training callbacks), for loading fitted weights into: a saved model
+    (:mod:`sklearn_blend.persistence`) is rebuilt this way, skorch's recommended path
+    (re-create the net, ``initialize()``, load the parameters). The initial weights ``build``
+    draws are thrown away by the load; torch's global random state is left as it was.
+    """
+    with seeding.GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
+        model, objective = build()
+    net = ObjectiveNet(
+        module=model,
+        criterion=objective,
+        optimizer=torch.optim.AdamW,
+        lr=config.lr,
+        optimizer__weight_decay=config.weight_decay,
+        optimizer__fused=torch.device(config.device).type in ("cpu", "cuda"),
+        max_epochs=config.max_epochs,
+        batch_size=config.batch_size,
+        iterator_train__shuffle=True,
+        train_split=None,
+        device=config.device,
+        verbose=int(config.verbose >= 2),
+        monitor=config.monitor,
+        description=description,
+    )
+    return net.initialize()
 
 
 class TrialModelBuilder:
@@ -434,17 +486,39 @@ class TrialModelBuilder:
 
 
 def resolve_device(device):
-    """Check that ``device`` names an available PyTorch device; return it as a string."""
+    """The PyTorch device that ``device`` names, checked to be available here, as a string.
+
+    ``"cpu"``, ``"cuda"`` (the current CUDA device), ``"cuda:N"`` (the N-th), ``"mps"``
+    (Apple silicon) or ``"auto"``: ``"cuda"`` where CUDA is available, else ``"mps"`` where
+    MPS is, else ``"cpu"`` (resolved on the machine that fits, so one setting serves workers
+    with and without a GPU). A device this machine lacks is a ``ValueError`` naming it.
+    """
     if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', got {device!r}.")
+        raise TypeError(f"device must be a string such as 'cpu', 'cuda', 'cuda:0', 'mps' or "
+                        f"'auto', got {device!r}.")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
     try:
         parsed = torch.device(device)
     except RuntimeError as error:
-        raise ValueError(f"device={device!r} is not a PyTorch device: {error}") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+        raise ValueError(f"device={device!r} is not a PyTorch device (use 'cpu', 'cuda', "
+                         f"'cuda:N', 'mps' or 'auto'): {error}") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available on "
+                             "this machine; use device='cpu', or device='auto' to take a GPU "
+                             "only where there is one.")
+        n_devices = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= n_devices:
+            raise ValueError(f"device={device!r} was requested but this machine has "
+                             f"{n_devices} CUDA device(s) (cuda:0 to cuda:{n_devices - 1}).")
     if parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r} was requested but MPS is not available.")
+        raise ValueError(f"device={device!r} was requested but MPS is not available on this "
+                         "machine; use device='cpu' or device='auto'.")
     return str(parsed)
 
 

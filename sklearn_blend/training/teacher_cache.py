@@ -14,11 +14,38 @@ Two stores: an in-process LRU (``teacher_cache=True``, shared by all estimators 
 process), bounded both in count (:data:`MAX_CACHED_TEACHERS`) and in memory
 (:data:`MAX_CACHED_BYTES` of the teachers' tensors: weights and optimizer state), and a
 joblib.Memory on disk (``teacher_cache="/some/dir"`` or a ``joblib.Memory``),
-which parallel workers (``GridSearchCV(n_jobs=...)``) share.
+which parallel workers (``GridSearchCV(n_jobs=...)``, Dask or Ray workers on several machines
+sharing a folder) share:
+
+* **One fit per key.** Looking an entry up, fitting the teacher when it is missing and writing
+  it happen under a per-key inter-process lock (:mod:`filelock`, a file in
+  ``<folder>/teacher_locks``), so that workers asking for the same teacher at once fit it
+  once: the others wait, then read it. A worker that waits longer than the lock timeout
+  (:data:`LOCK_TIMEOUT`; environment variable ``SKLEARN_BLEND_CACHE_LOCK_TIMEOUT``, seconds,
+  a negative value waits without limit) warns and fits its own teacher, so that a hung worker
+  never blocks a search.
+* **Whole entries or none.** joblib writes each entry to a temporary file in the entry's
+  folder and renames it into place (``os.replace``): a reader finds a complete entry or none,
+  even when the writer is killed mid-write.
+* **Corrupt entries are refitted.** An entry that cannot be read (truncated, overwritten) is
+  reported with a warning, refitted and replaced; so is one stamped for other data or
+  settings.
+
+The default lock is the operating system's (``flock``), which the system releases when a
+worker dies. On a network file system it works where the file system supports it (NFSv4, or
+NFSv3 with ``lockd``; many cluster file systems need it enabled at mount). Where it does not,
+set ``SKLEARN_BLEND_CACHE_LOCK=soft`` on every worker: a :class:`filelock.SoftFileLock`, whose
+lock is the existence of the lock file, works on any shared file system, but a worker killed
+while it holds the lock can leave the file behind (recent filelock versions reclaim it only
+from a worker of the same machine), so the others wait until the lock timeout (delete the
+stale ``.lock`` file to release them sooner). The cached teachers depend on the
+device they were fitted on (``device="auto"`` is keyed by the device it resolves to), so
+machines with and without a GPU never exchange teachers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import numbers
 import os
 import pickle
@@ -37,6 +64,12 @@ MAX_CACHED_TEACHERS = 16
 #: how many bytes of tensors (weights, optimizer state) the in-process cache keeps at most; the
 #: least recently used teachers are dropped first, and a teacher larger than this is not kept
 MAX_CACHED_BYTES = 512 * 2**20
+#: how long (seconds) a worker waits for another worker fitting the same teacher into a
+#: cache folder before fitting its own (negative: no limit); the environment variable
+#: ``SKLEARN_BLEND_CACHE_LOCK_TIMEOUT`` overrides it, so that it reaches remote workers
+LOCK_TIMEOUT = 3600.0
+#: folder of the per-key lock files, inside a cache folder
+LOCK_FOLDER = "teacher_locks"
 
 _in_process = OrderedDict()
 _lock = threading.Lock()
@@ -120,6 +153,11 @@ def fit_teacher(teacher, data, fit_params, cache, *, own_seed, random_state, see
     if "base" in params:
         params["base"] = base_fingerprint(teacher.base)
     params["teacher_class"] = f"{type(teacher).__module__}.{type(teacher).__qualname__}"
+    if isinstance(params.get("device"), str):
+        # keyed by the device it fits on: "auto" is "cuda" on one machine, "cpu" on another
+        from .core import resolve_device
+
+        params["device"] = resolve_device(params["device"])
     key, cache = cache_key(params, teacher.random_state if own_seed else random_state, cache,
                            seeded_by="teacher" if own_seed else "estimator")
     if not own_seed:
@@ -172,19 +210,116 @@ def fitted_teacher(teacher, data, fit_params, cache, *, key_params):
         return fitted
     if not isinstance(cache, joblib.Memory):
         cache = joblib.Memory(os.fspath(cache), verbose=0)
+    if cache.location is None:  # joblib.Memory(None) caches nothing
+        return _fit(teacher, data, fit_params)
     cached = cache.cache(_fit_keyed, ignore=["teacher", "data", "fit_params"])
-    fitted = cached(teacher, data, fit_params, key)
+    args = (teacher, data, fit_params, key)
+    with _entry_lock(cache.location, key):
+        # look up, fit and write under the key's lock: concurrent workers fit a teacher once
+        fitted = _load_entry(cached, args, key, cache.location)
+        if fitted is None:
+            fitted, _ = cached.call(*args)  # joblib writes it whole (temporary file, rename)
+    return fitted
+
+
+def _load_entry(cached, args, key, location):
+    """The cached teacher of ``args``, or ``None`` when there is none, or none usable: an
+    entry that cannot be read (corrupt) or that is stamped for another key is reported."""
+    if not cached.check_call_in_cache(*args):
+        return None
+    try:
+        fitted = cached.call_and_shelve(*args).get()
+    except Exception as error:  # any failure to unpickle: truncated, garbage, a lost module
+        warnings.warn(
+            f"the teacher cache in {location!r} holds a corrupt entry under this fit's key "
+            f"(it cannot be read: {type(error).__name__}: {error}); training a new teacher "
+            "and replacing the entry.",
+            UserWarning,
+            stacklevel=5,
+        )
+        return None
     if getattr(fitted, "_teacher_cache_key", None) != key:
         # an entry written for other data or settings (a copied or edited cache folder)
         warnings.warn(
-            f"the teacher cache in {cache.location!r} holds, under this fit's key, a teacher "
+            f"the teacher cache in {location!r} holds, under this fit's key, a teacher "
             "fitted on other data or settings; training a new one and replacing the entry. "
             "Only use cache folders that you alone write to.",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
-        fitted, _ = cached.call(teacher, data, fit_params, key)
+        return None
     return fitted
+
+
+def lock_timeout():
+    """Seconds a worker waits for a teacher's lock: ``SKLEARN_BLEND_CACHE_LOCK_TIMEOUT`` if
+    set, else :data:`LOCK_TIMEOUT` (negative: no limit)."""
+    value = os.environ.get("SKLEARN_BLEND_CACHE_LOCK_TIMEOUT")
+    if value is None:
+        return LOCK_TIMEOUT
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"SKLEARN_BLEND_CACHE_LOCK_TIMEOUT must be a number of seconds, got "
+                         f"{value!r}.") from None
+
+
+def _lock_class():
+    """:class:`filelock.FileLock` (the system's ``flock``), or with
+    ``SKLEARN_BLEND_CACHE_LOCK=soft`` a :class:`filelock.SoftFileLock` (a lock file)."""
+    import filelock
+
+    kind = os.environ.get("SKLEARN_BLEND_CACHE_LOCK", "native").strip().lower()
+    if kind not in ("native", "soft"):
+        raise ValueError(f"SKLEARN_BLEND_CACHE_LOCK must be 'native' or 'soft', got "
+                         f"{kind!r}.")
+    return filelock.SoftFileLock if kind == "soft" else filelock.FileLock
+
+
+@contextlib.contextmanager
+def _entry_lock(location, key):
+    """Hold the inter-process lock of ``key`` in the cache folder ``location``; after the lock
+    timeout (or where the folder takes no lock) warn and go on unlocked: the teacher may then
+    be fitted twice, each write still whole."""
+    import filelock
+
+    timeout = lock_timeout()
+    lock_class = _lock_class()
+    folder = os.path.join(os.fspath(location), LOCK_FOLDER)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        lock = lock_class(os.path.join(folder, f"{key}.lock"), timeout=timeout)
+        try:
+            lock.acquire()
+        except NotImplementedError:  # filelock < 4 on a file system without flock
+            lock = filelock.SoftFileLock(lock.lock_file, timeout=timeout)
+            lock.acquire()
+    except filelock.Timeout:
+        warnings.warn(
+            f"waited {timeout:g} s for another worker fitting the same teacher into "
+            f"{os.fspath(location)!r} (lock {os.path.join(folder, key)}.lock); fitting it "
+            "here too. A worker killed while holding a soft lock can leave its lock file "
+            "behind: delete it if no worker is fitting that teacher; a fit that takes longer "
+            "than this wait needs a larger SKLEARN_BLEND_CACHE_LOCK_TIMEOUT.",
+            UserWarning,
+            stacklevel=6,
+        )
+        lock = None
+    except OSError as error:  # a read-only folder, a file system refusing locks
+        warnings.warn(
+            f"cannot lock the teacher cache in {os.fspath(location)!r} ({error}); workers "
+            "sharing it may fit the same teacher more than once (each entry is still written "
+            "whole). On a network file system without flock, set "
+            "SKLEARN_BLEND_CACHE_LOCK=soft.",
+            UserWarning,
+            stacklevel=6,
+        )
+        lock = None
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _fit_keyed(teacher, data, fit_params, key):
