@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .persistence import FILE_MODE, write_atomic  # noqa: F401 (the command line's file writer)
+from .persistence import write_atomic
 
 
 def _value(text):

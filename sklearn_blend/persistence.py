@@ -10,10 +10,13 @@ written as ONE `safetensors <https://huggingface.co/docs/safetensors>`_ file (ex
 * everything else (the estimators' parameters, fitted numbers, lists and strings, each net's
   ``history``) is JSON in the file's header metadata, together with the format version
   (:data:`FORMAT_VERSION`), the package version and a SHA-256 checksum over the JSON text and
-  the bytes of every tensor, so that a truncated or edited file is refused.
+  the bytes of every tensor. The checksum catches accidental damage (a truncated download, a
+  disk or transfer error) only: anyone who edits a file can recompute it, so it is no
+  protection against a crafted file.
 
-:func:`load` never unpickles and never runs code from the file. The JSON says which class each
-object is, and only classes on an allow-list are rebuilt:
+The safety boundary is the allow-list: :func:`load` never unpickles, and never imports or
+calls anything that the file names. The JSON says which class each object is, and only classes
+on an allow-list, built in this process, are rebuilt:
 
 * the package's estimators (:class:`~sklearn_blend.BlendEstimator`,
   :class:`~sklearn_blend.BlendTeacher`, :class:`~sklearn_blend.NeuronEmbedding`,
@@ -23,10 +26,12 @@ object is, and only classes on an allow-list are rebuilt:
   :class:`~sklearn_blend.LFPPreprocessor`, :class:`~sklearn_blend.BandPower`; exactly these
   classes, not subclasses) and the helper classes their fitted state holds (behavior
   encodings, model configs, modalities, the built-in distillation strategies);
-* scikit-learn estimators: classes defined in a ``sklearn.*`` module that subclass
-  ``sklearn.base.BaseEstimator`` (imported from the installed scikit-learn), whose state is
-  data (numbers, strings, arrays, nested estimators). Their attributes are restored as
-  unpickling would, without calling ``fit``;
+* scikit-learn's public estimators, as ``sklearn.utils.discovery.all_estimators`` lists them
+  for the installed scikit-learn (``Pipeline``, ``FeatureUnion``, ``ColumnTransformer`` and
+  the searches included; never its tests or ``experimental`` modules), stored by the public
+  module that exposes them (``sklearn.linear_model:PoissonRegressor``) and looked up by that
+  name, never imported from it; their state must be data (numbers, strings, arrays, nested
+  estimators). Their attributes are restored as unpickling would, without calling ``fit``;
 * bases and distillation strategies given as objects are stored by the name they are
   registered under (:func:`sklearn_blend.models.register_base`,
   :func:`sklearn_blend.register_strategy`) and looked up in the loading process, which must
@@ -36,6 +41,14 @@ Code cannot be stored: a user's own base or strategy that is not registered by n
 function, an estimator class outside the allow-list or an object of another kind makes
 :func:`save` raise a ``ValueError`` that names it; pickle such models with ``joblib`` or
 ``pickle``, which keep working, and load those files only from sources you trust.
+
+What a file holds is data, and :func:`load` checks it as such: arrays only of the dtypes
+:func:`save` writes (no structured, void or object tensors; string items of at most
+:data:`MAX_ITEM_BYTES`, string arrays no larger than the file's text can justify), nesting no
+deeper than Python's recursion limit; anything else is a ``ValueError``. One parameter is not
+restored as saved: a ``teacher_cache`` that names a folder is reset to ``True`` with a warning,
+since a folder cache holds pickles that a later ``fit`` (or a clone of the model) would load;
+set it again with ``set_params`` for a folder you trust.
 
 A fitted skorch net is rebuilt the way skorch recommends: the estimator re-creates the net it
 trained (its own builder of the model and objective, from its parameters and fitted shapes:
@@ -77,13 +90,13 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
-import importlib
 import json
 import math
 import os
-import re
-import tempfile
+import secrets
+import sys
 import warnings
 from pathlib import Path, PurePath
 
@@ -101,37 +114,46 @@ MAX_HEADER_BYTES = 100_000_000
 #: private attributes of scikit-learn estimators that hold code-backed objects (compiled loss
 #: functions), rebuilt on load by calling the named method of the estimator, as ``fit`` does
 REBUILT_ATTRIBUTES = {"_base_loss": "_get_loss"}
+#: the largest item of a string or bytes array (or dtype) a file may hold, in bytes
+MAX_ITEM_BYTES = 1 << 20
+#: the string and bytes arrays of one file decode to at most this many bytes plus
+#: :data:`TEXT_EXPANSION` times the length of its JSON: what its text can justify
+MAX_TEXT_BYTES = 64 << 20
+TEXT_EXPANSION = 16
 #: builtin types that may appear as parameter values (say ``dtype=float``)
 BUILTIN_TYPES = {"bool": bool, "int": int, "float": float, "complex": complex, "str": str,
                  "bytes": bytes, "object": object}
 
 
 # ---------------------------------------------------------------------- atomic writes
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: permissions of written files: what a plain open() would give (temporary files are 0600)
-FILE_MODE = 0o666 & ~_umask()
-
-
 def write_atomic(path, write):
-    """Call ``write(tmp)`` with a temporary path beside ``path``, then rename it to ``path``.
+    """Call ``write(tmp)`` with a new temporary path beside ``path``, then rename it to ``path``.
 
-    A failure (an exception, a full disk) removes the temporary file and leaves ``path`` as it
-    was, never half-written.
+    The temporary file is created (exclusively) with the permissions a plain ``open`` gives,
+    the process's umask applied; once ``write`` returns it is flushed to disk (``fsync``) and
+    renamed over ``path``. A failure (an exception, a full disk) removes it and leaves
+    ``path`` as it was, never half-written.
     """
     path = Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{path.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"could not create a temporary file beside {os.fspath(path)!r}")
     try:
-        write(tmp)
-        os.chmod(tmp, FILE_MODE)
+        write(os.fspath(tmp))
+        handle = os.open(tmp, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -201,6 +223,7 @@ class SaveMixin:
 
 
 # ---------------------------------------------------------------------- the allow-list
+@functools.cache
 def _package_classes():
     """``{stored name: class}`` of the package's classes that a file may hold, by kind."""
     from .data.behavior import BehaviorEncoding
@@ -240,40 +263,59 @@ def _stored_name(kind, cls):
     return None
 
 
-_MODULE = re.compile(r"sklearn(\.[A-Za-z_][A-Za-z0-9_]*)*")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+@functools.cache
+def _sklearn_classes():
+    """``{"module:Class": class}`` of scikit-learn's public estimators, built once.
+
+    ``sklearn.utils.discovery.all_estimators`` finds them: it imports scikit-learn's public
+    modules only (never tests, ``conftest`` or ``experimental``) and keeps the non-abstract
+    ``BaseEstimator`` subclasses they expose, ``Pipeline``, ``FeatureUnion``,
+    ``ColumnTransformer`` and the searches included. Each is stored under the public module
+    that exposes it (``sklearn.linear_model:PoissonRegressor``). Loading looks names up here
+    and never imports a module named by a file.
+    """
+    from sklearn.utils.discovery import all_estimators
+
+    classes = {}
+    for name, cls in all_estimators():
+        parts = cls.__module__.split(".")
+        public = ".".join(parts[: next((i for i, part in enumerate(parts)
+                                        if part.startswith("_")), len(parts))])
+        if getattr(sys.modules.get(public), name, None) is not cls:
+            public = cls.__module__  # not exposed above its own module
+        classes[f"{public}:{name}"] = cls
+    return classes
 
 
-def _is_sklearn_estimator_class(cls):
-    from sklearn.base import BaseEstimator
-
-    module = getattr(cls, "__module__", "") or ""
-    parts = module.split(".")
-    return (isinstance(cls, type) and issubclass(cls, BaseEstimator)
-            and bool(_MODULE.fullmatch(module)) and bool(_IDENTIFIER.fullmatch(cls.__qualname__))
-            and not any(part.startswith("test") or part == "experimental" for part in parts))
+@functools.cache
+def _sklearn_names():
+    """``{class: "module:Class"}``, the inverse of :func:`_sklearn_classes`."""
+    return {cls: name for name, cls in _sklearn_classes().items()}
 
 
 def _sklearn_class(name):
-    """The scikit-learn estimator class stored as ``module:Class`` (the allow-list rule)."""
-    module_name, _, qualname = name.partition(":")
-    if not (_MODULE.fullmatch(module_name) and _IDENTIFIER.fullmatch(qualname)):
-        raise ValueError(f"the file names class {name!r}, which is not on the allow-list.")
-    try:
-        module = importlib.import_module(module_name)  # the installed scikit-learn's own module
-    except ImportError:
-        module = None
-    cls = getattr(module, qualname, None)
-    if cls is None:
+    """The allow-listed scikit-learn estimator class stored as ``name`` (never imported).
+
+    ``name`` is ``"public.module:Class"``; files written before the public names stored the
+    class's own module (``"sklearn.linear_model._ridge:RidgeCV"``), which is accepted when it
+    is that allow-listed class's ``__module__``.
+    """
+    classes = _sklearn_classes()
+    if name in classes:
+        return classes[name]
+    module, _, qualname = name.partition(":")
+    for cls in classes.values():
+        if cls.__name__ == qualname and cls.__module__ == module:
+            return cls
+    if module == "sklearn" or module.startswith("sklearn."):
+        import sklearn
+
         raise ValueError(
-            f"the file holds a scikit-learn {qualname} from {module_name}, which this "
-            "scikit-learn does not have there (the file was written with another version of "
-            "scikit-learn); load it with the version that wrote it."
+            f"the file names class {name!r}, which is not on the allow-list: this scikit-learn "
+            f"({sklearn.__version__}) has no public estimator {qualname} in {module}. If the "
+            "file was written with another version of scikit-learn, load it with that version."
         )
-    if not _is_sklearn_estimator_class(cls) or cls.__module__ != module_name:
-        raise ValueError(f"the file names class {name!r}, which is not on the allow-list (not "
-                         "a scikit-learn estimator class).")
-    return cls
+    raise ValueError(f"the file names class {name!r}, which is not on the allow-list.")
 
 
 def _registered_name(registry, obj, attribute=None):
@@ -292,9 +334,6 @@ def _net_types():
 
 
 # ---------------------------------------------------------------------- encoding
-_TORCH_SPECIAL = ("bfloat16",)  # torch dtypes NumPy lacks: stored as their 16-bit pattern
-
-
 def _numeric(dtype):
     """Whether arrays of ``dtype`` are stored as safetensors tensors of that dtype."""
     return dtype.kind == "b" or (dtype.kind in "iu" and dtype.itemsize in (1, 2, 4, 8)) or (
@@ -554,12 +593,12 @@ class _Encoder:
         name = _stored_name("estimator", cls)
         package = name is not None
         if not package:
-            if not _is_sklearn_estimator_class(cls):
+            name = _sklearn_names().get(cls)
+            if name is None:
                 self._refuse(where, value, f"estimator class {cls.__module__}."
                                            f"{cls.__qualname__} is not on the allow-list (the "
-                                           "package's estimators, exactly, and scikit-learn "
-                                           "estimators defined in sklearn.* modules)")
-            name = f"{cls.__module__}:{cls.__qualname__}"
+                                           "package's estimators, exactly, and scikit-learn's "
+                                           "public estimators)")
         node_id = self._new_id(value)
         net_class = _net_types()[0]
         state = {}
@@ -641,12 +680,14 @@ def _short(value):
 class _Decoder:
     """Rebuilds the object tree of the JSON nodes, the tensors and the allow-list."""
 
-    def __init__(self, tensors, device):
+    def __init__(self, tensors, device, text_budget=MAX_TEXT_BYTES):
         self.tensors = tensors
         self.device = device
         self.memo = {}
         self.classes = _package_classes()
         self.warned_device = False
+        self.text_budget = text_budget  # bytes left for string and bytes arrays
+        self.reset_caches = []  # (estimator, folder) whose teacher_cache was reset
 
     def _fail(self, message):
         raise ValueError(f"invalid model file: {message}.")
@@ -670,11 +711,28 @@ class _Decoder:
             return [self.decode(v) for v in node]
         if type(node) is not dict or not isinstance(node.get("t"), str):
             self._fail(f"unexpected JSON value {_short(node)}")
-        kind = node["t"]
-        handler = getattr(self, f"_{kind.replace('.', '_')}", None)
-        if handler is None or kind not in _NODE_KINDS:
-            self._fail(f"unknown kind of object {kind!r}")
-        return handler(node)
+        handler = self.HANDLERS.get(node["t"])
+        if handler is None:
+            self._fail(f"unknown kind of object {node['t']!r}")
+        return handler(self, node)
+
+    def _plain_dtype(self, text):
+        """The dtype ``text`` names, if it is of a kind the encoder writes (numbers, times,
+        strings and bytes of at most :data:`MAX_ITEM_BYTES` an item, objects; no structured,
+        sub-array or void dtypes)."""
+        if not isinstance(text, str):
+            self._fail(f"bad dtype {_short(text)}")
+        try:
+            dtype = np.dtype(text)
+        except Exception:  # noqa: BLE001 - NumPy raises several types for a bad string
+            self._fail(f"bad dtype {_short(text)}")
+        if dtype.fields is not None or dtype.subdtype is not None or (
+                dtype.kind not in "biufcmMUSO"):
+            self._fail(f"dtype {_short(text)} is not on the allow-list")
+        if dtype.kind in "US" and dtype.itemsize > MAX_ITEM_BYTES:
+            self._fail(f"dtype {dtype} has items of {dtype.itemsize} bytes, more than "
+                       f"{MAX_ITEM_BYTES}")
+        return dtype
 
     # -- plain data
     def _ref(self, node):
@@ -715,10 +773,10 @@ class _Decoder:
         return {self.decode(k): self.decode(v) for k, v in zip(keys, values)}
 
     def _dtype(self, node):
-        return np.dtype(node["v"])
+        return self._plain_dtype(node["v"])
 
     def _nptype(self, node):
-        return np.dtype(node["v"]).type
+        return self._plain_dtype(node["v"]).type
 
     def _type(self, node):
         if node.get("v") not in BUILTIN_TYPES:
@@ -726,7 +784,7 @@ class _Decoder:
         return BUILTIN_TYPES[node["v"]]
 
     def _npscalar(self, node):
-        dtype = np.dtype(node["dtype"])
+        dtype = self._plain_dtype(node["dtype"])
         if dtype.kind not in "biufUS":
             self._fail(f"scalar dtype {dtype} is not on the allow-list")
         return dtype.type(self.decode(node["v"]))
@@ -740,23 +798,38 @@ class _Decoder:
         return Path(node["v"])
 
     def _ndarray(self, node):
-        dtype, shape = np.dtype(node["dtype"]), tuple(node["shape"])
-        if "tensor" in node:
+        dtype, shape = self._plain_dtype(node["dtype"]), node["shape"]
+        if type(shape) is not list or not all(type(n) is int and n >= 0 for n in shape):
+            self._fail(f"bad array shape {_short(shape)}")
+        shape, size = tuple(shape), math.prod(shape)
+        if "tensor" in node:  # as many bytes as the file holds
             stored = self._array_of(node["tensor"])
-            if node.get("bytes"):
+            if node.get("bytes"):  # numbers safetensors has no dtype for, as their bytes
+                if dtype.kind not in "fcmM" or dtype.itemsize > 16 or stored.dtype != np.uint8 \
+                        or stored.ndim != 1 or stored.size != size * dtype.itemsize:
+                    self._fail(f"tensor {node['tensor']!r} is not the bytes of a {dtype} "
+                               f"array of shape {shape}")
                 array = stored.copy().view(dtype).reshape(shape)
             else:
+                if not _numeric(dtype) or stored.dtype != dtype.newbyteorder("<"):
+                    self._fail(f"tensor {node['tensor']!r} is {stored.dtype}, not {dtype}")
                 array = stored.astype(dtype, copy=True)  # byte order as saved; writeable
             if array.shape != shape:
                 self._fail(f"tensor {node['tensor']!r} has shape {array.shape}, not {shape}")
-        elif dtype.kind in "US":
-            array = np.array([self.decode(v) for v in node["items"]], dtype=dtype).reshape(shape)
-        elif dtype.kind == "O":
-            items = [self.decode(v) for v in node["items"]]
-            array = np.empty(len(items), dtype=object)
-            for i, item in enumerate(items):  # one by one: lists stay objects
-                array[i] = item
-            array = array.reshape(shape)
+        elif dtype.kind in "USO":
+            items = node["items"]
+            if type(items) is not list or len(items) != size:
+                self._fail(f"an array of shape {shape} without its {size} items")
+            if dtype.kind != "O":
+                self.text_budget -= size * dtype.itemsize
+                if self.text_budget < 0:
+                    self._fail("its string arrays are far larger than its text")
+                array = np.array([self.decode(v) for v in items], dtype=dtype).reshape(shape)
+            else:
+                array = np.empty(size, dtype=object)
+                for i, item in enumerate(items):  # one by one: lists stay objects
+                    array[i] = self.decode(item)
+                array = array.reshape(shape)
         else:
             self._fail(f"array dtype {dtype} is not on the allow-list")
         if node.get("order") == "F":
@@ -767,8 +840,11 @@ class _Decoder:
         import torch
 
         array = self._array_of(node["tensor"])
+        special = node.get("torch_dtype")
+        if special is not None and (special != "bfloat16" or array.dtype != np.int16):
+            self._fail(f"tensor {node['tensor']!r} is {array.dtype}, not the bits of {special}")
         tensor = torch.from_numpy(array.copy())
-        if node.get("torch_dtype") == "bfloat16":
+        if special == "bfloat16":
             tensor = tensor.view(torch.bfloat16)
         tensor.requires_grad_(bool(node.get("requires_grad")))
         return self._remember(node, tensor)
@@ -855,6 +931,12 @@ class _Decoder:
                 obj.__dict__[attribute] = None
             else:
                 obj.__dict__[attribute] = self.decode(value)
+        cache = obj.__dict__.get("teacher_cache")
+        if isinstance(cache, (str, bytes, os.PathLike)):
+            # a folder cache holds pickles that a later fit would load: a file must not
+            # point the model at one
+            obj.__dict__["teacher_cache"] = True
+            self.reset_caches.append((type(obj).__name__, cache))
         if "device_" in obj.__dict__ and name.startswith("sklearn_blend:"):
             obj.__dict__["device_"] = self._device_for(obj.__dict__["device_"])
         for attribute, value in nets:
@@ -939,10 +1021,19 @@ class _Decoder:
         return net
 
 
-_NODE_KINDS = {"ref", "float", "tuple", "set", "frozenset", "complex", "bytes", "dict", "dtype",
-               "nptype", "type", "npscalar", "RandomState", "path", "ndarray", "torch",
-               "registered_strategy", "registered_base", "strategy", "dataclass", "object",
-               "metadata_request", "estimator"}
+#: the decoder of each kind of node (the nets are decoded with their estimators)
+_Decoder.HANDLERS = {
+    "ref": _Decoder._ref, "float": _Decoder._float, "tuple": _Decoder._tuple,
+    "set": _Decoder._set, "frozenset": _Decoder._frozenset, "complex": _Decoder._complex,
+    "bytes": _Decoder._bytes, "dict": _Decoder._dict, "dtype": _Decoder._dtype,
+    "nptype": _Decoder._nptype, "type": _Decoder._type, "npscalar": _Decoder._npscalar,
+    "RandomState": _Decoder._RandomState, "path": _Decoder._path,
+    "ndarray": _Decoder._ndarray, "torch": _Decoder._torch,
+    "registered_strategy": _Decoder._registered_strategy,
+    "registered_base": _Decoder._registered_base, "strategy": _Decoder._strategy,
+    "dataclass": _Decoder._dataclass, "object": _Decoder._object,
+    "metadata_request": _Decoder._metadata_request, "estimator": _Decoder._estimator,
+}
 
 
 # ---------------------------------------------------------------------- the file
@@ -1049,7 +1140,7 @@ def _header(path, data):
                                             "header (truncated or another kind of file)")
     try:
         header = json.loads(data[8 : 8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise _not_a_model_file(path, data, "its header is not valid (a damaged file, or "
                                             "another kind of file)") from None
     metadata = header.get("__metadata__") if isinstance(header, dict) else None
@@ -1084,14 +1175,17 @@ def load(path, *, device=None):
     Raises
     ------
     ValueError
-        The file is not a model file (a pickle, another format), is truncated or was modified
-        (checksum), was written by a newer format version, or holds a class outside the
-        allow-list.
+        The file is not a model file (a pickle, another format), is damaged (its checksum
+        catches truncation and disk or transfer errors), was written by a newer format
+        version, names a class outside the allow-list, or holds data that the safe format
+        does not write (see :mod:`sklearn_blend.persistence`).
 
     Warns
     -----
     InconsistentVersionWarning
         The file was written by another version of sklearn_blend.
+    UserWarning
+        The file sets ``teacher_cache`` to a folder: it is reset to ``True``.
 
     Examples
     --------
@@ -1136,25 +1230,39 @@ def load(path, *, device=None):
     fields = {key: value for key, value in metadata.items() if key != "checksum"}
     if metadata.get("checksum") != _checksum(fields, tensors):
         raise ValueError(
-            f"{os.fspath(path)!r} is damaged or was modified: its checksum does not match its "
-            "content (a truncated download, a disk error or an edit). Nothing was loaded.")
+            f"{os.fspath(path)!r} is damaged: its checksum does not match its content (a "
+            "truncated download, a disk or transfer error, or an edit). Nothing was loaded.")
     try:
         content = json.loads(metadata["content"], parse_constant=_reject_constant)
         tree = content["object"]
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, RecursionError):
         raise _not_a_model_file(path, data, "its content is damaged") from None
     current = _versions()
     if metadata.get("sklearn_blend_version") != current["sklearn_blend_version"]:
         warnings.warn(InconsistentVersionWarning(
             original_version=metadata.get("sklearn_blend_version"),
             current_version=current["sklearn_blend_version"]), stacklevel=2)
-    if metadata.get("sklearn_version") != current["sklearn_version"]:
-        _warn_sklearn_version(tree, metadata.get("sklearn_version"), current["sklearn_version"])
+    decoder = _Decoder(tensors, device, text_budget=(
+        MAX_TEXT_BYTES + TEXT_EXPANSION * len(metadata["content"])))
     try:
-        return _Decoder(tensors, device).decode(tree)
-    except (KeyError, IndexError, TypeError, AttributeError) as error:  # a malformed node
+        if metadata.get("sklearn_version") != current["sklearn_version"]:
+            _warn_sklearn_version(tree, metadata.get("sklearn_version"),
+                                  current["sklearn_version"])
+        estimator = decoder.decode(tree)
+    except (KeyError, IndexError, TypeError, AttributeError, RecursionError) as error:
+        # a malformed node, or nesting deeper than any model's
         raise ValueError(f"{os.fspath(path)!r} is not a valid sklearn_blend model file: its "
-                         f"content is malformed ({error!r}).") from error
+                         f"content is malformed ({_short(error)}).") from error
+    if decoder.reset_caches:
+        folders = ", ".join(f"{name}.teacher_cache={_short(folder)}"
+                            for name, folder in decoder.reset_caches)
+        warnings.warn(
+            f"the model file sets {folders}; loading resets it to True (the in-process "
+            "cache). A folder cache holds pickles, which a later fit or clone would load, "
+            "and a model file must not choose that folder. Set it again with "
+            "set_params(teacher_cache=folder) for a folder you trust.",
+            UserWarning, stacklevel=2)
+    return estimator
 
 
 def _reject_constant(name):

@@ -62,9 +62,11 @@ SCRIPT = textwrap.dedent("""
     rng = np.random.default_rng(0)
     X, b = rng.poisson(1.0, size=(24, 10, 6)), rng.normal(size=(24, 10, 2))
     model = BlendEstimator(strategy=sys.argv[2], distributed="accelerate", hidden_size=8,
-                           n_layers=1, n_heads=1, ffn_size=16, max_epochs=3,
-                           random_state=0).fit(X, b)
+                           n_layers=1, n_heads=1, ffn_size=16, max_epochs=3, batch_size=4,
+                           teacher_cache=sys.argv[3], random_state=0).fit(X, b)
     state = PartialState()
+    batches = [row for row in model.student_net_.history[0]["batches"] if "train_loss" in row]
+    np.save(f"{sys.argv[1]}/batches{state.process_index}.npy", np.array(len(batches)))
     weights = torch.cat([p.detach().flatten() for p in model.student_net_.module_.parameters()])
     np.save(f"{sys.argv[1]}/weights{state.process_index}.npy", weights.numpy())
     np.save(f"{sys.argv[1]}/latents{state.process_index}.npy", model.transform(X))
@@ -78,10 +80,16 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+def _train_batches(history):
+    return len([row for row in history[0]["batches"] if "train_loss" in row])
+
+
 @pytest.mark.parametrize("strategy", ["hard", "feature"])
 def test_two_processes_train_one_model(tmp_path, strategy):
-    """torchrun starts 2 CPU processes (gloo): each trains on its share of every batch, the
-    gradients are averaged, so both end with the same weights (and the same latents)."""
+    """torchrun starts 2 CPU processes (gloo): each trains on half of the batches of an epoch,
+    the gradients are averaged, so both end with the same weights (and the same latents). The
+    teacher, fitted data-parallel too, goes through a shared on-disk cache without either
+    process waiting for the other's lock."""
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
     if torchrun is None:
         pytest.skip("torchrun is not installed beside this Python")
@@ -90,7 +98,7 @@ def test_two_processes_train_one_model(tmp_path, strategy):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run(
         [torchrun, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
-         str(_free_port()), str(script), str(tmp_path), strategy],
+         str(_free_port()), str(script), str(tmp_path), strategy, str(tmp_path / "cache")],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -99,3 +107,8 @@ def test_two_processes_train_one_model(tmp_path, strategy):
                                   np.load(tmp_path / "weights1.npy"))
     np.testing.assert_allclose(np.load(tmp_path / "latents0.npy"),
                                np.load(tmp_path / "latents1.npy"))
+    X, b = _data()
+    alone = BlendEstimator(strategy=strategy, **dict(TINY, batch_size=4)).fit(X, b)
+    n_alone = _train_batches(alone.student_net_.history)
+    assert [int(np.load(tmp_path / f"batches{r}.npy")) for r in (0, 1)] == \
+        [-(-n_alone // 2)] * 2

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -462,8 +463,6 @@ def test_what_cannot_be_saved(data, tmp_path):
 
     with pytest.raises(ValueError, match="not on the allow-list"):
         MyBlend(strategy=None, random_state=0, **TINY).fit(X, b).save(path)
-    # nothing half-written
-    assert [p.name for p in tmp_path.iterdir()] == ["registered.safetensors"]
 
 
 def test_a_model_fitted_on_a_gpu_loads_on_the_cpu(data, tmp_path):
@@ -514,34 +513,160 @@ def test_writes_are_atomic(data, tmp_path, monkeypatch):
     assert os.path.getsize(path) < 20_000
 
 
-def test_only_allow_listed_classes_are_rebuilt(data, tmp_path):
-    """A crafted file (valid checksum) naming any other class is refused before any import."""
+def _crafted(path, out, edit):
+    """A copy of the model file ``path`` at ``out`` whose JSON content is ``edit(content)``,
+    with a valid checksum (as anyone can recompute it)."""
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
-    X, _ = data
-    path = tmp_path / "glm.safetensors"
-    SmoothingGLM(kern_sd_ms=20, n_heldout=1).fit(X).save(path)
     with safe_open(path, "np") as f:
         metadata, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
-    regressor = "sklearn.linear_model._glm.glm:PoissonRegressor"
-    assert regressor in metadata["content"]
+    fields = {k: v for k, v in metadata.items() if k != "checksum"}
+    fields["content"] = edit(metadata["content"])
+    save_file(tensors, out, metadata=dict(fields,
+                                          checksum=persistence._checksum(fields, tensors)))
+    return out
+
+
+REGRESSOR = "sklearn.linear_model:PoissonRegressor"  # SmoothingGLM's model, by its public name
+
+
+@pytest.fixture
+def glm_file(data, tmp_path):
+    path = tmp_path / "glm.safetensors"
+    SmoothingGLM(kern_sd_ms=20, n_heldout=1).fit(data[0]).save(path)
+    assert REGRESSOR.encode() in path.read_bytes()
+    return path
+
+
+def test_only_allow_listed_classes_are_rebuilt(glm_file, tmp_path):
+    """A crafted file (valid checksum) naming any other class is refused; names are looked up
+    in the allow-list, never imported."""
+    crafted = tmp_path / "crafted.safetensors"
     for name, message in [("os:system", "not on the allow-list"),
                           ("subprocess:Popen", "not on the allow-list"),
                           ("sklearn.utils:Bunch", "not on the allow-list"),
-                          ("sklearn.linear_model:NoSuchModel", "does not have there"),
+                          ("sklearn.linear_model:NoSuchModel", "has no public estimator "
+                                                               "NoSuchModel in sklearn.linear"),
+                          ("sklearn.linear_model._ridge:PoissonRegressor", "not on the allow"),
                           ("sklearn_blend:Recordings", "not on the allow-list"),
                           ("sklearn.base:BaseEstimator.__init__", "not on the allow-list")]:
-        fields = {k: v for k, v in metadata.items() if k != "checksum"}
-        fields["content"] = metadata["content"].replace(regressor, name)
-        crafted = tmp_path / "crafted.safetensors"
-        save_file(tensors, crafted, metadata=dict(
-            fields, checksum=persistence._checksum(fields, tensors)))
+        _crafted(glm_file, crafted, lambda content: content.replace(REGRESSOR, name))
         with pytest.raises(ValueError, match=message):
             load(crafted)
-    fields = {k: v for k, v in metadata.items() if k != "checksum"}
-    fields["content"] = metadata["content"].replace('"t":"ndarray"', '"t":"pickle"', 1)
-    save_file(tensors, crafted, metadata=dict(fields,
-                                              checksum=persistence._checksum(fields, tensors)))
+    _crafted(glm_file, crafted, lambda content: content.replace('"t":"ndarray"', '"t":"pickle"',
+                                                                1))
     with pytest.raises(ValueError, match="unknown kind of object 'pickle'"):
         load(crafted)
+    # files written before public names were stored name the class's own module: still read
+    _crafted(glm_file, crafted, lambda content: content.replace(
+        REGRESSOR, "sklearn.linear_model._glm.glm:PoissonRegressor"))
+    assert type(load(crafted).glms_[0]).__name__ == "PoissonRegressor"
+
+
+def test_crafted_class_names_import_nothing(glm_file, tmp_path):
+    """Loading a file that names scikit-learn's tests, conftest or experimental modules (whose
+    import runs code or changes scikit-learn) imports no module at all."""
+    import subprocess
+    import sys
+
+    names = ["sklearn.conftest:X", "sklearn.tests.test_base:T",
+             "sklearn.experimental.enable_iterative_imputer:IterativeImputer",
+             "sklearn.experimental.enable_halving_search_cv:HalvingGridSearchCV", "os:system",
+             "sklearn_blend.conftest:X"]
+    paths = [str(_crafted(glm_file, tmp_path / f"crafted{i}.safetensors",
+                          lambda content, name=name: content.replace(REGRESSOR, name)))
+             for i, name in enumerate(names)]
+    script = """if True:
+        import json, sys
+        from sklearn_blend import load
+        load(sys.argv[1])  # a good file first: every module loading itself needs
+        before, refused = set(sys.modules), []
+        for path in sys.argv[2:]:
+            try:
+                load(path)
+            except ValueError as error:
+                refused.append("not on the allow-list" in str(error))
+        print(json.dumps({"refused": refused, "new": sorted(set(sys.modules) - before)}))
+    """
+    result = subprocess.run([sys.executable, "-c", script, str(glm_file), *paths],
+                            capture_output=True, text=True, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"refused": [True] * len(names), "new": []}
+
+
+def test_a_teacher_cache_folder_is_not_loaded(data, tmp_path):
+    """A file cannot point a model at a folder of pickles: loading resets the folder to True."""
+    X, b = data
+    pipe = make_pipeline(BlendEstimator(random_state=0, **TINY), PerBin(RidgeCV())).fit(X, b)
+    pipe[0].set_params(teacher_cache=tmp_path / "cache")  # as a crafted file could say
+    save(pipe, tmp_path / "pipe.safetensors")
+    with pytest.warns(UserWarning, match=r"sets BlendEstimator.teacher_cache=.*cache'\)?; "
+                                         r"loading resets it to True .* pickles"):
+        loaded = load(tmp_path / "pipe.safetensors")
+    assert loaded[0].teacher_cache is True
+    same(loaded.predict(X), pipe.predict(X))
+    lfp, _ = _lfp_session(np.random.default_rng(0), 8, 6, 4)
+    crossmodal = CrossModalEstimator(alignment=None, **SESSION).fit(lfp)
+    for cache, reset in [(str(tmp_path / "cache"), True), (False, False), (True, False)]:
+        crossmodal.set_params(teacher_cache=cache).save(tmp_path / "model.safetensors")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loaded = load(tmp_path / "model.safetensors")
+        assert loaded.teacher_cache is (True if reset else cache)
+        assert [str(w.message)[:40] for w in caught] == (
+            ["the model file sets CrossModalEstimator."] if reset else [])
+
+
+def _with_node(node):
+    """An edit of a SmoothingGLM file's content: its first parameter becomes ``node``."""
+    return lambda content: content.replace('"kern_sd_ms":20', f'"kern_sd_ms":{node}', 1)
+
+
+def test_memory_bombs_and_deep_nesting_are_refused(glm_file, tmp_path):
+    crafted = tmp_path / "crafted.safetensors"
+    items = json.dumps([""] * 1000)
+    for node, message in [
+        ('{"t":"ndarray","id":99,"dtype":"<U100000000","shape":[1],"items":[""]}',
+         "items of 400000000 bytes"),
+        ('{"t":"ndarray","id":99,"dtype":"|S2000000","shape":[1],"items":[""]}',
+         "items of 2000000 bytes"),
+        (f'{{"t":"ndarray","id":99,"dtype":"<U262144","shape":[1000],"items":{items}}}',
+         "far larger than its text"),
+        ('{"t":"ndarray","id":99,"dtype":"(100000,)<f8","shape":[1],"items":[0]}',
+         "not on the allow-list"),
+        ('{"t":"ndarray","id":99,"dtype":"|V1000000","shape":[1],"items":[0]}',
+         "not on the allow-list"),
+        ('{"t":"ndarray","id":99,"dtype":"<i4,<f8","shape":[1],"items":[0]}',
+         "not on the allow-list"),
+        ('{"t":"ndarray","id":99,"dtype":"|O","shape":[5],"tensor":"array2"}',
+         "is float64, not object"),
+        ('{"t":"ndarray","id":99,"dtype":"<c16","shape":[5],"tensor":"array2"}',
+         "is float64, not complex128"),
+        ('{"t":"ndarray","id":99,"dtype":"<c16","shape":[5],"tensor":"array2","bytes":true}',
+         "not the bytes of a complex128 array"),
+        ('{"t":"ndarray","id":99,"dtype":"<U3","shape":[1000000000],"items":["a"]}',
+         "without its 1000000000 items"),
+        ('{"t":"dtype","v":"(100000,)<f8"}', "not on the allow-list"),
+        ('{"t":"npscalar","dtype":"|V8","v":0}', "not on the allow-list"),
+    ]:
+        _crafted(glm_file, crafted, _with_node(node))
+        with pytest.raises(ValueError, match=re.escape(message)):
+            load(crafted)
+    deep = [("[" * 100_000 + "]" * 100_000, "content is damaged"),  # too deep for JSON
+            # deep enough for the decoder, not for JSON
+            ('{"t":"tuple","v":[' * 350 + "0" + "]}" * 350, "content is malformed")]
+    for node, message in deep:
+        _crafted(glm_file, crafted, _with_node(node))
+        with pytest.raises(ValueError, match=message):
+            load(crafted)
+    # shallower nesting and legitimate string arrays still load
+    _crafted(glm_file, crafted, _with_node('{"t":"tuple","v":[' * 20 + "0" + "]}" * 20))
+    nested = 0
+    for _ in range(20):
+        nested = (nested,)
+    assert load(crafted).kern_sd_ms == nested
+    letters = json.dumps(list("abcd"))
+    _crafted(glm_file, crafted, _with_node(
+        f'{{"t":"ndarray","id":99,"dtype":"<U100","shape":[2,2],"items":{letters}}}'))
+    assert load(crafted).kern_sd_ms.tolist() == [["a", "b"], ["c", "d"]]

@@ -166,11 +166,30 @@ def test_a_worker_waits_for_the_lock_then_fits_on_its_own(trials, tmp_path, monk
     key = first.teacher_._teacher_cache_key
     lock_class = filelock.SoftFileLock if kind == "soft" else filelock.FileLock
     monkeypatch.setenv("SKLEARN_BLEND_CACHE_LOCK_TIMEOUT", "0.2")
-    with lock_class(str(cache / _teacher_cache.LOCK_FOLDER / f"{key}.lock")):
+    name = f"{key}.soft.lock" if kind == "soft" else f"{key}.lock"
+    with lock_class(str(cache / _teacher_cache.LOCK_FOLDER / name)):
         with pytest.warns(UserWarning, match=r"waited 0.2 s for another worker"):
             again = BlendEstimator(random_state=0, teacher_cache=str(cache), **TINY).fit(X, b)
     np.testing.assert_array_equal(again.transform(X), first.transform(X))
     assert len(list(cache.rglob("output.pkl"))) == 1  # written all the same
+
+
+def test_soft_locks_are_not_blocked_by_the_files_native_locks_leave(trials, tmp_path,
+                                                                   monkeypatch):
+    """A folder first used with native locks (whose released lock files stay) and then with
+    SKLEARN_BLEND_CACHE_LOCK=soft: the soft lock takes its own file and does not wait."""
+    X, b = trials
+    cache = tmp_path / "cache"
+    first = BlendEstimator(random_state=0, teacher_cache=str(cache), **TINY).fit(X, b)
+    assert list((cache / _teacher_cache.LOCK_FOLDER).glob("*.lock"))  # left behind
+    for entry in cache.rglob("output.pkl"):
+        entry.unlink()
+    monkeypatch.setenv("SKLEARN_BLEND_CACHE_LOCK", "soft")
+    monkeypatch.setenv("SKLEARN_BLEND_CACHE_LOCK_TIMEOUT", "5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "waited ..." warning
+        again = BlendEstimator(random_state=0, teacher_cache=str(cache), **TINY).fit(X, b)
+    np.testing.assert_array_equal(again.transform(X), first.transform(X))
 
 
 def test_a_folder_that_takes_no_lock_still_caches(trials, tmp_path, monkeypatch):

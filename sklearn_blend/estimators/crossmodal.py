@@ -150,9 +150,8 @@ class _SessionModel(SaveMixin, TransformerMixin, BaseEstimator):
         data = {modality.name: values, "session": slots}
         if "teacher_latents" in builder_options:
             data["teacher_latents"] = builder_options.pop("teacher_latents")
-        builder = SessionBuilder(self.config_, {modality.name: modality}, self.mask_ratio,
-                                 precision=self.precision, **builder_options)
-        return _training.fit_net(builder, pack(data, {modality.name: values}),
+        return _training.fit_net(self._builder(**builder_options),
+                                 pack(data, {modality.name: values}),
                                  _training.training_config(self, self.device_, **overrides),
                                  seed, description)
 
@@ -161,11 +160,17 @@ class _SessionModel(SaveMixin, TransformerMixin, BaseEstimator):
         objective, with the latent alignment to the teacher's latents if the saved objective
         had it: ``saved["teacher"]``, ``saved["teacher_width"]``), which
         :func:`sklearn_blend.load` loads saved weights into."""
+        return self._builder(teacher_width=saved["teacher_width"] if saved.get("teacher")
+                             else None)
+
+    def _builder(self, *, teacher_width=None, **options):
+        """The recipe of the session transformer of ``config_`` and its masked objective,
+        aligned (``alignment``, weighted by ``alpha``) to teacher latents of ``teacher_width``
+        when given; ``options`` are the rest of :class:`SessionBuilder`'s (``mean_counts``,
+        ``start``, ``train_only_sessions``)."""
         modality = self._modality()
-        options = {}
-        if saved.get("teacher"):
-            options = dict(teacher_width=saved["teacher_width"],
-                           metric=getattr(self, "alignment", None) or "mse", alpha=self.alpha)
+        if teacher_width is not None:
+            options.update(teacher_width=teacher_width, metric=self.alignment, alpha=self.alpha)
         return SessionBuilder(self.config_, {modality.name: modality}, self.mask_ratio,
                               precision=self.precision, **options)
 
@@ -591,8 +596,7 @@ class CrossModalEstimator(_SessionModel):
             if latents.shape[:2] != values.shape[:2]:
                 raise ValueError(f"the teacher's latents {latents.shape} do not cover X's "
                                  f"trials and bins {values.shape[:2]}.")
-            options = dict(teacher_latents=latents, teacher_width=latents.shape[2],
-                           metric=self.alignment, alpha=self.alpha)
+            options = dict(teacher_latents=latents, teacher_width=latents.shape[2])
         self.__dict__.pop("means_", None), self.__dict__.pop("scales_", None)
         self._fit_scaling(values, slots, range(len(self.sessions_)))
         self.config_ = self._config()

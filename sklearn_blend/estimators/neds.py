@@ -429,9 +429,9 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
             )
         return pad_channels(counts, max(self.n_neurons_)), slots
 
-    def _training_data(self, spikes, slots, raw, weights, *, spikes_forward=None,
+    def _training_data(self, spikes, slots, raw, *, spikes_forward=None,
                        behavior_forward=None):
-        """The flat batch dict of a fit and the objective's loss weights."""
+        """The flat batch dict of a fit."""
         encoded = self._with_forward(self._encode(raw, *spikes.shape[:2]), behavior_forward)
         inputs = self._inputs(self._extend(spikes), slots, encoded, None)  # pack drops None
         targets = {"spikes": spikes if spikes_forward is None
@@ -441,12 +441,7 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
                 targets[name] = encoded[name]
         for v in range(len(self.classes_)):
             targets[f"label{v}"] = encoded["labels"][:, v]
-        loss_weights = {}
-        for name in neds_modalities(self.config_):
-            key = "labels" if name.startswith("label") else name
-            if key in weights:
-                loss_weights[name] = weights[key]
-        return pack(inputs, targets), loss_weights
+        return pack(inputs, targets)
 
     def _extend(self, spikes):
         """``spikes`` with ``forward_bins`` zero bins appended (their tokens are hidden)."""
@@ -573,18 +568,15 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
             ffn_size=self.ffn_size, dropout=self.dropout,
             embedding_dropout=self.embedding_dropout, rotary=self.rotary,
         )
-        data, loss_weights = self._training_data(spikes, slots, raw, weights,
-                                                 spikes_forward=forward,
-                                                 behavior_forward=behavior_forward)
+        data = self._training_data(spikes, slots, raw, spikes_forward=forward,
+                                   behavior_forward=behavior_forward)
         self.device_ = _training.resolve_device(self.device)
         self._seeds = check_random_state(self.random_state).randint(_training.MAX_SEED,
                                                                    size=2)
         targets = data["targets.spikes"]
-        builder = NedsBuilder(self.config_, scheme_probs, self.mask_ratio,
-                              self._mean_counts(targets, slots, n_neurons,
-                                                range(len(n_neurons))),
-                              weights=loss_weights, precision=self.precision,
-                              n_forward=self.forward_bins)
+        builder = self._builder(scheme_probs, weights,
+                                self._mean_counts(targets, slots, n_neurons,
+                                                  range(len(n_neurons))))
         self.net_ = _training.fit_net(builder, data,
                                       _training.training_config(self, self.device_),
                                       int(self._seeds[0]), "NEDS")
@@ -649,12 +641,12 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
         self.config_ = dataclasses.replace(self.config_, n_neurons=n_neurons)
         spikes, slots = self._spikes(X)
         raw = read_behavior(b, spikes, name="b", categorical=self.categorical_behavior)
-        data, loss_weights = self._training_data(spikes, slots, raw, weights)
+        data = self._training_data(spikes, slots, raw)
         present = set(slots.tolist())
-        builder = NedsBuilder(
-            self.config_, scheme_probs, self.mask_ratio,
+        builder = self._builder(
+            scheme_probs, weights,
             self._mean_counts(spikes, slots, n_neurons, range(old_sessions, len(keys))),
-            weights=loss_weights, precision=self.precision, start=previous,
+            start=previous,
             frozen_sessions=[s for s in range(old_sessions) if s not in present],
         )
         config = _training.training_config(self, self.device_,
@@ -667,15 +659,23 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
     def _net_builder(self, attribute, saved):
         """The recipe ``fit`` builds :attr:`net_` from (a NEDS of ``config_`` and its
         multi-task objective): :func:`sklearn_blend.load` loads saved weights into it."""
-        weights = self._modality_weights()
+        # no readout starts: the saved weights replace them
+        return self._builder(self._scheme_probs(), self._modality_weights(),
+                             [None] * len(self.config_.n_neurons))
+
+    def _builder(self, scheme_probs, weights, mean_counts, **options):
+        """The recipe of the NEDS of ``config_`` and its multi-task objective (the modality
+        ``weights`` spread over its loss terms), each session's readout started at its
+        ``mean_counts``; ``options`` are those of fine-tuning (``start``,
+        ``frozen_sessions``)."""
         loss_weights = {}
         for name in neds_modalities(self.config_):
             key = "labels" if name.startswith("label") else name
             if key in weights:
                 loss_weights[name] = weights[key]
-        return NedsBuilder(self.config_, self._scheme_probs(), self.mask_ratio,
-                           [None] * len(self.config_.n_neurons), weights=loss_weights,
-                           precision=self.precision, n_forward=self.forward_bins)
+        return NedsBuilder(self.config_, scheme_probs, self.mask_ratio, mean_counts,
+                           weights=loss_weights, precision=self.precision,
+                           n_forward=self.forward_bins, **options)
 
     # ------------------------------------------------------------------ prediction
     def _encoded_b(self, b, spikes):

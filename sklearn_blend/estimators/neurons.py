@@ -392,37 +392,29 @@ class NeuronEmbedding(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             int(s) for s in rng.randint(_training.MAX_SEED, size=4)
         )
         samples = self._samples(recordings, rows, data_seed, with_behavior=with_behavior)
-        common = dict(architecture=self._architecture(), n_neurons=len(self.neuron_keys_),
-                      modality=self._modality(), mask_ratio=self.mask_ratio,
-                      precision=self.precision,
+        common = dict(self._model_params(teacher=False),
                       config=_training.training_config(self, self.device_))
         self.n_behavior_in_ = recordings.n_behavior if with_behavior else 0
         self.teacher_net_ = None
         if self.behavior_inputs:  # the teacher itself is the model
             self._behavior_scale = _neuron_training.behavior_scaling(recordings)
-            self.student_net_ = self._fit_teacher(samples, common, teacher_seed)
+            self.student_net_ = self._fit_teacher(samples, common["config"], teacher_seed)
             self.embeddings_ = _neuron_training.embedding_table(self.student_)
             self.n_iter_ = len(self.student_net_.history)
             return self
-        distill = {}
         if with_behavior:
-            self.teacher_net_ = self._fit_teacher(samples, common, teacher_seed)
-            distill = dict(teacher=_training.trained_model(self.teacher_net_),
-                           strategy=build_strategy(self.strategy, tau=self.tau),
-                           alpha=self.alpha)
+            self.teacher_net_ = self._fit_teacher(samples, common["config"], teacher_seed)
         self.student_net_ = _neuron_training.train_neuron_model(
             samples, seed=student_seed,
             description=f"{strategy_name(self.strategy)} student" if self.strategy else "NeuPRINT",
-            **common, **distill,
+            **common, **self._distillation(),
         )
         self.embeddings_ = _neuron_training.embedding_table(self.student_)
         self.n_iter_ = len(self.student_net_.history)
         return self
 
-    def _fit_teacher(self, samples, common, seed):
-        if self.teacher_hidden_size is not None:
-            common = dict(common, architecture=dict(common["architecture"],
-                                                    hidden_size=self.teacher_hidden_size))
+    def _fit_teacher(self, samples, config, seed):
+        common = dict(self._model_params(teacher=True), config=config)
         teacher = _NeuronTeacher(**common, seed=seed)
         params = dict(common, config=dataclasses.replace(common["config"], verbose=0))
         key, cache = _teacher_cache.cache_key(params, self.random_state, self.teacher_cache)
@@ -433,21 +425,31 @@ class NeuronEmbedding(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         """The recipe ``fit`` builds the net in ``attribute`` from: the teacher (reads the
         behavior; also the model itself with ``behavior_inputs=True``) or the student,
         distilled from :attr:`teacher_net_`'s model. :func:`sklearn_blend.load` loads saved
-        weights into it."""
+        weights into it (the output bias's start, 1, is replaced by the saved weights)."""
         reads_behavior = attribute == "teacher_net_" or self.behavior_inputs
+        return _neuron_training.neuron_model_builder(
+            **self._model_params(teacher=reads_behavior),
+            n_behavior=self.n_behavior_in_ if reads_behavior else 0, mean_activity=1.0,
+            **({} if reads_behavior else self._distillation()))
+
+    def _model_params(self, *, teacher):
+        """What the model is built from, as :func:`~sklearn_blend.training.neurons.
+        train_neuron_model` takes it (less data, behavior and training settings): the
+        teacher's (``teacher=True``, ``teacher_hidden_size`` wide if set) or the student's."""
         architecture = self._architecture()
-        if reads_behavior and self.teacher_hidden_size is not None:
+        if teacher and self.teacher_hidden_size is not None:
             architecture["hidden_size"] = self.teacher_hidden_size
-        distill = {}
-        if not reads_behavior and self.teacher_net_ is not None:
-            distill = dict(teacher=_training.trained_model(self.teacher_net_),
-                           strategy=build_strategy(self.strategy, tau=self.tau),
-                           alpha=self.alpha)
-        config = _neuron_training.model_config(
-            architecture, len(self.neuron_keys_), self.n_behavior_in_ if reads_behavior else 0)
-        return _neuron_training.NeuronModelBuilder(
-            config, self._modality(), self.mask_ratio, 1.0, precision=self.precision,
-            **distill)
+        return dict(architecture=architecture, n_neurons=len(self.neuron_keys_),
+                    modality=self._modality(), mask_ratio=self.mask_ratio,
+                    precision=self.precision)
+
+    def _distillation(self):
+        """The student's distillation from :attr:`teacher_net_`'s model (``teacher``,
+        ``strategy``, ``alpha``), none without a teacher."""
+        if self.teacher_net_ is None:
+            return {}
+        return dict(teacher=_training.trained_model(self.teacher_net_),
+                    strategy=build_strategy(self.strategy, tau=self.tau), alpha=self.alpha)
 
     @property
     def student_(self):

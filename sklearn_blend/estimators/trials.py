@@ -423,14 +423,7 @@ class BlendTeacher(_MaskedModelEstimator):
         self.mask_ratio_ = self._mask_ratio
         self.n_behavior_in_ = len(raw.names)
         self.behavior_encoding_ = BehaviorEncoding(raw)
-        builder = _training.TrialModelBuilder(
-            self._model_config(encoding=self.behavior_encoding_),
-            self.mask_ratio_,
-            targets.mean(axis=(0, 1)),
-            modalities={SPIKES.name: SPIKES},
-            n_forward=self.forward_bins,
-            precision=self.precision,
-        )
+        builder = self._teacher_builder(targets.mean(axis=(0, 1)))
         seed = check_random_state(self.random_state).randint(_training.MAX_SEED)
         encoded = self._with_forward(self.behavior_encoding_.transform(raw, "y (behavior)"),
                                      behavior_forward, targets[:, self.n_time_in_ :])
@@ -523,10 +516,16 @@ class BlendTeacher(_MaskedModelEstimator):
         """The recipe ``fit`` builds :attr:`net_` from, for the fitted shapes and behavior
         encoding: :func:`sklearn_blend.load` loads saved weights into it (``saved``, what the
         file says of the fitted objective, is not needed here)."""
+        # the readout's start is replaced by the saved weights
+        return self._teacher_builder(np.ones(self.n_features_in_))
+
+    def _teacher_builder(self, mean_counts):
+        """The recipe of the teacher model and its objective: masked modelling of the spikes
+        with the encoded behavior as input, the readout started at ``mean_counts``."""
         return _training.TrialModelBuilder(
             self._model_config(encoding=self.behavior_encoding_),
             self.mask_ratio_,
-            np.ones(self.n_features_in_),  # the readout's start; the saved weights replace it
+            mean_counts,
             modalities={SPIKES.name: SPIKES},
             n_forward=self.forward_bins,
             precision=self.precision,
@@ -964,18 +963,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
                 self.teacher_.encode_behavior(behavior, window, name=name,
                                               behavior_forward=behavior_forward),
                 inputs.shape[1])
-        builder = _training.TrialModelBuilder(
-            self._model_config(),
-            self.mask_ratio_,
-            targets.mean(axis=(0, 1)),
-            modalities={SPIKES.name: SPIKES},
-            n_forward=self.forward_bins,
-            teacher=teacher_model,
-            strategy=None if teacher_model is None else build_strategy(self.strategy,
-                                                                       tau=self.tau),
-            alpha=self.alpha,
-            precision=self.precision,
-        )
+        builder = self._student_builder(teacher_model, targets.mean(axis=(0, 1)))
         self.student_net_ = _training.fit_net(
             builder,
             _training.pack({"spikes": inputs, "behavior": behavior}, {"spikes": targets}),
@@ -1038,10 +1026,16 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         loads saved weights into it, the objective's own ones (feature projections)
         included."""
         teacher_model = None if self.teacher_ is None else self.teacher_.model_
+        # the readout's start is replaced by the saved weights
+        return self._student_builder(teacher_model, np.ones(self.n_features_in_))
+
+    def _student_builder(self, teacher_model, mean_counts):
+        """The recipe of the student (or plain model) and its objective: masked modelling
+        of the spikes, distilled from ``teacher_model`` by ``strategy`` when there is one."""
         return _training.TrialModelBuilder(
             self._model_config(),
             self.mask_ratio_,
-            np.ones(self.n_features_in_),  # the readout's start; the saved weights replace it
+            mean_counts,
             modalities={SPIKES.name: SPIKES},
             n_forward=self.forward_bins,
             teacher=teacher_model,

@@ -388,16 +388,7 @@ def fit_net(build, data, config, seed, description="training"):
             net_class = distributed.AcceleratedObjectiveNet
             placement = distributed.placement(config)
         net = net_class(
-            module=model,
-            criterion=objective,
-            optimizer=torch.optim.AdamW,
-            lr=config.lr,
-            optimizer__weight_decay=config.weight_decay,
-            # one fused kernel per step instead of a Python loop over parameters (same update)
-            optimizer__fused=torch.device(config.device).type in ("cpu", "cuda"),
-            max_epochs=config.max_epochs,
-            batch_size=config.batch_size,
-            iterator_train__shuffle=True,
+            **_net_arguments(model, objective, config, description),
             train_split=(
                 ValidSplit(config.validation_fraction, random_state=seed)
                 if use_validation
@@ -405,9 +396,6 @@ def fit_net(build, data, config, seed, description="training"):
             ),
             callbacks=_callbacks(config, n_train, use_validation, description,
                                  objective.term_names()),
-            verbose=int(config.verbose >= 2),
-            monitor=config.monitor,
-            description=description,
             **placement,
         )
         net.fit(data, y=None)
@@ -418,6 +406,26 @@ def fit_net(build, data, config, seed, description="training"):
         raise KeyboardInterrupt(f"training of the {description} was interrupted in epoch "
                                 f"{len(net.history)}")
     return net
+
+
+def _net_arguments(model, objective, config, description):
+    """The arguments of the net of ``model`` and ``objective`` that training and loading share
+    (all but the validation split, the callbacks and the device placement)."""
+    return dict(
+        module=model,
+        criterion=objective,
+        optimizer=torch.optim.AdamW,
+        lr=config.lr,
+        optimizer__weight_decay=config.weight_decay,
+        # one fused kernel per step instead of a Python loop over parameters (same update)
+        optimizer__fused=torch.device(config.device).type in ("cpu", "cuda"),
+        max_epochs=config.max_epochs,
+        batch_size=config.batch_size,
+        iterator_train__shuffle=True,
+        verbose=int(config.verbose >= 2),
+        monitor=config.monitor,
+        description=description,
+    )
 
 
 def initialized_net(build, config, description="model"):
@@ -431,22 +439,8 @@ def initialized_net(build, config, description="model"):
     """
     with seeding.GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
         model, objective = build()
-    net = ObjectiveNet(
-        module=model,
-        criterion=objective,
-        optimizer=torch.optim.AdamW,
-        lr=config.lr,
-        optimizer__weight_decay=config.weight_decay,
-        optimizer__fused=torch.device(config.device).type in ("cpu", "cuda"),
-        max_epochs=config.max_epochs,
-        batch_size=config.batch_size,
-        iterator_train__shuffle=True,
-        train_split=None,
-        device=config.device,
-        verbose=int(config.verbose >= 2),
-        monitor=config.monitor,
-        description=description,
-    )
+    net = ObjectiveNet(**_net_arguments(model, objective, config, description),
+                       train_split=None, device=config.device)
     return net.initialize()
 
 

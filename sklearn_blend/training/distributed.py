@@ -12,8 +12,7 @@ DistributedDataParallel). The validation loss is averaged across processes too, 
 stopping picks the same epoch everywhere. Started as a plain ``python`` process it is a single
 process (accelerate's CPU or single-GPU mode), which is what the tests run.
 
-After training the model is unwrapped (skorch's ``unwrap_after_train``) and the accelerator is
-dropped from the fitted net, so a fitted estimator pickles, saves and predicts like any other.
+After training the model is unwrapped and the accelerator is dropped from the fitted net, so a fitted estimator pickles, saves and predicts like any other.
 """
 
 from __future__ import annotations
@@ -51,7 +50,9 @@ def placement(config):
     accelerator, no device of skorch's own, and the epoch table (``verbose=2``) printed by the
     main process only."""
     accelerator = make_accelerator(config.device)
-    return {"device": None, "accelerator": accelerator,
+    # unwrapped in release(), after the callbacks' on_train_end (early stopping's best weights
+    # are loaded into the model as it was wrapped when they were saved)
+    return {"device": None, "accelerator": accelerator, "unwrap_after_train": False,
             "callbacks__print_log__sink": accelerator.print if config.verbose >= 2 else print}
 
 
@@ -68,10 +69,11 @@ class AcceleratedObjectiveNet(AccelerateMixin, ObjectiveNet):
     """
 
     def release(self):
-        """After training: keep the device the model is on, replace accelerate's optimizer
-        wrapper by a plain optimizer with the same state, end the finished learning-rate
-        schedule (it holds the wrapper's ``step``) and drop the accelerator; the model and
-        the objective are already unwrapped."""
+        """After training: unwrap the model and the objective, keep the device the model is on,
+        replace accelerate's optimizer wrapper by a plain optimizer with the same state, end
+        the finished learning-rate schedule (it holds the wrapper's ``step``) and drop the
+        accelerator."""
+        self._unwrap_accelerator()
         device = self.accelerator.device  # "cpu:0" in a multi-process CPU run: plain "cpu"
         self.device = "cpu" if device.type == "cpu" else str(device)
         state = self.optimizer_.state_dict()

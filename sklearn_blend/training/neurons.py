@@ -213,12 +213,25 @@ def train_neuron_model(samples, *, architecture, n_neurons, modality, mask_ratio
     """
     n_behavior = (samples["behavior"].shape[-1]
                   if teacher is None and "behavior" in samples else 0)
-    builder = NeuronModelBuilder(
-        model_config(architecture, n_neurons, n_behavior), modality, mask_ratio,
-        float(np.clip(samples["activity"], 0, None).mean()), teacher=teacher,
+    builder = neuron_model_builder(
+        architecture=architecture, n_neurons=n_neurons, n_behavior=n_behavior,
+        modality=modality, mask_ratio=mask_ratio,
+        mean_activity=float(np.clip(samples["activity"], 0, None).mean()), teacher=teacher,
         strategy=strategy, alpha=alpha, precision=precision,
     )
     return fit_net(builder, sample_data(samples, modality), config, seed, description)
+
+
+def neuron_model_builder(*, architecture, n_neurons, n_behavior, modality, mask_ratio,
+                         mean_activity, teacher=None, strategy=None, alpha=1.0,
+                         precision="float32"):
+    """The recipe of a NeuPRINT of ``architecture`` (``n_behavior`` behavior inputs: a
+    teacher) and its objective, the one :func:`train_neuron_model` trains and a saved model
+    is rebuilt from (:mod:`sklearn_blend.persistence`)."""
+    return NeuronModelBuilder(
+        model_config(architecture, n_neurons, n_behavior), modality, mask_ratio,
+        mean_activity, teacher=teacher, strategy=strategy, alpha=alpha, precision=precision,
+    )
 
 
 class _EmbeddingFitBuilder:

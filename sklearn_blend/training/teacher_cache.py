@@ -214,7 +214,10 @@ def fitted_teacher(teacher, data, fit_params, cache, *, key_params):
         return _fit(teacher, data, fit_params)
     cached = cache.cache(_fit_keyed, ignore=["teacher", "data", "fit_params"])
     args = (teacher, data, fit_params, key)
-    with _entry_lock(cache.location, key):
+    # a data-parallel teacher is fitted by all processes of its run together, each taking
+    # part in every step, so none may wait for another's lock (each write is still whole)
+    together = getattr(teacher, "distributed", None) is not None
+    with contextlib.nullcontext() if together else _entry_lock(cache.location, key):
         # look up, fit and write under the key's lock: concurrent workers fit a teacher once
         fitted = _load_entry(cached, args, key, cache.location)
         if fitted is None:
@@ -288,16 +291,20 @@ def _entry_lock(location, key):
     folder = os.path.join(os.fspath(location), LOCK_FOLDER)
     try:
         os.makedirs(folder, exist_ok=True)
-        lock = lock_class(os.path.join(folder, f"{key}.lock"), timeout=timeout)
+        # each kind of lock has its own file: a native lock leaves its (unlocked) file behind,
+        # which a soft lock of the same name would take for a held lock
+        path = os.path.join(folder, key)
+        soft = lock_class is filelock.SoftFileLock
+        lock = lock_class(f"{path}.soft.lock" if soft else f"{path}.lock", timeout=timeout)
         try:
             lock.acquire()
         except NotImplementedError:  # filelock < 4 on a file system without flock
-            lock = filelock.SoftFileLock(lock.lock_file, timeout=timeout)
+            lock = filelock.SoftFileLock(f"{path}.soft.lock", timeout=timeout)
             lock.acquire()
     except filelock.Timeout:
         warnings.warn(
             f"waited {timeout:g} s for another worker fitting the same teacher into "
-            f"{os.fspath(location)!r} (lock {os.path.join(folder, key)}.lock); fitting it "
+            f"{os.fspath(location)!r} (lock {lock.lock_file}); fitting it "
             "here too. A worker killed while holding a soft lock can leave its lock file "
             "behind: delete it if no worker is fitting that teacher; a fit that takes longer "
             "than this wait needs a larger SKLEARN_BLEND_CACHE_LOCK_TIMEOUT.",
