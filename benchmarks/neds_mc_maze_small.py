@@ -31,7 +31,8 @@ fifth session's test trials, 3 seeds, and a plot.
 Run ``python benchmarks/neds_mc_maze_small.py`` (and ``--part sessions``); they write
 ``benchmarks/results/neds_mc_maze_small.{csv,md}`` (after every seed, so a stopped run keeps
 the seeds it finished; ``--seeds 2 --append`` adds seeds later) and
-``neds_sessions.{csv,md,png}``.
+``neds_sessions.{csv,md,png}``. Seeds run in parallel processes, each with its own ``--out``,
+are combined by ``--merge CSV ...`` (which trains nothing).
 ``--quick`` checks the script (1 seed, 2 folds, 5 epochs).
 """
 
@@ -314,8 +315,19 @@ def main(argv=None):
     parser.add_argument("--part", choices=["mc_maze", "sessions"], default="mc_maze")
     parser.add_argument("--append", action="store_true",
                         help="add the seeds run now to the rows already in --out's CSV")
+    parser.add_argument("--merge", nargs="+", metavar="CSV",
+                        help="write --out's table from these CSVs of earlier runs (say, seeds "
+                             "run in parallel with their own --out); trains nothing")
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    if args.part == "mc_maze" and args.merge:
+        results = pd.concat([pd.read_csv(path) for path in args.merge], ignore_index=True)
+        seeds = sorted(int(x) for x in results.seed.unique())
+        header = (f"MC_Maze_Small, NEDS ({NEDS_PARAMS}), 5-fold CV x seeds {seeds}, merged from "
+                  f"runs of one seed each (--seeds S --out ...); command `python "
+                  f"benchmarks/neds_mc_maze_small.py --merge {' '.join(args.merge)}`.")
+        write_results(args.out, header, summarize_mc_maze(results), results)
+        return
     if args.part == "mc_maze":
         # one seed at a time, the table rewritten after each: a stopped run keeps its seeds
         parts = [pd.read_csv(f"{args.out}.csv")] if args.append else []
