@@ -116,7 +116,12 @@ def run_folds(run, args, *extra):
     splits = list(KFold(5, shuffle=True, random_state=0).split(np.arange(75)))
     if args.quick:
         params, seeds, splits = dict(max_epochs=5), seeds[:1], splits[:2]
+    # the cores shared out among the processes; OMP_NUM_THREADS, when set, caps it (several
+    # scripts run side by side must not each take every core: threads that share a core slow
+    # down many times over)
     n_threads = max(1, (os.cpu_count() or 1) // args.n_jobs)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        n_threads = min(n_threads, max(1, int(os.environ["OMP_NUM_THREADS"])))
     outputs = Parallel(n_jobs=args.n_jobs)(
         delayed(run)(fold, seed, train, test, *extra, params, n_threads)
         for seed in seeds for fold, (train, test) in enumerate(splits))
