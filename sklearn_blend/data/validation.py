@@ -148,6 +148,11 @@ def check_teacher_cache(value):
         )
 
 
+#: values of the model estimators' ``distributed`` parameter (the engines of
+#: :mod:`sklearn_blend.training.distributed`)
+DISTRIBUTED = (None, "accelerate")
+
+
 def check_training_params(estimator):
     """Masking, dropout, attention-window and optimisation parameters every model estimator
     has (``BlendEstimator``, ``BlendTeacher``, ``NeuronEmbedding``, ``NedsEstimator``; the
@@ -172,7 +177,7 @@ def check_training_params(estimator):
     if hasattr(estimator, "early_stopping_on"):
         check_in(estimator.early_stopping_on, "early_stopping_on", ("masked", "heldout"))
     check_number(estimator.verbose, "verbose", low=0, integer=True)
-    check_in(getattr(estimator, "distributed", None), "distributed", (None, "accelerate"))
+    check_in(getattr(estimator, "distributed", None), "distributed", DISTRIBUTED)
     check_random_state_param(estimator.random_state)
 
 

@@ -10,22 +10,19 @@ the seeded sampler draws the same batch order in every process, accelerate hands
 its share of every batch, and gradients are averaged across processes (PyTorch's
 DistributedDataParallel). The validation loss is averaged across processes too, so early
 stopping picks the same epoch everywhere. Started as a plain ``python`` process it is a single
-process (accelerate's CPU or single-GPU mode), which is what the tests run.
+process (accelerate's CPU or single-GPU mode).
 
-After training the model is unwrapped and the accelerator is dropped from the fitted net, so a fitted estimator pickles, saves and predicts like any other.
+After training the model is unwrapped and the accelerator is dropped from the fitted net, so a
+fitted estimator pickles, saves and predicts like any other.
 """
 
 from __future__ import annotations
 
 import torch
 from skorch.dataset import unpack_data
-
 from skorch.hf import AccelerateMixin
 
 from .core import ObjectiveNet
-
-#: values of the estimators' ``distributed`` parameter
-DISTRIBUTED = (None, "accelerate")
 
 
 def make_accelerator(device):
@@ -40,8 +37,6 @@ def make_accelerator(device):
             '"sklearn-blend[accelerate]".'
         ) from error
     return Accelerator(cpu=torch.device(device).type == "cpu", mixed_precision="no")
-
-
 
 
 def placement(config):
