@@ -139,6 +139,7 @@ def write_atomic(path, write):
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}{path.suffix}")
         try:
             os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            mode = os.stat(tmp).st_mode & 0o777  # what a plain open gives, umask applied
             break
         except FileExistsError:
             continue
@@ -146,6 +147,9 @@ def write_atomic(path, write):
         raise FileExistsError(f"could not create a temporary file beside {os.fspath(path)!r}")
     try:
         write(os.fspath(tmp))
+        # a writer that replaces the file (safetensors' own writer does) leaves its own mode
+        if os.stat(tmp).st_mode & 0o777 != mode:
+            os.chmod(tmp, mode)
         handle = os.open(tmp, os.O_RDWR | getattr(os, "O_BINARY", 0))
         try:
             os.fsync(handle)

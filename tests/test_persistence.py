@@ -511,6 +511,9 @@ def test_writes_are_atomic(data, tmp_path, monkeypatch):
     assert metadata["format"] == "sklearn_blend" and metadata["format_version"] == "1"
     assert len(metadata["checksum"]) == 64 and json.loads(metadata["content"])["object"]
     assert os.path.getsize(path) < 20_000
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # what a plain open() gives
 
 
 def _crafted(path, out, edit):
