@@ -27,8 +27,9 @@ on an allow-list, built in this process, are rebuilt:
   classes, not subclasses) and the helper classes their fitted state holds (behavior
   encodings, model configs, modalities, the built-in distillation strategies);
 * scikit-learn's public estimators, as ``sklearn.utils.discovery.all_estimators`` lists them
-  for the installed scikit-learn (``Pipeline``, ``FeatureUnion``, ``ColumnTransformer`` and
-  the searches included; never its tests or ``experimental`` modules), stored by the public
+  for the installed scikit-learn (``Pipeline``, ``FeatureUnion`` and ``ColumnTransformer``
+  included; never its tests or ``experimental`` modules, and not the searches, see below),
+  stored by the public
   module that exposes them (``sklearn.linear_model:PoissonRegressor``) and looked up by that
   name, never imported from it; their state must be data (numbers, strings, arrays, nested
   estimators). Their attributes are restored as unpickling would, without calling ``fit``;
@@ -41,6 +42,12 @@ Code cannot be stored: a user's own base or strategy that is not registered by n
 function, an estimator class outside the allow-list or an object of another kind makes
 :func:`save` raise a ``ValueError`` that names it; pickle such models with ``joblib`` or
 ``pickle``, which keep working, and load those files only from sources you trust.
+
+A fitted search (``GridSearchCV``, ``RandomizedSearchCV``, ...) is not stored either: its
+cross-validation splitter and candidate grid are not data of the format, and a grid could
+name a ``teacher_cache`` folder for a later refit. :func:`save` refuses it and asks for its
+``best_estimator_``, the model its ``predict`` uses; keep ``cv_results_`` as a table
+(``pandas.DataFrame(search.cv_results_)``).
 
 What a file holds is data, and :func:`load` checks it as such: arrays only of the dtypes
 :func:`save` writes (no structured, void or object tensors; string items of at most
@@ -273,15 +280,19 @@ def _sklearn_classes():
 
     ``sklearn.utils.discovery.all_estimators`` finds them: it imports scikit-learn's public
     modules only (never tests, ``conftest`` or ``experimental``) and keeps the non-abstract
-    ``BaseEstimator`` subclasses they expose, ``Pipeline``, ``FeatureUnion``,
-    ``ColumnTransformer`` and the searches included. Each is stored under the public module
+    ``BaseEstimator`` subclasses they expose, ``Pipeline``, ``FeatureUnion`` and
+    ``ColumnTransformer`` included, the searches (``GridSearchCV`` and the others deriving from
+    ``BaseSearchCV``) left out: :func:`save` refuses them. Each is stored under the public module
     that exposes it (``sklearn.linear_model:PoissonRegressor``). Loading looks names up here
     and never imports a module named by a file.
     """
+    from sklearn.model_selection._search import BaseSearchCV
     from sklearn.utils.discovery import all_estimators
 
     classes = {}
     for name, cls in all_estimators():
+        if issubclass(cls, BaseSearchCV):
+            continue  # save refuses searches (see _Encoder._object)
         parts = cls.__module__.split(".")
         public = ".".join(parts[: next((i for i, part in enumerate(parts)
                                         if part.startswith("_")), len(parts))])
@@ -497,6 +508,7 @@ class _Encoder:
 
     def _object(self, value, where):
         from sklearn.base import BaseEstimator
+        from sklearn.model_selection._search import BaseSearchCV
         from sklearn.utils._metadata_requests import MetadataRequest
 
         from .distill import STRATEGIES, Strategy
@@ -509,6 +521,12 @@ class _Encoder:
                 return seen
             self._refuse(where, value, "a skorch net is stored only as a fitted attribute of "
                                        "the sklearn_blend estimator that trained it")
+        if isinstance(value, BaseSearchCV):
+            # its cv splitter and candidate grid are code, not data; what it predicts with is
+            # its best_estimator_
+            self._refuse(where, value, "a fitted search is not stored by the safe format; "
+                                       "save its best_estimator_ (the model its predict uses), "
+                                       "and keep cv_results_ as a table")
         if isinstance(value, BaseEstimator):
             return self._estimator(value, where)
         if type(value).__module__.startswith("joblib") and type(value).__name__ == "Memory":

@@ -553,6 +553,7 @@ def test_only_allow_listed_classes_are_rebuilt(glm_file, tmp_path):
                                                                "NoSuchModel in sklearn.linear"),
                           ("sklearn.linear_model._ridge:PoissonRegressor", "not on the allow"),
                           ("sklearn_blend:Recordings", "not on the allow-list"),
+                          ("sklearn.model_selection:GridSearchCV", "not on the allow-list"),
                           ("sklearn.base:BaseEstimator.__init__", "not on the allow-list")]:
         _crafted(glm_file, crafted, lambda content: content.replace(REGRESSOR, name))
         with pytest.raises(ValueError, match=message):
@@ -619,6 +620,29 @@ def test_a_teacher_cache_folder_is_not_loaded(data, tmp_path):
         assert loaded.teacher_cache is (True if reset else cache)
         assert [str(w.message)[:40] for w in caught] == (
             ["the model file sets CrossModalEstimator."] if reset else [])
+
+
+def test_a_search_is_refused_and_its_best_estimator_saved(data, tmp_path):
+    """A fitted search is not stored (its grid could name a teacher_cache folder for a refit);
+    its best_estimator_ is, and a folder cache there is reset as anywhere."""
+    from sklearn.model_selection import GridSearchCV
+
+    X, b = data
+    folder = str(tmp_path / "cache")
+    search = GridSearchCV(
+        make_pipeline(BlendEstimator(random_state=0, **TINY), PerBin(RidgeCV())),
+        {"blendestimator__teacher_cache": [folder], "blendestimator__alpha": [0.3, 0.7]},
+        cv=2).fit(X, b)
+    assert "blendestimator__teacher_cache" in search.best_params_
+    with pytest.raises(ValueError, match=r"cannot store GridSearchCV = .*a fitted search is "
+                                         r"not stored .* save its best_estimator_"):
+        save(search, tmp_path / "search.safetensors")
+    assert not any(tmp_path.glob("search*"))
+    save(search.best_estimator_, tmp_path / "best.safetensors")
+    with pytest.warns(UserWarning, match="sets BlendEstimator.teacher_cache="):
+        loaded = load(tmp_path / "best.safetensors")
+    assert loaded[0].teacher_cache is True
+    same(loaded.predict(X), search.predict(X))
 
 
 def _with_node(node):
