@@ -32,7 +32,10 @@ Run ``python benchmarks/neds_mc_maze_small.py`` (and ``--part sessions``); they 
 ``benchmarks/results/neds_mc_maze_small.{csv,md}`` (after every seed, so a stopped run keeps
 the seeds it finished; ``--seeds 2 --append`` adds seeds later) and
 ``neds_sessions.{csv,md,png}``. Seeds run in parallel processes, each with its own ``--out``,
-are combined by ``--merge CSV ...`` (which trains nothing).
+are combined by ``--merge CSV ...`` (which trains nothing and refuses a (method, fold, seed)
+given twice): the README's table is ``--seeds S --n-jobs 1 --out
+benchmarks/results/neds_mc_maze_small_seedS`` for S = 0, 1, 2, then ``--merge`` of the three
+CSVs.
 ``--quick`` checks the script (1 seed, 2 folds, 5 epochs).
 """
 
@@ -205,6 +208,8 @@ def summarize_mc_maze(results):
         ("decoding R2", "neds", "ndt", "vel_r2", None),
         ("decoding R2", "neds", "hard", "vel_r2", None),
         ("decoding R2 (multi-task gain)", "neds", "neds_decoding", "vel_r2", None),
+        ("decoding R2", "neds_decoding", "smoothing", "vel_r2", None),
+        ("decoding R2", "neds_decoding", "hard", "vel_r2", None),
         ("decoding R2, own decoder vs rates", "neds", "neds", "vel_r2", "vel_r2_rates"),
         ("encoding bits/spike", "neds", "glm", "enc_bps", None),
         ("encoding bits/spike per neuron", "neds", "glm", "enc_bps_neuron", None),
@@ -212,6 +217,8 @@ def summarize_mc_maze(results):
         ("Vel-R2", "hard_neds", "hard", "vel_r2", None),
         ("co-bps", "hard_neds", "ndt", "co_bps", None),
         ("Vel-R2", "hard_neds", "ndt", "vel_r2", None),
+        ("Vel-R2", "hard_neds", "smoothing", "vel_r2", None),
+        ("Vel-R2", "hard_neds", "neds_decoding", "vel_r2", None),
     ]
     lines += ["", "Paired differences (mean +- sd over (fold, seed) pairs, wins/pairs, Wilcoxon "
               "p; optimistic, the pairs share training trials):", ""]
@@ -321,7 +328,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     start = time.perf_counter()
     if args.part == "mc_maze" and args.merge:
-        results = pd.concat([pd.read_csv(path) for path in args.merge], ignore_index=True)
+        results = pd.concat([pd.read_csv(path).assign(source=path) for path in args.merge],
+                            ignore_index=True)
+        repeated = results[results.duplicated(["method", "fold", "seed"], keep=False)]
+        if len(repeated):
+            raise SystemExit(
+                f"--merge: (method, fold, seed) rows appear more than once, in "
+                f"{sorted(repeated.source.unique())}; give each run's CSV once (the merged "
+                f"table is written to --out, so do not pass --out's own CSV).")
+        results = results.drop(columns="source")
         seeds = sorted(int(x) for x in results.seed.unique())
         header = (f"MC_Maze_Small, NEDS ({NEDS_PARAMS}), 5-fold CV x seeds {seeds}, merged from "
                   f"runs of one seed each (--seeds S --out ...); command `python "

@@ -184,3 +184,32 @@ def test_speed_report_compares_each_precision_with_the_reference_and_its_own_pea
     assert "| d | inference, one pass | 100.0 | 50.0 | 0.50x | – | – |" in markdown
     # FLOP ratio = time ratio x GFLOP/s ratio; peak fractions against each precision's peak
     assert "| d | bf16 | 1.50 | 1.20 | 2.00 | 100, 80 | 50%, 40% |" in markdown
+
+
+@pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")  # equal differences
+def test_neds_merge_combines_seed_runs_and_refuses_a_row_given_twice(load_benchmark, tmp_path,
+                                                                     capsys):
+    import pandas as pd
+
+    neds = load_benchmark("neds_mc_maze_small")
+    paths = []
+    for seed in (0, 1):
+        rows = [dict(method=method, fold=fold, seed=seed, vel_r2=0.1 * fold + 0.01 * seed + shift,
+                     vel_r2_rates=0.2 + 0.03 * fold, enc_bps=shift - 0.01 * fold,
+                     enc_bps_neuron=shift - 0.1 * seed, co_bps=shift + 0.02 * fold)
+                for fold in range(3)
+                for shift, method in enumerate(neds.LABELS)]
+        paths.append(tmp_path / f"seed{seed}.csv")
+        pd.DataFrame(rows).to_csv(paths[-1], index=False)
+    out = tmp_path / "merged"
+    neds.main(["--merge", *map(str, paths), "--out", str(out)])
+    merged = pd.read_csv(f"{out}.csv")
+    assert len(merged) == 7 * 3 * 2 and sorted(merged.seed.unique()) == [0, 1]
+    table = (tmp_path / "merged.md").read_text()
+    assert "seeds [0, 1], merged from runs" in table
+    assert "| NEDS | 6 |" in table
+    # "smoothing" is the first method, "neds" the fourth: a paired difference of +3
+    assert "NEDS - smoothing + NLB ridge (ridge on smoothed spikes): +3.000 +- 0.000 (6/6" in table
+    with pytest.raises(SystemExit, match=r"rows appear more than once, in .*merged\.csv"):
+        neds.main(["--merge", *map(str, paths), f"{out}.csv", "--out", str(tmp_path / "again")])
+    assert not list(tmp_path.glob("again*"))
