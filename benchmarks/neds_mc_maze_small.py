@@ -15,11 +15,13 @@ every number:
   1}``): the multi-task gain is NEDS minus that;
 * encoding: bits/spike of all 142 neurons from behavior alone (``predict_rates(b=b)``), NLB's
   pooled form and NEDS's per-neuron average, against a Poisson GLM per neuron on the velocity
-  at several lags (``GLM_LAGS``; its penalty chosen by inner 3-fold CV on the training trials);
+  at several lags (``GLM_LAGS``; its penalty chosen by inner 3-fold CV on the training trials),
+  and against an encoding-only NEDS of the same size (``scheme_probs={"encoding": 1}``);
 * NEDS as a BLEND teacher: the hard student distilled from this NEDS (``teacher=`` the fitted
   model) beside the hard student of the ``BlendTeacher`` (co-bps, fp-bps, Vel-R2).
 
-The NDT models use the package defaults; the NEDS models ``NEDS_PARAMS`` (a small NEDS for 2
+``--methods`` trains some rows only (their CSV merges with the others'). The NDT models use
+the package defaults; the NEDS models ``NEDS_PARAMS`` (a small NEDS for 2
 CPU cores, trained with early stopping on the masked validation loss).
 
 **Sessions part** (``--part sessions``): ``make_synthetic("hierarchical", n_sessions=5)``
@@ -66,7 +68,7 @@ N_HELDOUT, FORWARD_BINS = 35, 40
 LABELS = {"smoothing": "smoothing + NLB ridge (ridge on smoothed spikes)",
           "ndt": "NDT + NLB ridge", "hard": "BLEND hard (BlendTeacher) + NLB ridge",
           "neds": "NEDS", "neds_decoding": "NEDS, decoding only",
-          "glm": "Poisson GLM on lagged velocity",
+          "neds_encoding": "NEDS, encoding only", "glm": "Poisson GLM on lagged velocity",
           "hard_neds": "BLEND hard (NEDS teacher) + NLB ridge"}
 
 
@@ -130,7 +132,12 @@ def _neds_row(name, model, X, b, forward, train, test, n_in, fold, seed, seconds
                 epochs=model.n_iter_, seconds=seconds)
 
 
-def run_mc_maze(fold, seed, train, test, params, n_threads):
+#: the single-task NEDS of the same size: ``scheme_probs`` all on one scheme
+SINGLE_TASK = {"neds_decoding": "decoding", "neds_encoding": "encoding"}
+
+
+def run_mc_maze(fold, seed, train, test, methods, params, n_threads):
+    """The rows of ``methods`` (names of :data:`LABELS`) on one fold and seed."""
     import torch
 
     torch.set_num_threads(n_threads)
@@ -139,13 +146,17 @@ def run_mc_maze(fold, seed, train, test, params, n_threads):
     X, b, forward = split_arrays(data)
     n_in = X.shape[-1] - N_HELDOUT
     rows = []
-    for result in evaluate_split(data, train, test, ["smoothing", "ndt", "hard"],
-                                 params=params, seed=seed):
+    baselines = [m for m in ("smoothing", "ndt", "hard") if m in methods]
+    for result in (evaluate_split(data, train, test, baselines, params=params, seed=seed)
+                   if baselines else []):
         rows.append(dict(method=result["method"], fold=fold, seed=seed,
                          **{k: result[k] for k in ("co_bps", "fp_bps", "vel_r2", "epochs",
                                                    "seconds")}))
     neds = {}
-    for name, extra in (("neds", {}), ("neds_decoding", {"scheme_probs": {"decoding": 1.0}})):
+    for name in ("neds", *SINGLE_TASK):
+        if name not in methods:
+            continue
+        extra = {"scheme_probs": {SINGLE_TASK[name]: 1.0}} if name in SINGLE_TASK else {}
         start = time.perf_counter()
         model = NedsEstimator(n_heldout=N_HELDOUT, forward_bins=FORWARD_BINS,
                               random_state=seed, **dict(NEDS_PARAMS, **extra, **params))
@@ -153,12 +164,15 @@ def run_mc_maze(fold, seed, train, test, params, n_threads):
         neds[name] = model
         rows.append(_neds_row(name, model, X, b, forward, train, test, n_in, fold, seed,
                               time.perf_counter() - start))
-    start = time.perf_counter()
-    rates, alpha = glm_rates(b[train], X[train], b[test])
-    rows.append(dict(method="glm", fold=fold, seed=seed, glm_alpha=alpha,
-                     enc_bps=metrics.bits_per_spike(rates, X[test]),
-                     enc_bps_neuron=metrics.bits_per_spike_per_neuron(rates, X[test]),
-                     seconds=time.perf_counter() - start))
+    if "glm" in methods:
+        start = time.perf_counter()
+        rates, alpha = glm_rates(b[train], X[train], b[test])
+        rows.append(dict(method="glm", fold=fold, seed=seed, glm_alpha=alpha,
+                         enc_bps=metrics.bits_per_spike(rates, X[test]),
+                         enc_bps_neuron=metrics.bits_per_spike_per_neuron(rates, X[test]),
+                         seconds=time.perf_counter() - start))
+    if "hard_neds" not in methods:
+        return rows
     start = time.perf_counter()
     student = BlendEstimator(strategy="hard", teacher=neds["neds"], n_heldout=N_HELDOUT,
                              forward_bins=FORWARD_BINS, random_state=seed, **params)
@@ -213,6 +227,9 @@ def summarize_mc_maze(results):
         ("decoding R2, own decoder vs rates", "neds", "neds", "vel_r2", "vel_r2_rates"),
         ("encoding bits/spike", "neds", "glm", "enc_bps", None),
         ("encoding bits/spike per neuron", "neds", "glm", "enc_bps_neuron", None),
+        ("encoding bits/spike", "neds_encoding", "glm", "enc_bps", None),
+        ("encoding bits/spike per neuron", "neds_encoding", "glm", "enc_bps_neuron", None),
+        ("encoding bits/spike (multi-task gain)", "neds", "neds_encoding", "enc_bps", None),
         ("co-bps", "hard_neds", "hard", "co_bps", None),
         ("Vel-R2", "hard_neds", "hard", "vel_r2", None),
         ("co-bps", "hard_neds", "ndt", "co_bps", None),
@@ -222,7 +239,10 @@ def summarize_mc_maze(results):
     ]
     lines += ["", "Paired differences (mean +- sd over (fold, seed) pairs, wins/pairs, Wilcoxon "
               "p; optimistic, the pairs share training trials):", ""]
+    present = set(results.method)
     for what, method, baseline, metric, other in comparisons:
+        if not {method, baseline} <= present:
+            continue  # a run of some methods only
         versus = LABELS[baseline] if other is None else "NLB ridge on its rates"
         lines.append(f"- {what}: {LABELS[method]} - {versus}: "
                      f"{_difference(results, method, baseline, metric, other)}")
@@ -322,10 +342,15 @@ def main(argv=None):
     parser.add_argument("--part", choices=["mc_maze", "sessions"], default="mc_maze")
     parser.add_argument("--append", action="store_true",
                         help="add the seeds run now to the rows already in --out's CSV")
+    parser.add_argument("--methods", nargs="+", choices=list(LABELS), default=list(LABELS),
+                        help="the MC_Maze_Small rows to train (default: all); hard_neds needs "
+                             "neds, its teacher")
     parser.add_argument("--merge", nargs="+", metavar="CSV",
                         help="write --out's table from these CSVs of earlier runs (say, seeds "
                              "run in parallel with their own --out); trains nothing")
     args = parser.parse_args(argv)
+    if "hard_neds" in args.methods and "neds" not in args.methods:
+        parser.error("--methods: hard_neds is distilled from the neds row's model; add neds")
     start = time.perf_counter()
     if args.part == "mc_maze" and args.merge:
         results = pd.concat([pd.read_csv(path).assign(source=path) for path in args.merge],
@@ -339,7 +364,7 @@ def main(argv=None):
         results = results.drop(columns="source")
         seeds = sorted(int(x) for x in results.seed.unique())
         header = (f"MC_Maze_Small, NEDS ({NEDS_PARAMS}), 5-fold CV x seeds {seeds}, merged from "
-                  f"runs of one seed each (--seeds S --out ...); command `python "
+                  f"runs of one seed each (--seeds S [--methods ...] --out ...); command `python "
                   f"benchmarks/neds_mc_maze_small.py --merge {' '.join(args.merge)}`.")
         write_results(args.out, header, summarize_mc_maze(results), results)
         return
@@ -348,7 +373,7 @@ def main(argv=None):
         parts = [pd.read_csv(f"{args.out}.csv")] if args.append else []
         for seed in args.seeds[:1] if args.quick else args.seeds:
             results, n_folds, _ = run_folds(run_mc_maze, argparse.Namespace(
-                **dict(vars(args), seeds=[seed])))
+                **dict(vars(args), seeds=[seed])), args.methods)
             parts.append(results)
             results = pd.concat(parts, ignore_index=True)
             seeds = sorted(int(x) for x in results.seed.unique())
@@ -356,7 +381,9 @@ def main(argv=None):
                       f"{seeds}{' (quick: 5 epochs)' if args.quick else ''}; wall time "
                       f"{(time.perf_counter() - start) / 60:.0f} min with n_jobs={args.n_jobs}"
                       f"{' (this run; earlier rows appended to)' if args.append else ''}; "
-                      "command `python benchmarks/neds_mc_maze_small.py`.")
+                      "command `python benchmarks/neds_mc_maze_small.py"
+                      + ("`." if args.methods == list(LABELS)
+                         else f" --methods {' '.join(args.methods)}`."))
             write_results(args.out, header, summarize_mc_maze(results), results)
         return
     from joblib import Parallel, delayed

@@ -204,7 +204,7 @@ def test_neds_merge_combines_seed_runs_and_refuses_a_row_given_twice(load_benchm
     out = tmp_path / "merged"
     neds.main(["--merge", *map(str, paths), "--out", str(out)])
     merged = pd.read_csv(f"{out}.csv")
-    assert len(merged) == 7 * 3 * 2 and sorted(merged.seed.unique()) == [0, 1]
+    assert len(merged) == len(neds.LABELS) * 3 * 2 and sorted(merged.seed.unique()) == [0, 1]
     table = (tmp_path / "merged.md").read_text()
     assert "seeds [0, 1], merged from runs" in table
     assert "| NEDS | 6 |" in table
@@ -213,3 +213,11 @@ def test_neds_merge_combines_seed_runs_and_refuses_a_row_given_twice(load_benchm
     with pytest.raises(SystemExit, match=r"rows appear more than once, in .*merged\.csv"):
         neds.main(["--merge", *map(str, paths), f"{out}.csv", "--out", str(tmp_path / "again")])
     assert not list(tmp_path.glob("again*"))
+    # a run of some methods only: the comparisons it cannot make are left out
+    some = pd.read_csv(paths[0]).query("method in ['neds_encoding', 'glm']")
+    some.to_csv(tmp_path / "some.csv", index=False)
+    neds.main(["--merge", str(tmp_path / "some.csv"), "--out", str(tmp_path / "some")])
+    differences = [line for line in (tmp_path / "some.md").read_text().splitlines()
+                   if line.startswith("- ") and "+-" in line]
+    assert [line.split(":")[0] for line in differences] == [
+        "- encoding bits/spike", "- encoding bits/spike per neuron"]
