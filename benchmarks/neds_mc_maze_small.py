@@ -20,9 +20,13 @@ every number:
 * NEDS as a BLEND teacher: the hard student distilled from this NEDS (``teacher=`` the fitted
   model) beside the hard student of the ``BlendTeacher`` (co-bps, fp-bps, Vel-R2).
 
-``--methods`` trains some rows only (their CSV merges with the others'). The NDT models use
-the package defaults; the NEDS models ``NEDS_PARAMS`` (a small NEDS for 2
-CPU cores, trained with early stopping on the masked validation loss).
+``--methods`` trains some rows only (their CSV merges with the others'; ``--override`` lets
+a rerun's rows replace older ones). The NDT models use the package defaults; the NEDS models
+``NEDS_PARAMS`` (a small NEDS for 2 CPU cores, trained with early stopping on the masked
+validation loss of validation trials drawn from the training trials). Every NEDS row (multi-task,
+decoding-only, encoding-only) fits each learning-rate schedule of ``SCHEDULES`` (``max_epochs``,
+the length of the cosine decay) and keeps the fit with the lowest validation loss: the same
+budget, chosen on training data only.
 
 **Sessions part** (``--part sessions``): ``make_synthetic("hierarchical", n_sessions=5)``
 (sessions of one latent family, different neurons and readouts). NEDS is pretrained on 4
@@ -61,6 +65,9 @@ from sklearn_blend.model_selection import paired_differences
 #: the NEDS of both parts: small enough for 2 CPU cores
 NEDS_PARAMS = dict(hidden_size=64, n_layers=2, n_heads=2, ffn_size=128, lr=3e-3,
                    n_iter_no_change=60, max_epochs=300, behavior_groups=[[0, 1]])
+#: the ``max_epochs`` (the length of the cosine learning-rate schedule) each MC_Maze_Small NEDS
+#: chooses from, by its validation loss on training trials (:func:`select_schedule`)
+SCHEDULES = (300, 800)
 #: velocity lags (bins; positive: the velocity after the bin, which the neurons lead) of the GLM
 GLM_LAGS = (-10, -5, 0, 5, 10, 15, 20, 25, 30)
 GLM_ALPHAS = (1e-3, 1e-2, 1e-1)
@@ -136,6 +143,19 @@ def _neds_row(name, model, X, b, forward, train, test, n_in, fold, seed, seconds
 SINGLE_TASK = {"neds_decoding": "decoding", "neds_encoding": "encoding"}
 
 
+def select_schedule(model, X, b, forward, schedules=SCHEDULES):
+    """``model`` fitted with each ``max_epochs`` of ``schedules`` (the length of its cosine
+    learning-rate schedule); the fit whose early-stopping validation loss (the masked loss of
+    its validation trials, drawn from the training trials) is lowest. Training data only."""
+    from sklearn.base import clone
+
+    if "max_epochs" in model.get_params() and model.max_epochs < min(schedules):
+        schedules = [model.max_epochs]  # --quick
+    fits = [clone(model).set_params(max_epochs=n).fit(X, b, spikes_forward=forward)
+            for n in schedules]
+    return min(fits, key=lambda fit: min(fit.net_.history[:, "valid_loss"]))
+
+
 def run_mc_maze(fold, seed, train, test, methods, params, n_threads):
     """The rows of ``methods`` (names of :data:`LABELS`) on one fold and seed."""
     import torch
@@ -158,12 +178,13 @@ def run_mc_maze(fold, seed, train, test, methods, params, n_threads):
             continue
         extra = {"scheme_probs": {SINGLE_TASK[name]: 1.0}} if name in SINGLE_TASK else {}
         start = time.perf_counter()
-        model = NedsEstimator(n_heldout=N_HELDOUT, forward_bins=FORWARD_BINS,
-                              random_state=seed, **dict(NEDS_PARAMS, **extra, **params))
-        model.fit(X[train], b[train], spikes_forward=forward[train])
+        model = select_schedule(NedsEstimator(
+            n_heldout=N_HELDOUT, forward_bins=FORWARD_BINS, random_state=seed,
+            **dict(NEDS_PARAMS, **extra, **params)), X[train], b[train], forward[train])
         neds[name] = model
-        rows.append(_neds_row(name, model, X, b, forward, train, test, n_in, fold, seed,
-                              time.perf_counter() - start))
+        rows.append(dict(_neds_row(name, model, X, b, forward, train, test, n_in, fold, seed,
+                                   time.perf_counter() - start),
+                         max_epochs=model.max_epochs))
     if "glm" in methods:
         start = time.perf_counter()
         rates, alpha = glm_rates(b[train], X[train], b[test])
@@ -249,6 +270,13 @@ def summarize_mc_maze(results):
     if "glm_alpha" in results:
         chosen = results.glm_alpha.dropna().value_counts().to_dict()
         lines.append(f"- GLM penalty chosen (inner CV): {chosen}")
+    if "max_epochs" in results:
+        chosen = {LABELS[method]: {int(k): v for k, v in
+                                   rows.max_epochs.value_counts().sort_index().items()}
+                  for method, rows in results.dropna(subset=["max_epochs"]).groupby(
+                      "method", sort=False)}
+        lines.append("- NEDS schedule chosen (max_epochs, by validation loss on training "
+                     f"trials): {chosen}")
     lines += ["", "Decoding R2: NEDS rows decode velocity directly (`predict`); the other rows "
               "are NLB's ridge decoder on the model's rates (Vel-R2). Encoding: rates of all "
               "142 neurons of the test trials from their velocity alone."]
@@ -345,6 +373,9 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", choices=list(LABELS), default=list(LABELS),
                         help="the MC_Maze_Small rows to train (default: all); hard_neds needs "
                              "neds, its teacher")
+    parser.add_argument("--override", nargs="+", metavar="CSV", default=[],
+                        help="with --merge: rows of these CSVs replace the rows of the same "
+                             "(method, fold, seed) in the merged ones (a rerun of some methods)")
     parser.add_argument("--merge", nargs="+", metavar="CSV",
                         help="write --out's table from these CSVs of earlier runs (say, seeds "
                              "run in parallel with their own --out); trains nothing")
@@ -362,10 +393,19 @@ def main(argv=None):
                 f"{sorted(repeated.source.unique())}; give each run's CSV once (the merged "
                 f"table is written to --out, so do not pass --out's own CSV).")
         results = results.drop(columns="source")
+        if args.override:
+            newer = pd.concat([pd.read_csv(path) for path in args.override], ignore_index=True)
+            key = ["method", "fold", "seed"]
+            if newer.duplicated(key).any():
+                raise SystemExit("--override: a (method, fold, seed) row appears twice.")
+            replaced = results.set_index(key).index.isin(newer.set_index(key).index)
+            results = pd.concat([results[~replaced], newer], ignore_index=True)
         seeds = sorted(int(x) for x in results.seed.unique())
         header = (f"MC_Maze_Small, NEDS ({NEDS_PARAMS}), 5-fold CV x seeds {seeds}, merged from "
                   f"runs of one seed each (--seeds S [--methods ...] --out ...); command `python "
-                  f"benchmarks/neds_mc_maze_small.py --merge {' '.join(args.merge)}`.")
+                  f"benchmarks/neds_mc_maze_small.py --merge {' '.join(args.merge)}"
+                  + (f" --override {' '.join(args.override)}" if args.override else "")
+                  + "`.")
         write_results(args.out, header, summarize_mc_maze(results), results)
         return
     if args.part == "mc_maze":

@@ -213,6 +213,16 @@ def test_neds_merge_combines_seed_runs_and_refuses_a_row_given_twice(load_benchm
     with pytest.raises(SystemExit, match=r"rows appear more than once, in .*merged\.csv"):
         neds.main(["--merge", *map(str, paths), f"{out}.csv", "--out", str(tmp_path / "again")])
     assert not list(tmp_path.glob("again*"))
+    # a rerun of some methods replaces their rows, and only theirs
+    rerun = pd.read_csv(paths[1]).query("method == 'neds'").assign(vel_r2=9.0)
+    rerun.to_csv(tmp_path / "rerun.csv", index=False)
+    neds.main(["--merge", *map(str, paths), "--override", str(tmp_path / "rerun.csv"),
+               "--out", str(tmp_path / "replaced")])
+    replaced = pd.read_csv(tmp_path / "replaced.csv")
+    assert len(replaced) == len(merged)
+    assert np.allclose(replaced.query("method == 'neds'").groupby("seed").vel_r2.max(), [3.2, 9])
+    assert replaced.query("method != 'neds'").vel_r2.max() < 9
+    assert "--override" in (tmp_path / "replaced.md").read_text().splitlines()[0]
     # a run of some methods only: the comparisons it cannot make are left out
     some = pd.read_csv(paths[0]).query("method in ['neds_encoding', 'glm']")
     some.to_csv(tmp_path / "some.csv", index=False)
