@@ -39,9 +39,8 @@ Run ``python benchmarks/neds_mc_maze_small.py`` (and ``--part sessions``); they 
 the seeds it finished; ``--seeds 2 --append`` adds seeds later) and
 ``neds_sessions.{csv,md,png}``. Seeds run in parallel processes, each with its own ``--out``,
 are combined by ``--merge CSV ...`` (which trains nothing and refuses a (method, fold, seed)
-given twice): the README's table is ``--seeds S --n-jobs 1 --out
-benchmarks/results/neds_mc_maze_small_seedS`` for S = 0, 1, 2, then ``--merge`` of the three
-CSVs.
+given twice); ``--override CSV ...`` then puts a rerun's rows in place of the merged ones. The
+README says which runs its table merges (the command is in the table's header).
 ``--quick`` checks the script (1 seed, 2 folds, 5 epochs).
 """
 
@@ -72,6 +71,8 @@ SCHEDULES = (300, 800)
 GLM_LAGS = (-10, -5, 0, 5, 10, 15, 20, 25, 30)
 GLM_ALPHAS = (1e-3, 1e-2, 1e-1)
 N_HELDOUT, FORWARD_BINS = 35, 40
+#: what identifies a row of the MC_Maze_Small results
+ROW_KEY = ["method", "fold", "seed"]
 LABELS = {"smoothing": "smoothing + NLB ridge (ridge on smoothed spikes)",
           "ndt": "NDT + NLB ridge", "hard": "BLEND hard (BlendTeacher) + NLB ridge",
           "neds": "NEDS", "neds_decoding": "NEDS, decoding only",
@@ -149,7 +150,7 @@ def select_schedule(model, X, b, forward, schedules=SCHEDULES):
     its validation trials, drawn from the training trials) is lowest. Training data only."""
     from sklearn.base import clone
 
-    if "max_epochs" in model.get_params() and model.max_epochs < min(schedules):
+    if model.max_epochs < min(schedules):
         schedules = [model.max_epochs]  # --quick
     fits = [clone(model).set_params(max_epochs=n).fit(X, b, spikes_forward=forward)
             for n in schedules]
@@ -380,13 +381,15 @@ def main(argv=None):
                         help="write --out's table from these CSVs of earlier runs (say, seeds "
                              "run in parallel with their own --out); trains nothing")
     args = parser.parse_args(argv)
+    if args.override and not args.merge:
+        parser.error("--override replaces rows of the --merge CSVs; give --merge too")
     if "hard_neds" in args.methods and "neds" not in args.methods:
         parser.error("--methods: hard_neds is distilled from the neds row's model; add neds")
     start = time.perf_counter()
     if args.part == "mc_maze" and args.merge:
         results = pd.concat([pd.read_csv(path).assign(source=path) for path in args.merge],
                             ignore_index=True)
-        repeated = results[results.duplicated(["method", "fold", "seed"], keep=False)]
+        repeated = results[results.duplicated(ROW_KEY, keep=False)]
         if len(repeated):
             raise SystemExit(
                 f"--merge: (method, fold, seed) rows appear more than once, in "
@@ -395,10 +398,9 @@ def main(argv=None):
         results = results.drop(columns="source")
         if args.override:
             newer = pd.concat([pd.read_csv(path) for path in args.override], ignore_index=True)
-            key = ["method", "fold", "seed"]
-            if newer.duplicated(key).any():
+            if newer.duplicated(ROW_KEY).any():
                 raise SystemExit("--override: a (method, fold, seed) row appears twice.")
-            replaced = results.set_index(key).index.isin(newer.set_index(key).index)
+            replaced = results.set_index(ROW_KEY).index.isin(newer.set_index(ROW_KEY).index)
             results = pd.concat([results[~replaced], newer], ignore_index=True)
         seeds = sorted(int(x) for x in results.seed.unique())
         header = (f"MC_Maze_Small, NEDS ({NEDS_PARAMS}), 5-fold CV x seeds {seeds}, merged from "

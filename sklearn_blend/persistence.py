@@ -29,10 +29,10 @@ on an allow-list, built in this process, are rebuilt:
 * scikit-learn's public estimators, as ``sklearn.utils.discovery.all_estimators`` lists them
   for the installed scikit-learn (``Pipeline``, ``FeatureUnion`` and ``ColumnTransformer``
   included; never its tests or ``experimental`` modules, and not the searches, see below),
-  stored by the public
-  module that exposes them (``sklearn.linear_model:PoissonRegressor``) and looked up by that
-  name, never imported from it; their state must be data (numbers, strings, arrays, nested
-  estimators). Their attributes are restored as unpickling would, without calling ``fit``;
+  stored by the public module that exposes them (``sklearn.linear_model:PoissonRegressor``)
+  and looked up by that name, never imported from it; their state must be data (numbers,
+  strings, arrays, nested estimators). Their attributes are restored as unpickling would,
+  without calling ``fit``;
 * bases and distillation strategies given as objects are stored by the name they are
   registered under (:func:`sklearn_blend.models.register_base`,
   :func:`sklearn_blend.register_strategy`) and looked up in the loading process, which must
@@ -292,7 +292,7 @@ def _sklearn_classes():
     classes = {}
     for name, cls in all_estimators():
         if issubclass(cls, BaseSearchCV):
-            continue  # save refuses searches (see _Encoder._object)
+            continue  # searches are not stored (see _Encoder._estimator)
         parts = cls.__module__.split(".")
         public = ".".join(parts[: next((i for i, part in enumerate(parts)
                                         if part.startswith("_")), len(parts))])
@@ -508,7 +508,6 @@ class _Encoder:
 
     def _object(self, value, where):
         from sklearn.base import BaseEstimator
-        from sklearn.model_selection._search import BaseSearchCV
         from sklearn.utils._metadata_requests import MetadataRequest
 
         from .distill import STRATEGIES, Strategy
@@ -521,12 +520,6 @@ class _Encoder:
                 return seen
             self._refuse(where, value, "a skorch net is stored only as a fitted attribute of "
                                        "the sklearn_blend estimator that trained it")
-        if isinstance(value, BaseSearchCV):
-            # its cv splitter and candidate grid are code, not data; what it predicts with is
-            # its best_estimator_
-            self._refuse(where, value, "a fitted search is not stored by the safe format; "
-                                       "save its best_estimator_ (the model its predict uses), "
-                                       "and keep cv_results_ as a table")
         if isinstance(value, BaseEstimator):
             return self._estimator(value, where)
         if type(value).__module__.startswith("joblib") and type(value).__name__ == "Memory":
@@ -617,10 +610,16 @@ class _Encoder:
         if not package:
             name = _sklearn_names().get(cls)
             if name is None:
-                self._refuse(where, value, f"estimator class {cls.__module__}."
-                                           f"{cls.__qualname__} is not on the allow-list (the "
-                                           "package's estimators, exactly, and scikit-learn's "
-                                           "public estimators)")
+                from sklearn.model_selection._search import BaseSearchCV
+
+                why = (f"estimator class {cls.__module__}.{cls.__qualname__} is not on the "
+                       "allow-list (the package's estimators, exactly, and scikit-learn's "
+                       "public estimators)")
+                if isinstance(value, BaseSearchCV):  # off the list: its cv and grid are code
+                    why = ("a fitted search is not stored by the safe format; save its "
+                           "best_estimator_ (the model its predict uses), and keep "
+                           "cv_results_ as a table")
+                self._refuse(where, value, why)
         node_id = self._new_id(value)
         net_class = _net_types()[0]
         state = {}

@@ -223,6 +223,9 @@ def test_neds_merge_combines_seed_runs_and_refuses_a_row_given_twice(load_benchm
     assert np.allclose(replaced.query("method == 'neds'").groupby("seed").vel_r2.max(), [3.2, 9])
     assert replaced.query("method != 'neds'").vel_r2.max() < 9
     assert "--override" in (tmp_path / "replaced.md").read_text().splitlines()[0]
+    with pytest.raises(SystemExit):  # --override alone would train everything instead
+        neds.main(["--override", str(tmp_path / "rerun.csv"), "--out", str(tmp_path / "x")])
+    assert "give --merge too" in capsys.readouterr().err
     # a run of some methods only: the comparisons it cannot make are left out
     some = pd.read_csv(paths[0]).query("method in ['neds_encoding', 'glm']")
     some.to_csv(tmp_path / "some.csv", index=False)
