@@ -18,11 +18,11 @@ its test trials, mean over x and y):
   ``MLPRegressor`` (64 x 64, early stopping) from each bin's LFP in a window of +-5 bins to its
   velocity, fit on each session's training trials (``--supervised-only`` adds it to an earlier
   run's CSV);
-* ``LFP-only, single session``: ``CrossModalEstimator(alignment=None)`` fit on one session;
+* ``LFP-only, single session``: ``CrossModalEstimator(strategy=None)`` fit on one session;
 * ``LFP-only, multi-session``: the same fit on all seen sessions;
 * ``distilled``: ``CrossModalEstimator(teacher=<that spike teacher>)`` fit on all seen
-  sessions (``alignment="mse"``, ``alpha=0.5``), and the variants of ``--variants``
-  (``alignment="cosine"``; ``alpha`` 0.2 and 0.8);
+  sessions (``strategy="latent"``, ``alpha=0.5``), and the variants of ``--variants``
+  (``strategy=LatentAlignment(metric="cosine")``; ``alpha`` 0.2 and 0.8);
 * unseen session: the multi-session LFP-only model and the distilled model get input maps for
   session 4's layout with ``add_sessions`` (shared model frozen, LFP reconstruction only, no
   spikes), beside a single-session LFP-only model of session 4.
@@ -45,6 +45,7 @@ import pandas as pd
 from common import RESULTS, save_figure, mean_sd, write_results
 from sklearn_blend import CrossModalEstimator, LFPPreprocessor, MaskedAutoencoder, SessionTrials
 from sklearn_blend.datasets import make_spikes_lfp
+from sklearn_blend.distill import LatentAlignment
 from sklearn_blend.model_selection import paired_differences
 from sklearn_blend.modalities import LFP
 
@@ -54,7 +55,7 @@ N_SESSIONS, UNSEEN = 5, 4
 #: bins on either side of each bin that the supervised LFP decoder reads
 CONTEXT = 5
 SUPERVISED = f"LFP, supervised MLP (+-{CONTEXT} bins)"
-VARIANTS = {"distilled (cosine)": dict(alignment="cosine"),
+VARIANTS = {"distilled (cosine)": dict(strategy=LatentAlignment(metric="cosine")),
             "distilled (alpha 0.2)": dict(alpha=0.2), "distilled (alpha 0.8)": dict(alpha=0.8)}
 
 
@@ -152,18 +153,18 @@ def run_seed(seed, quick, variants):
     teacher = MaskedAutoencoder(**sizes).fit(trials(spikes))
     for s in seen:
         score("spike teacher", teacher, s, spikes)
-    multi = CrossModalEstimator(alignment=None, **sizes).fit(trials(lfp, LFP))
+    multi = CrossModalEstimator(strategy=None, **sizes).fit(trials(lfp, LFP))
     distilled = {"distilled": CrossModalEstimator(teacher=teacher, **sizes).fit(
-        trials(lfp, LFP), spikes=trials(spikes))}
+        trials(lfp, LFP), privileged=trials(spikes))}
     for name in variants:
         distilled[name] = CrossModalEstimator(teacher=teacher, **dict(sizes, **VARIANTS[name]))
-        distilled[name].fit(trials(lfp, LFP), spikes=trials(spikes))
+        distilled[name].fit(trials(lfp, LFP), privileged=trials(spikes))
     for s in seen:
         score("LFP-only, multi-session", multi, s, lfp)
         for name, model in distilled.items():
             score(name, model, s, lfp)
     for s in range(N_SESSIONS):
-        single = CrossModalEstimator(alignment=None, **sizes).fit(lfp[s][splits[s][0]])
+        single = CrossModalEstimator(strategy=None, **sizes).fit(lfp[s][splits[s][0]])
         score("LFP-only, single session", single, s, lfp, session=0)
     new = SessionTrials([lfp[UNSEEN][splits[UNSEEN][0]]], keys=[UNSEEN], modality=LFP)
     for name, model in (("LFP-only, multi-session", multi),

@@ -27,7 +27,7 @@ import pandas as pd
 
 from common import RESULTS, mean_sd, write_results
 from nlb_nested import GRIDS
-from sklearn_blend import BlendEstimator, BlendTeacher, metrics
+from sklearn_blend import BlendEstimator, BlendTeacher, scoring
 from sklearn_blend.datasets import make_synthetic
 from sklearn_blend.model_selection import nested_compare, paired_differences
 from sklearn.pipeline import Pipeline
@@ -48,7 +48,7 @@ def searches(fixed):
     models = {"ndt": BlendEstimator(strategy=None, **common),
               "hard": BlendEstimator(strategy="hard", teacher=BlendTeacher(**common), **common)}
     return {name: (Pipeline([("model", models[name]),
-                             ("decoder", metrics.nlb_velocity_decoder())]), GRIDS[name])
+                             ("decoder", scoring.nlb_velocity_decoder())]), GRIDS[name])
             for name in METHODS}
 
 
@@ -92,8 +92,8 @@ def main(argv=None):
     for family in args.families:
         X, b = family_data(family, args.quick)
         rows = nested_compare(searches(fixed), X, b,
-                              scoring={"co_bps": metrics.co_bps_scorer,
-                                       "vel_r2": metrics.vel_r2_scorer},
+                              scoring={"co_bps": scoring.co_bps_scorer,
+                                       "vel_r2": scoring.vel_r2_scorer},
                               refit="co_bps", outer_cv=args.outer, inner_cv=2, seeds=seeds,
                               n_jobs=args.n_jobs, error_score="raise")
         parts.append(pd.DataFrame(rows).assign(family=family))

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from common import RESULTS, mean_sd
-from sklearn_blend import BlendEstimator, BlendTeacher, metrics
+from sklearn_blend import BlendEstimator, BlendTeacher, metrics, scoring
 from sklearn_blend.cli import parse_assignments
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.estimators.smoothing import SmoothingGLM
@@ -74,7 +74,7 @@ def searches(fixed, methods, quick):
             grid = {key: (values if key == first else values[:1])
                     for key, values in grid.items()}
         result[name] = (Pipeline([("model", models[name]),
-                                  ("decoder", metrics.nlb_velocity_decoder())]), grid)
+                                  ("decoder", scoring.nlb_velocity_decoder())]), grid)
     return result
 
 
@@ -206,8 +206,8 @@ def main(argv=None):
         results = earlier.to_dict("records")
     for seed in seeds:
         rows = nested_compare(
-            plan, X, b, scoring={"co_bps": metrics.co_bps_scorer,
-                                 "vel_r2": metrics.vel_r2_scorer},
+            plan, X, b, scoring={"co_bps": scoring.co_bps_scorer,
+                                 "vel_r2": scoring.vel_r2_scorer},
             refit="co_bps", outer_cv=[(tr, te) for tr, te in splits], inner_cv=args.inner,
             seeds=[seed], params=params, n_jobs=args.n_jobs, return_estimator=True,
             error_score="raise")

@@ -51,7 +51,7 @@ from sklearn.model_selection import GridSearchCV, KFold  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 
 from common import FIT_LOG, RESULTS, CountedTeacher, write_results  # noqa: E402
-from sklearn_blend import BlendEstimator, BlendTeacher, metrics  # noqa: E402
+from sklearn_blend import BlendEstimator, BlendTeacher, scoring  # noqa: E402
 from sklearn_blend.datasets import load_mc_maze_small  # noqa: E402
 from sklearn_blend.evaluation import split_arrays  # noqa: E402
 
@@ -65,10 +65,10 @@ N_FOLDS = 5
 def search(n_jobs, cache, small, grid, n_folds):
     model = BlendEstimator(teacher=CountedTeacher(n_heldout=N_HELDOUT, random_state=0, **small),
                            n_heldout=N_HELDOUT, teacher_cache=cache, random_state=0, **small)
-    pipeline = Pipeline([("model", model), ("decoder", metrics.nlb_velocity_decoder())])
+    pipeline = Pipeline([("model", model), ("decoder", scoring.nlb_velocity_decoder())])
     return GridSearchCV(pipeline, grid, cv=KFold(n_folds, shuffle=True, random_state=0),
-                        scoring={"co_bps": metrics.co_bps_scorer,
-                                 "vel_r2": metrics.vel_r2_scorer},
+                        scoring={"co_bps": scoring.co_bps_scorer,
+                                 "vel_r2": scoring.vel_r2_scorer},
                         refit="co_bps", n_jobs=n_jobs, error_score="raise")
 
 

@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline
 from sklearn_blend import BlendEstimator, register_strategy
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.distill import Hard, shared_predictions
-from sklearn_blend.metrics import co_bps_scorer, nlb_velocity_decoder, vel_r2_scorer
+from sklearn_blend.scoring import co_bps_scorer, nlb_velocity_decoder, vel_r2_scorer
 
 
 class Cosine(Hard):

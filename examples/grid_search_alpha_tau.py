@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_blend import BlendEstimator, BlendTeacher
 from sklearn_blend.datasets import load_mc_maze_small
-from sklearn_blend.metrics import co_bps_scorer, nlb_velocity_decoder, vel_r2_scorer
+from sklearn_blend.scoring import co_bps_scorer, nlb_velocity_decoder, vel_r2_scorer
 
 warnings.filterwarnings("ignore", module="sklearn.linear_model")  # tiny ridge alphas
 

@@ -22,18 +22,14 @@ functions), :mod:`.modalities`, :mod:`.models` (the PyTorch models and their reg
 :mod:`.model_selection` (nested, equal-budget comparisons), :mod:`.nlb` (NLB'21 submissions).
 """
 
-__version__ = "0.1.0"
-
-from .distill import register_strategy  # noqa: E402
-from .estimators.adapters import PerBin  # noqa: E402 (the estimators read __version__)
-from .estimators.crossmodal import CrossModalEstimator, MaskedAutoencoder  # noqa: E402
-from .estimators.neds import NedsEstimator  # noqa: E402
-from .estimators.neurons import NeuronEmbedding  # noqa: E402
-from .estimators.trials import BlendEstimator, BlendTeacher  # noqa: E402
-from .data.recordings import Recordings  # noqa: E402
-from .data.trials import SessionTrials  # noqa: E402
-from .lfp import BandPower, LFPPreprocessor  # noqa: E402
-from .persistence import load, save  # noqa: E402
+from ._version import __version__
+from .distill import register_strategy
+from .estimators import (BlendEstimator, BlendTeacher, CrossModalEstimator, MaskedAutoencoder,
+                         NedsEstimator, NeuronEmbedding, PerBin)
+from .data.recordings import Recordings
+from .data.trials import SessionTrials
+from .lfp import BandPower, LFPPreprocessor
+from .persistence import load, save
 
 __all__ = ["BandPower", "BlendEstimator", "BlendTeacher", "CrossModalEstimator",
            "LFPPreprocessor", "MaskedAutoencoder", "NedsEstimator", "NeuronEmbedding", "PerBin",

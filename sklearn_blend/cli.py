@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .persistence import write_atomic
+from .persistence.files import write_atomic
 
 
 def _value(text):
@@ -123,7 +123,7 @@ def _checked_settings(args):
 
     params = parse_assignments(args.set)
     try:
-        BlendEstimator(**params)._check_params()
+        BlendEstimator(**params)._validate_params()
     except TypeError as error:
         raise ValueError(f"--set: {error}") from None
     if not 0 < args.test_fraction < 1:
@@ -145,7 +145,7 @@ def _markdown(rows, columns):
 def command_fit(args):
     from sklearn.model_selection import train_test_split
 
-    from . import __version__
+    from ._version import __version__
     from .evaluation import decoded_velocity, evaluate_split, plot_velocity
 
     params = _checked_settings(args)

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from . import metrics
-from .distill import strategy_names
+from . import metrics, scoring
+from .distill import STRATEGIES, strategy_names
 from .estimators.trials import BlendEstimator, BlendTeacher
 from .estimators.smoothing import SmoothingGLM
 
@@ -25,9 +25,12 @@ BASELINES = ("smoothing", "ndt", "teacher")
 
 def method_names():
     """Every method :func:`evaluate_split` knows: the baselines, then one student per
-    registered strategy (:func:`sklearn_blend.distill.strategy_names`, read now, so strategies
-    registered by the user count)."""
-    return (*BASELINES, *strategy_names())
+    registered strategy that compares predictions (:func:`sklearn_blend.distill.
+    strategy_names`, read now, so strategies registered by the user count; latent alignment,
+    the cross-modal strategy, is not one of BLEND's)."""
+    return (*BASELINES, *(name for name in strategy_names()
+                          if getattr(STRATEGIES[name], "compares", "predictions")
+                          == "predictions"))
 
 
 #: the methods at import time (the baselines and the built-in strategies)
@@ -184,7 +187,7 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
 
 def decoded_velocity(result, behavior, train, test):
     """Velocity of the test trials decoded from a method's rates (NLB decoder on train rates)."""
-    decoder = metrics.nlb_velocity_decoder().fit(result.train_rates, behavior[train])
+    decoder = scoring.nlb_velocity_decoder().fit(result.train_rates, behavior[train])
     return decoder.predict(result.test_rates)
 
 

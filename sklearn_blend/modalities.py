@@ -8,15 +8,20 @@ Models read and predict mappings keyed by modality name; the training core
 a student that reads ``{spikes}`` and predicts ``{spikes}``, distilled from a teacher that reads
 ``{spikes, behavior}`` and predicts ``{spikes}``.
 
-Kinds and their likelihoods:
+Each kind of signal is one class (:class:`Kind`), registered by name in :data:`KINDS`; a
+modality is a name and a kind, and every method of :class:`Modality` is its kind's:
 
-* ``"counts"`` (spikes, deconvolved events): non-negative; the model predicts log-rates; Poisson
-  negative log-likelihood; scored in bits per spike.
-* ``"continuous"`` (LFP, calcium fluorescence, continuous behavior): any sign; z-scored with
-  training statistics; Gaussian likelihood with unit variance, i.e. mean squared error; scored
-  by R2.
-* ``"categorical"`` (cell types, trial conditions): integer labels; the model predicts logits;
-  cross-entropy; scored by accuracy.
+* :class:`Counts` (``"counts"``: spikes, deconvolved events): non-negative; the model predicts
+  log-rates, its readout starting at the log mean count; Poisson negative log-likelihood;
+  scored in bits per spike.
+* :class:`Continuous` (``"continuous"``: LFP, calcium fluorescence, continuous behavior): any
+  sign; z-scored with training statistics; Gaussian likelihood with unit variance, i.e. mean
+  squared error; scored by R2.
+* :class:`Categorical` (``"categorical"``: cell types, trial conditions): integer labels; the
+  model predicts logits; cross-entropy; scored by accuracy.
+
+A new kind is one subclass of :class:`Kind` and one :func:`register_kind`; a new modality of a
+known kind is one :class:`Modality` (add it to :data:`MODALITIES` to name it by a string).
 """
 
 from __future__ import annotations
@@ -25,12 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import losses
+from . import losses, metrics
+from .persistence import registry
 from .data.validation import check_trials
-
-#: modality kind -> the likelihood its reconstruction loss is
-LIKELIHOODS = {"counts": "poisson", "continuous": "gaussian", "categorical": "categorical"}
-
 
 class Standardizer:
     """Per-channel z-scoring of ``(n_trials, n_time, n_channels)`` arrays, NaN-aware.
@@ -38,6 +40,13 @@ class Standardizer:
     ``fit`` learns each channel's mean and standard deviation over trials and bins (a constant
     channel gets scale 1); ``transform`` and ``inverse_transform`` map to and from model units.
     """
+
+    @classmethod
+    def of(cls, mean, scale):
+        """A fitted standardizer with these statistics."""
+        scaler = cls()
+        scaler.mean_, scaler.scale_ = mean, scale
+        return scaler
 
     def fit(self, array):
         flat = np.asarray(array, dtype=np.float64).reshape(-1, np.shape(array)[-1])
@@ -93,16 +102,151 @@ class Identity:
     inverse_transform = transform
 
 
+class Kind:
+    """A kind of signal: how its arrays are checked and encoded, its likelihood and its score.
+
+    Subclasses set :attr:`name`, :attr:`likelihood` and :attr:`non_negative` and implement the
+    methods; :class:`Modality` delegates to the kind it names.
+    """
+
+    #: the name modalities give as ``kind``
+    name = None
+    #: the likelihood the reconstruction loss is (``"poisson"``, ``"gaussian"``, ...)
+    likelihood = None
+    #: whether valid arrays are non-negative
+    non_negative = False
+
+    def validate(self, X, *, name, what):
+        """``(array, was_2d)``: float32 ``(n_trials, n_time, n_channels)``, or a clear error."""
+        return check_trials(X, name=name, what=what, non_negative=self.non_negative)
+
+    def encoder(self):
+        """A fresh, unfitted encoder (``fit``/``transform``/``inverse_transform``)."""
+        raise NotImplementedError
+
+    def loss(self, prediction, target, mask=None):
+        """Mean reconstruction loss over the ``mask`` entries."""
+        raise NotImplementedError
+
+    def to_user(self, prediction):
+        """Predictions (NumPy) in the natural units of the signal."""
+        raise NotImplementedError
+
+    def score(self, prediction, target):
+        """Higher is better; ``prediction`` in user units, ``target`` observed (encoded
+        labels for categorical data)."""
+        raise NotImplementedError
+
+    def init_readout(self, model, mean):
+        """Start ``model``'s readout where this likelihood wants it (counts: the log mean
+        count per channel, ``model.init_output_bias(mean)``); by default nothing."""
+
+
+class Counts(Kind):
+    """Counts (spikes): log-rates, Poisson likelihood, bits per spike."""
+
+    name, likelihood, non_negative = "counts", "poisson", True
+
+    def encoder(self):
+        return Identity()
+
+    def loss(self, prediction, target, mask=None):
+        return losses.masked_poisson_loss(prediction, target, mask)
+
+    def to_user(self, prediction):
+        return np.exp(np.asarray(prediction, dtype=np.float32))
+
+    def score(self, prediction, target):
+        return metrics.bits_per_spike(prediction, target)
+
+    def init_readout(self, model, mean):
+        model.init_output_bias(mean)
+
+
+class Continuous(Kind):
+    """A continuous signal (LFP, fluorescence, behavior): z-scored, Gaussian likelihood (mean
+    squared error), R2."""
+
+    name, likelihood = "continuous", "gaussian"
+
+    def encoder(self):
+        return Standardizer()
+
+    def loss(self, prediction, target, mask=None):
+        return losses.masked_mse_loss(prediction, target, mask)
+
+    def to_user(self, prediction):
+        return np.asarray(prediction, dtype=np.float32)
+
+    def score(self, prediction, target):
+        """R2 of each channel (trials and bins pooled), averaged over channels; NaN targets
+        (missing values) are left out; a constant channel scores 0."""
+        target = np.asarray(target, dtype=np.float64).reshape(-1, np.shape(target)[-1])
+        prediction = np.asarray(prediction, dtype=np.float64).reshape(target.shape)
+        scores = []
+        for channel in range(target.shape[1]):
+            observed = ~np.isnan(target[:, channel])
+            values, guess = target[observed, channel], prediction[observed, channel]
+            total = ((values - values.mean()) ** 2).sum()
+            scores.append(1.0 - ((values - guess) ** 2).sum() / total if total > 0 else 0.0)
+        return float(np.mean(scores))
+
+
+class Categorical(Kind):
+    """Labels: logits, cross-entropy, accuracy."""
+
+    name, likelihood = "categorical", "categorical"
+
+    def validate(self, X, *, name, what):
+        raise TypeError(f"{name} holds labels ({what}): encode them with the modality's "
+                        "encoder().")
+
+    def encoder(self):
+        return LabelCodes()
+
+    def loss(self, prediction, target, mask=None):
+        return losses.masked_cross_entropy(prediction, target, mask)
+
+    def to_user(self, prediction):
+        prediction = np.asarray(prediction, dtype=np.float32)
+        shifted = np.exp(prediction - prediction.max(-1, keepdims=True))
+        return shifted / shifted.sum(-1, keepdims=True)
+
+    def score(self, prediction, target):
+        """Accuracy; label codes below 0 (missing) are left out."""
+        target = np.asarray(target)
+        observed = target >= 0
+        return float(np.mean(np.argmax(prediction, -1)[observed] == target[observed]))
+
+
+#: ``kind=`` name -> :class:`Kind` instance; see :func:`register_kind`
+KINDS = {}
+
+
+def register_kind(kind):
+    """Make modalities of ``kind.name`` use ``kind`` (a :class:`Kind` instance)."""
+    if not isinstance(kind, Kind) or not isinstance(kind.name, str):
+        raise TypeError(f"register_kind needs an instance of a Kind subclass with a name, got "
+                        f"{kind!r}.")
+    KINDS[kind.name] = kind
+
+
+for _kind in (Counts(), Continuous(), Categorical()):
+    register_kind(_kind)
+
+
+@registry.register("dataclass")
 @dataclass(frozen=True)
 class Modality:
-    """One kind of signal.
+    """One signal: a name and a kind.
 
     Parameters
     ----------
     name : str
         Key of this modality in the mappings models read and predict.
-    kind : {"counts", "continuous", "categorical"}
-        Decides validation, encoding, likelihood and score (see the module docstring).
+    kind : str
+        A name in :data:`KINDS` (``"counts"``, ``"continuous"``, ``"categorical"``): decides
+        validation, encoding, likelihood and score (see the module docstring).
     what : str
         How error messages name the data ("spike counts", "LFP").
     """
@@ -112,60 +256,43 @@ class Modality:
     what: str
 
     def __post_init__(self):
-        if self.kind not in LIKELIHOODS:
-            raise ValueError(f"kind must be one of {tuple(LIKELIHOODS)}, got {self.kind!r}.")
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {tuple(KINDS)}, got {self.kind!r}.")
+
+    @property
+    def family(self):
+        """The :class:`Kind` of this modality."""
+        return KINDS[self.kind]
 
     @property
     def likelihood(self):
         """``"poisson"``, ``"gaussian"`` or ``"categorical"``."""
-        return LIKELIHOODS[self.kind]
+        return self.family.likelihood
 
     @property
     def non_negative(self):
         """Whether valid arrays of this modality are non-negative (counts)."""
-        return self.kind == "counts"
+        return self.family.non_negative
 
     def validate(self, X, *, name="X"):
-        """``(array, was_2d)``: float32 ``(n_trials, n_time, n_channels)``, or a clear error.
-
-        Labels are validated after encoding (:meth:`encoder`), so this is for counts and
-        continuous signals.
-        """
-        if self.kind == "categorical":
-            raise TypeError(f"{self.name} holds labels: encode them with {self.name}.encoder().")
-        return check_trials(X, name=name, what=self.what, non_negative=self.non_negative)
+        """``(array, was_2d)``: float32 ``(n_trials, n_time, n_channels)``, or a clear error
+        (labels are validated after encoding, :meth:`encoder`)."""
+        return self.family.validate(X, name=name, what=self.what)
 
     def encoder(self):
         """A fresh, unfitted encoder (``fit``/``transform``/``inverse_transform``)."""
-        if self.kind == "continuous":
-            return Standardizer()
-        return LabelCodes() if self.kind == "categorical" else Identity()
+        return self.family.encoder()
 
     def loss(self, prediction, target, mask=None):
-        """Mean reconstruction loss over the ``mask`` entries (the likelihood of this kind).
-
+        """Mean reconstruction loss over the ``mask`` entries (the likelihood of the kind):
         ``prediction`` is log-rates (counts), values in model units (continuous) or logits
-        ``(..., n_classes)`` with integer ``target`` labels (categorical).
-        """
-        if self.kind == "counts":
-            return losses.masked_poisson_loss(prediction, target, mask)
-        if self.kind == "continuous":
-            return losses.masked_mse_loss(prediction, target, mask)
-        return losses.masked_cross_entropy(prediction, target, mask)
+        ``(..., n_classes)`` with integer ``target`` labels (categorical)."""
+        return self.family.loss(prediction, target, mask)
 
     def to_user(self, prediction):
-        """Predictions in the modality's natural units (before any inverse encoding).
-
-        Counts: expected counts per bin (``exp`` of log-rates); continuous: unchanged;
-        categorical: class probabilities (softmax of the logits).
-        """
-        prediction = np.asarray(prediction, dtype=np.float32)
-        if self.kind == "counts":
-            return np.exp(prediction)
-        if self.kind == "continuous":
-            return prediction
-        shifted = np.exp(prediction - prediction.max(-1, keepdims=True))
-        return shifted / shifted.sum(-1, keepdims=True)
+        """Predictions in the modality's natural units (before any inverse encoding): counts
+        per bin (``exp`` of log-rates), values, or class probabilities (softmax)."""
+        return self.family.to_user(prediction)
 
     def score(self, prediction, target):
         """Higher is better: bits per spike (counts), R2 (continuous), accuracy (categorical).
@@ -173,17 +300,11 @@ class Modality:
         ``prediction`` is in user units (:meth:`to_user`); ``target`` the observed array (for
         categorical data its integer codes, as the :meth:`encoder` gives them).
         """
-        from . import metrics
+        return self.family.score(prediction, target)
 
-        if self.kind == "counts":
-            return metrics.bits_per_spike(prediction, target)
-        if self.kind == "continuous":
-            target = np.asarray(target, dtype=np.float64).reshape(-1, np.shape(target)[-1])
-            prediction = np.asarray(prediction, dtype=np.float64).reshape(target.shape)
-            residual = ((target - prediction) ** 2).sum(0)
-            total = ((target - target.mean(0)) ** 2).sum(0)
-            return float(np.mean(1.0 - residual / np.where(total > 0, total, 1.0)))
-        return float(np.mean(np.argmax(prediction, -1) == np.asarray(target)))
+    def init_readout(self, model, mean):
+        """Start ``model``'s readout as the likelihood wants it (see :meth:`Kind.init_readout`)."""
+        self.family.init_readout(model, mean)
 
 
 SPIKES = Modality("spikes", "counts", "spike counts")

@@ -148,8 +148,8 @@ def nested_compare(searches, X, y=None, *, scoring, refit=None, outer_cv=5, inne
         Targets (for BLEND: the behavior, which the teacher and a final decoder read).
     scoring : callable or dict of str to callable
         Scorers ``scorer(estimator, X, y)`` (higher is better), e.g.
-        :func:`sklearn_blend.metrics.co_bps_scorer` and
-        :func:`~sklearn_blend.metrics.vel_r2_scorer`. Every one is reported on the inner
+        :func:`sklearn_blend.scoring.co_bps_scorer` and
+        :func:`~sklearn_blend.scoring.vel_r2_scorer`. Every one is reported on the inner
         folds (``GridSearchCV``'s ``cv_results_``) and on the outer test trials.
     refit : str, optional
         With several scorers, the one that selects the setting (required then; ignored with

@@ -458,7 +458,7 @@ def write_submission(submission, path):
     """
     import h5py
 
-    from .cli import write_atomic
+    from .persistence.files import write_atomic
 
     path = Path(path)
     if path.is_dir():

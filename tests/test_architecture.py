@@ -96,8 +96,9 @@ def test_strategy_registry_errors_and_readers(cosine):
         BlendEstimator(strategy="nope").fit(np.ones((4, 3, 2)), np.ones((4, 3, 1)))
     with pytest.raises(TypeError, match="Strategy"):
         NeuronEmbedding(strategy=3.5).fit(np.ones((4, 30)))
-    with pytest.raises(TypeError, match="subclass of sklearn_blend.distill.Strategy"):
-        register_strategy("bad", torch.nn.MSELoss)
+    with pytest.raises(TypeError, match="torch.nn.Module subclass"):
+        register_strategy("bad", int)
+    assert "latent" in strategy_names() and "latent" not in method_names()
 
 
 def test_tau_reaches_a_named_strategy_and_an_instance_keeps_its_own(trials):
@@ -388,7 +389,7 @@ def test_validation_reports_the_term_named_by_monitor():
     )
     config = _config(max_epochs=2, batch_size=4, lr=1e-3, warmup_steps=1, n_iter_no_change=5)
     net = fit_net(builder, pack({"lfp": z}, {"lfp": z}), config, seed=0)
-    assert net.history[:, "valid_loss"] == net.history[:, "valid_mtm"]
+    assert net.history[:, "valid_loss"] == net.history[:, "valid_recon"]
     with pytest.raises(ValueError, match="monitor='nope' names no term"):
         fit_net(builder, pack({"lfp": z}, {"lfp": z}),
                 dataclasses.replace(config, monitor="nope"), seed=0)

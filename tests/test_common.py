@@ -24,7 +24,7 @@ ESTIMATORS = [
     NedsEstimator(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=2,
                   batch_size=8, warmup_steps=1, early_stopping=False, random_state=0),
     # cross-modal: the LFP model without a teacher, and the spike teacher
-    CrossModalEstimator(alignment=None, hidden_size=8, n_layers=1, n_heads=2, ffn_size=16,
+    CrossModalEstimator(strategy=None, hidden_size=8, n_layers=1, n_heads=2, ffn_size=16,
                         max_epochs=2, batch_size=8, warmup_steps=1, early_stopping=False,
                         random_state=0),
     MaskedAutoencoder(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=2,

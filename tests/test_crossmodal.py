@@ -8,6 +8,8 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import Pipeline
 
 from sklearn_blend import CrossModalEstimator, MaskedAutoencoder, PerBin, SessionTrials
+from sklearn_blend.datasets import make_spikes_calcium
+from sklearn_blend.distill import LatentAlignment
 from sklearn_blend.modalities import LFP
 
 TINY = dict(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=3, batch_size=8,
@@ -43,7 +45,7 @@ def sessions():
 def test_shapes_and_lfp_of_any_sign(recording):
     lfp, spikes, _ = recording
     assert (lfp < 0).any()
-    model = CrossModalEstimator(**TINY).fit(lfp, spikes=spikes)
+    model = CrossModalEstimator(**TINY).fit(lfp, privileged=spikes)
     assert model.transform(lfp).shape == (32, 12, 8)
     assert model.transform(lfp[:3, :7]).shape == (3, 7, 8)  # shorter trials
     assert model.transform(lfp[:, 0]).shape == (32, 8)  # 2-D: one bin per sample
@@ -52,28 +54,28 @@ def test_shapes_and_lfp_of_any_sign(recording):
     # the same values as spike counts are rejected
     with pytest.raises(ValueError, match="non-negative"):
         MaskedAutoencoder(**TINY).fit(lfp)
-    baseline = CrossModalEstimator(alignment=None, **TINY).fit(lfp)  # no spikes needed
+    baseline = CrossModalEstimator(strategy=None, **TINY).fit(lfp)  # no spikes needed
     assert baseline.teacher_ is None and baseline.transform(lfp).shape == (32, 12, 8)
 
 
 def test_clear_errors(recording, sessions):
     lfp, spikes, _ = recording
     model = CrossModalEstimator(**TINY)
-    with pytest.raises(ValueError, match="pass the spikes recorded with X"):
+    with pytest.raises(ValueError, match=r"pass the signal recorded with X as fit\(X, privileged="):
         model.fit(lfp)
-    with pytest.raises(ValueError, match=r"spikes must be \(n_trials, n_time, n_neurons\) with "
-                                         r"the trials and bins of X \(32, 12\)"):
-        model.fit(lfp, spikes=spikes[:30])
+    with pytest.raises(ValueError, match=r"privileged must be \(n_trials, n_time, n_channels\) of "
+                                         r"spike counts with the trials and bins of X \(32, 12\)"):
+        model.fit(lfp, privileged=spikes[:30])
     with pytest.raises(ValueError, match="the trials and bins of X"):
-        model.fit(lfp, spikes=spikes[:, :10])
+        model.fit(lfp, privileged=spikes[:, :10])
     for bad in (np.nan, np.inf):
         broken = lfp.copy()
         broken[0, 0, 0] = bad
         with pytest.raises(ValueError, match="NaN|infinit"):
-            model.fit(broken, spikes=spikes)
-    with pytest.raises(ValueError, match="alignment must be one of"):
-        CrossModalEstimator(alignment="kl", **TINY).fit(lfp, spikes=spikes)
-    fitted = CrossModalEstimator(alignment=None, **TINY).fit(lfp)
+            model.fit(broken, privileged=spikes)
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        CrossModalEstimator(strategy="kl", **TINY).fit(lfp, privileged=spikes)
+    fitted = CrossModalEstimator(strategy=None, **TINY).fit(lfp)
     with pytest.raises(ValueError, match="X has 4 features, but CrossModalEstimator is "
                                          "expecting 6 features"):
         fitted.transform(lfp[..., :4])
@@ -81,11 +83,11 @@ def test_clear_errors(recording, sessions):
         fitted.transform(np.concatenate([lfp, lfp[:, :1]], axis=1))
     many_lfp, many_spikes, _, b = sessions
     with pytest.raises(TypeError, match="both be arrays"):
-        model.fit(many_lfp, spikes=spikes[:36])
+        model.fit(many_lfp, privileged=spikes[:36])
     other = SessionTrials([many_spikes.arrays[0], many_spikes.arrays[1]], keys=["a", "c"])
     with pytest.raises(ValueError, match="same sessions trial for trial"):
-        model.fit(many_lfp, spikes=other)
-    multi = CrossModalEstimator(alignment=None, **TINY).fit(many_lfp)
+        model.fit(many_lfp, privileged=other)
+    multi = CrossModalEstimator(strategy=None, **TINY).fit(many_lfp)
     with pytest.raises(ValueError, match="name the session"):
         multi.transform(b[0])
     wrong = SessionTrials([b[0][..., :5]], keys=["b"], modality=LFP)  # session b, 5 channels
@@ -94,17 +96,20 @@ def test_clear_errors(recording, sessions):
         multi.transform(wrong)
     with pytest.raises(ValueError, match="holds spike counts, but LFP are expected"):
         multi.fit(many_spikes)
-    lfp_teacher = MaskedAutoencoder(modality="lfp", **TINY)
-    with pytest.raises(ValueError, match="a cross-modal teacher reads spikes"):
-        CrossModalEstimator(teacher=lfp_teacher, **TINY).fit(lfp, spikes=spikes)
+    with pytest.raises(ValueError, match="teacher='labels' holds labels"):
+        CrossModalEstimator(teacher="labels", **TINY).fit(lfp, privileged=spikes)
+    with pytest.raises(ValueError, match="modality must be a Modality or one of"):
+        CrossModalEstimator(student="eeg", **TINY).fit(lfp, privileged=spikes)
+    with pytest.raises(TypeError, match="teacher must be None, a modality name"):
+        CrossModalEstimator(teacher=3, **TINY).fit(lfp, privileged=spikes)
     from sklearn.frozen import FrozenEstimator
 
     with pytest.raises(ValueError, match="wrapper .* around an unfitted teacher"):
         CrossModalEstimator(teacher=FrozenEstimator(MaskedAutoencoder(**TINY)),
-                            **TINY).fit(lfp, spikes=spikes)
+                            **TINY).fit(lfp, privileged=spikes)
     two = MaskedAutoencoder(**TINY).fit(many_spikes)
-    with pytest.raises(ValueError, match="the teacher cannot read spikes"):
-        CrossModalEstimator(teacher=two, **TINY).fit(lfp, spikes=spikes)
+    with pytest.raises(ValueError, match="the teacher cannot read privileged"):
+        CrossModalEstimator(teacher=two, **TINY).fit(lfp, privileged=spikes)
 
 
 def test_alignment_moves_the_student_toward_the_teacher(recording):
@@ -112,10 +117,11 @@ def test_alignment_moves_the_student_toward_the_teacher(recording):
     settings = dict(TINY, max_epochs=30, lr=5e-3, warmup_steps=5)
     teacher = MaskedAutoencoder(**settings).fit(spikes)
     target = teacher.transform(spikes)
-    alone = CrossModalEstimator(alignment=None, **settings).fit(lfp)
+    alone = CrossModalEstimator(strategy=None, **settings).fit(lfp)
     for metric in ("mse", "cosine"):
-        aligned = CrossModalEstimator(teacher=teacher, alignment=metric, alpha=0.2,
-                                      **settings).fit(lfp, spikes=spikes)
+        aligned = CrossModalEstimator(teacher=teacher, strategy=LatentAlignment(metric=metric),
+                                      alpha=0.2,
+                                      **settings).fit(lfp, privileged=spikes)
         assert aligned.teacher_ is teacher  # a fitted teacher is used as it is
         for latents in (aligned.transform(lfp), alone.transform(lfp)):
             assert latents.shape == target.shape
@@ -133,26 +139,26 @@ def test_alignment_moves_the_student_toward_the_teacher(recording):
 
 def test_a_wider_teacher_is_reached_through_a_learned_projection(recording):
     lfp, spikes, _ = recording
-    model = CrossModalEstimator(teacher_hidden_size=16, **TINY).fit(lfp, spikes=spikes)
+    model = CrossModalEstimator(teacher_hidden_size=16, **TINY).fit(lfp, privileged=spikes)
     assert model.teacher_.config_.hidden_size == 16
     projection = model.net_.criterion_.strategy.projection
     assert tuple(projection.weight.shape) == (16, 8)
-    same = CrossModalEstimator(**TINY).fit(lfp, spikes=spikes)
+    same = CrossModalEstimator(**TINY).fit(lfp, privileged=spikes)
     assert same.net_.criterion_.strategy.projection is None
 
 
 def test_seeded_fits_repeat_and_the_teacher_is_cached(recording):
     lfp, spikes, _ = recording
-    first = CrossModalEstimator(**TINY).fit(lfp, spikes=spikes)
-    again = CrossModalEstimator(**TINY).fit(lfp, spikes=spikes)
+    first = CrossModalEstimator(**TINY).fit(lfp, privileged=spikes)
+    again = CrossModalEstimator(**TINY).fit(lfp, privileged=spikes)
     np.testing.assert_array_equal(first.transform(lfp), again.transform(lfp))
-    other = CrossModalEstimator(**dict(TINY, random_state=1)).fit(lfp, spikes=spikes)
+    other = CrossModalEstimator(**dict(TINY, random_state=1)).fit(lfp, privileged=spikes)
     assert not np.allclose(first.transform(lfp), other.transform(lfp))
     # a second student with another alpha reuses the cached teacher
-    tuned = CrossModalEstimator(**dict(TINY, alpha=0.9)).fit(lfp, spikes=spikes)
+    tuned = CrossModalEstimator(**dict(TINY, alpha=0.9)).fit(lfp, privileged=spikes)
     assert tuned.teacher_ is first.teacher_
     unfitted = MaskedAutoencoder(**dict(TINY, hidden_size=12, n_heads=3))
-    given = CrossModalEstimator(teacher=unfitted, **TINY).fit(lfp, spikes=spikes)
+    given = CrossModalEstimator(teacher=unfitted, **TINY).fit(lfp, privileged=spikes)
     assert given.teacher_ is not unfitted and given.teacher_.config_.hidden_size == 12
 
 
@@ -160,20 +166,20 @@ def test_metadata_routing_through_a_pipeline_and_grid_search(recording):
     lfp, spikes, latents = recording
     velocity = latents  # the behavior a decoder reads from the LFP latents
     with sklearn.config_context(enable_metadata_routing=True):
-        step = CrossModalEstimator(**TINY).set_fit_request(spikes=True)
+        step = CrossModalEstimator(**TINY).set_fit_request(privileged=True)
         pipe = Pipeline([("lfp", step), ("decoder", PerBin(Ridge()))])
-        pipe.fit(lfp, velocity, spikes=spikes)
+        pipe.fit(lfp, velocity, privileged=spikes)
         assert pipe.predict(lfp).shape == (32, 12, 2)
         search = GridSearchCV(pipe, {"lfp__alpha": [0.3, 0.7]},
                               cv=KFold(2, shuffle=True, random_state=0))
-        search.fit(lfp, velocity, spikes=spikes)
+        search.fit(lfp, velocity, privileged=spikes)
         assert len(search.cv_results_["params"]) == 2
         assert np.isfinite(search.cv_results_["mean_test_score"]).all()
 
 
 def test_sessions_share_the_backbone_and_new_layouts_get_new_maps(sessions):
     lfp, spikes, a, b = sessions
-    model = CrossModalEstimator(**TINY).fit(lfp, spikes=spikes)
+    model = CrossModalEstimator(**TINY).fit(lfp, privileged=spikes)
     assert model.sessions_ == ["a", "b"] and model.n_channels_ == (5, 8)
     assert model.teacher_.n_channels_ == (10, 7)
     both = model.transform(lfp)
@@ -181,7 +187,7 @@ def test_sessions_share_the_backbone_and_new_layouts_get_new_maps(sessions):
     np.testing.assert_allclose(model.transform(b[0], session="b"), both[20:], atol=1e-5)
     # a model distilled on one session reads another recording of the same layout through
     # that session's map, without being distilled again
-    single = CrossModalEstimator(**TINY).fit(a[0], spikes=a[1])
+    single = CrossModalEstimator(**TINY).fit(a[0], privileged=a[1])
     other = _session(np.random.default_rng(5), 6, 12, 10, 5)[0]
     read = single.transform(other)
     assert read.shape == (6, 12, 8) and np.isfinite(read).all()
@@ -200,3 +206,55 @@ def test_sessions_share_the_backbone_and_new_layouts_get_new_maps(sessions):
     assert model.transform(new, session="c").shape == (10, 12, 8)
     with pytest.raises(ValueError, match="that the model knows"):
         model.add_sessions(SessionTrials([new], keys=["c"], modality=LFP))
+
+
+# ------------------------------------------------------------------ roles: any pairing
+def test_calcium_student_of_a_spike_teacher_end_to_end(tmp_path):
+    """CrossModalEstimator(student="fluorescence", teacher="spikes"): the roles are
+    parameters; the student reads fluorescence alone, is pulled toward the spike teacher's
+    latents, and saves and loads."""
+    from sklearn_blend import load
+    from sklearn_blend.datasets import make_spikes_calcium
+    from sklearn_blend.modalities import FLUORESCENCE
+
+    fluorescence, spikes, behavior = make_spikes_calcium(n_trials=48, random_state=0)
+    settings = dict(TINY, max_epochs=25, lr=5e-3, warmup_steps=5)
+    model = CrossModalEstimator(student="fluorescence", teacher="spikes", alpha=0.2,
+                                **settings).fit(fluorescence, privileged=spikes)
+    assert model.teacher_.modality == "spikes" and model.config_.modality == "fluorescence"
+    assert np.isfinite(model.net_.history[:, "train_distill"]).all()
+    latents = model.transform(fluorescence)
+    target = model.teacher_.transform(spikes)
+    alone = CrossModalEstimator(student="fluorescence", strategy=None, **settings).fit(
+        fluorescence)
+    assert alone.teacher_ is None
+    distances = [np.mean((m.transform(fluorescence) - target) ** 2) for m in (model, alone)]
+    assert distances[0] < distances[1]
+    # negative fluorescence is a valid signal; as spike counts it would not be
+    assert (fluorescence < 0).any()
+    with pytest.raises(ValueError, match="non-negative"):
+        CrossModalEstimator(student="fluorescence", teacher="spikes", **TINY).fit(
+            fluorescence, privileged=fluorescence)
+    path = tmp_path / "calcium.safetensors"
+    model.save(path)
+    np.testing.assert_array_equal(load(path).transform(fluorescence), latents)
+    # sessions of fluorescence go in SessionTrials of that modality
+    trials = SessionTrials([fluorescence[:24], fluorescence[24:, :, :8]], keys=["a", "b"],
+                           modality=FLUORESCENCE)
+    spike_trials = SessionTrials([spikes[:24], spikes[24:]], keys=["a", "b"])
+    multi = CrossModalEstimator(student="fluorescence", **TINY).fit(
+        trials, privileged=spike_trials)
+    assert multi.transform(trials).shape == (48, 30, TINY["hidden_size"])
+
+
+def test_spikes_of_one_area_distilled_from_another():
+    """student="spikes", teacher="spikes": a Poisson student of area A's neurons, taught by
+    a model of area B's."""
+    _, spikes, _ = make_spikes_calcium(
+        n_trials=32, n_spiking=14, random_state=1)
+    area_a, area_b = spikes[..., :6], spikes[..., 6:]
+    model = CrossModalEstimator(student="spikes", teacher="spikes", **TINY).fit(
+        area_a, privileged=area_b)
+    assert model.net_.criterion_.modalities["spikes"].likelihood == "poisson"
+    assert model.teacher_.n_channels_ == (8,) and model.n_channels_ == (6,)
+    assert model.transform(area_a).shape == (32, 30, TINY["hidden_size"])

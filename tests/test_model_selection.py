@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import get_scorer
 from sklearn.pipeline import Pipeline
 
-from sklearn_blend import BlendEstimator, BlendTeacher, losses, metrics
+from sklearn_blend import BlendEstimator, BlendTeacher, losses, scoring
 from sklearn_blend.distill import Soft
 from sklearn_blend.model_selection import (
     check_equal_budget,
@@ -140,7 +140,7 @@ def test_nested_compare_tunes_blend_pipelines_with_forward_bins(trials):
     teacher = BlendTeacher(**settings)
 
     def pipe(model):
-        return Pipeline([("model", model), ("decoder", metrics.nlb_velocity_decoder())])
+        return Pipeline([("model", model), ("decoder", scoring.nlb_velocity_decoder())])
 
     searches = {
         "plain": (pipe(BlendEstimator(strategy=None, **settings)),
@@ -150,8 +150,8 @@ def test_nested_compare_tunes_blend_pipelines_with_forward_bins(trials):
     }
     params = {name: {"model__spikes_forward": forward} for name in searches}
     rows = nested_compare(searches, X, b,
-                          scoring={"co_bps": metrics.co_bps_scorer,
-                                   "vel_r2": metrics.vel_r2_scorer},
+                          scoring={"co_bps": scoring.co_bps_scorer,
+                                   "vel_r2": scoring.vel_r2_scorer},
                           refit="co_bps", outer_cv=2, inner_cv=2, seeds=[3], params=params,
                           return_estimator=True, error_score="raise")
     assert [row["method"] for row in rows] == ["plain", "hard"] * 2

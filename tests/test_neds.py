@@ -165,8 +165,8 @@ def test_objective_weights_scale_each_modality():
     plain = Objective(masking, modalities)(output, view)
     weighted = Objective(masking, modalities, weights={"behavior": 0.0, "label0": 2.0})(
         output, view)
-    expected = plain["mtm_spikes"] + plain["mtm_trial"] + 2 * plain["mtm_label0"]
-    assert torch.allclose(weighted["mtm"], expected)
+    expected = plain["recon_spikes"] + plain["recon_trial"] + 2 * plain["recon_label0"]
+    assert torch.allclose(weighted["recon"], expected)
     with pytest.raises(ValueError, match="weights name"):
         Objective(masking, modalities, weights={"lfp": 1.0})
 
@@ -187,7 +187,7 @@ def test_neds_trains_through_the_core_and_learns():
                               verbose=0)
     builder = NedsBuilder(config, [0.2] * 5, 0.3, [spikes.mean((0, 1))])
     net = fit_net(builder, data, training, seed=0, description="NEDS")
-    losses = net.history[:, "valid_mtm_behavior"]
+    losses = net.history[:, "valid_recon_behavior"]
     assert losses[-1] < 0.8 * losses[0]
     again = fit_net(builder, data, training, seed=0, description="NEDS")
     assert np.array_equal(net.history[:, "valid_loss"], again.history[:, "valid_loss"])
@@ -258,7 +258,7 @@ def test_missing_behavior_trains_and_is_never_a_target(reaching):
     b[:10] = np.nan  # ten trials without behavior
     b[10:20, 5:9, 1] = np.nan
     neds = NedsEstimator(behavior_groups=[[0, 1]], **TINY_NEDS).fit(spikes, b)
-    assert np.isfinite(neds.net_.history[:, "train_mtm_behavior"]).all()
+    assert np.isfinite(neds.net_.history[:, "train_recon_behavior"]).all()
     assert np.isfinite(neds.predict(spikes)).all()
     assert np.isfinite(neds.score(spikes, b))  # NaN targets are skipped
 
@@ -274,7 +274,7 @@ def test_scheme_probs_and_mask_ratio_change_training(reaching):
         assert not np.allclose(other.net_.history[:, "train_loss"], losses), change
     decoding_only = NedsEstimator(**dict(TINY_NEDS, scheme_probs={"decoding": 1.0}))
     history = decoding_only.fit(spikes, velocity).net_.history
-    assert all(v == 0 for v in history[:, "train_mtm_spikes"])  # spikes never hidden
+    assert all(v == 0 for v in history[:, "train_recon_spikes"])  # spikes never hidden
 
 
 def test_encoding_from_behavior_beats_the_mean_rate(reaching):
@@ -343,11 +343,8 @@ def test_per_neuron_bits_per_spike_weighs_every_neuron_the_same():
 
 def test_encoding_scorers_read_predict_rates_from_behavior(reaching):
     from sklearn_blend import NedsEstimator
-    from sklearn_blend.metrics import (
-        bits_per_spike,
-        encoding_bps_per_neuron_scorer,
-        encoding_bps_scorer,
-    )
+    from sklearn_blend.metrics import bits_per_spike
+    from sklearn_blend.scoring import encoding_bps_per_neuron_scorer, encoding_bps_scorer
 
     spikes, velocity, _, _ = reaching
     neds = NedsEstimator(**TINY_NEDS).fit(spikes, velocity)
@@ -491,7 +488,7 @@ def test_held_out_neurons_are_predicted_but_never_read(reaching):
     # in the decoding scheme no spike token is hidden, but the held-out neurons are scored
     decoding = NedsEstimator(n_heldout=3, **dict(TINY_NEDS, scheme_probs={"decoding": 1.0}))
     history = decoding.fit(spikes, velocity).net_.history
-    assert all(v != 0 for v in history[:, "train_mtm_spikes"])
+    assert all(v != 0 for v in history[:, "train_recon_spikes"])
     # fine-tuning needs the held-out neurons too (they are targets)
     from sklearn_blend import SessionTrials
 

@@ -10,13 +10,11 @@ from sklearn_blend import BlendEstimator
 from sklearn_blend.datasets import load_mc_maze_small, make_synthetic
 from sklearn_blend.metrics import (
     co_bps,
-    co_bps_scorer,
     fp_bps,
-    nlb_velocity_decoder,
     psth_r2,
     vel_r2,
-    vel_r2_scorer,
 )
+from sklearn_blend.scoring import co_bps_scorer, nlb_velocity_decoder, vel_r2_scorer
 from sklearn_blend.estimators.smoothing import SmoothingGLM
 
 pytestmark = pytest.mark.filterwarnings("ignore:early stopping needs")

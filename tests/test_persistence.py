@@ -4,6 +4,8 @@ import json
 import math
 import os
 import re
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -227,7 +229,7 @@ def _lfp_session(rng, n_trials, n_neurons, n_channels):
 def test_cross_modal_estimator_and_masked_autoencoder(tmp_path):
     rng = np.random.default_rng(0)
     lfp, spikes = _lfp_session(rng, 16, 6, 4)
-    model = CrossModalEstimator(teacher_hidden_size=16, **SESSION).fit(lfp, spikes=spikes)
+    model = CrossModalEstimator(teacher_hidden_size=16, **SESSION).fit(lfp, privileged=spikes)
     loaded = round_trip(model, tmp_path)
     same(loaded.transform(lfp), model.transform(lfp))
     same(loaded.teacher_.transform(spikes), model.teacher_.transform(spikes))
@@ -254,9 +256,9 @@ def test_metadata_routing_requests_are_kept(tmp_path):
     lfp, spikes = _lfp_session(rng, 16, 6, 4)
     with sklearn.config_context(enable_metadata_routing=True):
         pipe = Pipeline([
-            ("lfp", CrossModalEstimator(**SESSION).set_fit_request(spikes=True)),
+            ("lfp", CrossModalEstimator(**SESSION).set_fit_request(privileged=True)),
             ("decode", PerBin(RidgeCV())),
-        ]).fit(lfp, lfp[..., :2], spikes=spikes)
+        ]).fit(lfp, lfp[..., :2], privileged=spikes)
         loaded = round_trip(pipe, tmp_path)
         assert (str(loaded.get_metadata_routing()) == str(pipe.get_metadata_routing()))
         assert loaded[0]._metadata_request.owner is loaded[0]
@@ -406,7 +408,7 @@ def test_format_and_package_versions(data, tmp_path, monkeypatch):
     _rewrite_metadata(path, format_version=str(persistence.FORMAT_VERSION + 1))
     with pytest.raises(ValueError, match="format 2 .* reads formats up to 1. Upgrade"):
         load(path)
-    monkeypatch.setattr("sklearn_blend.__version__", "0.0.1")
+    monkeypatch.setattr("sklearn_blend._version.__version__", "0.0.1")
     glm.save(path)
     monkeypatch.undo()
     with pytest.warns(persistence.InconsistentVersionWarning, match="written by sklearn_blend "
@@ -458,11 +460,32 @@ def test_what_cannot_be_saved(data, tmp_path):
         with pytest.raises(ValueError, match="cannot store"):
             save(pipe, path)
 
-    class MyBlend(BlendEstimator):
-        pass
 
-    with pytest.raises(ValueError, match="not on the allow-list"):
-        MyBlend(strategy=None, random_state=0, **TINY).fit(X, b).save(path)
+class ReportingBlend(BlendEstimator):
+    """A user's subclass: one extra method, the rest inherited."""
+
+    def mean_rate(self, X):
+        return float(self.predict_rates(X).mean())
+
+
+def test_subclasses_of_the_estimators_save_and_load(data, tmp_path):
+    X, b = data
+    path = tmp_path / "sub.safetensors"
+    model = ReportingBlend(strategy="hard", random_state=0, **TINY).fit(X, b)
+    model.save(path)
+    loaded = load(path)
+    assert type(loaded) is ReportingBlend and type(loaded.teacher_) is BlendTeacher
+    assert loaded.mean_rate(X) == model.mean_rate(X)
+    same(loaded.transform(X), model.transform(X))
+    # a process that does not define the subclass refuses the file, importing nothing
+    code = ("import sys, sklearn_blend\n"
+            "try:\n    sklearn_blend.load(sys.argv[1])\n"
+            "except ValueError as error:\n    print('refused:', error)\n"
+            "print('imported' if 'tests.test_persistence' in sys.modules else 'not imported')")
+    result = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path)
+    assert "refused:" in result.stdout and "not on the allow-list" in result.stdout
+    assert "not imported" in result.stdout
 
 
 def test_a_model_fitted_on_a_gpu_loads_on_the_cpu(data, tmp_path):
@@ -527,7 +550,7 @@ def _crafted(path, out, edit):
     fields = {k: v for k, v in metadata.items() if k != "checksum"}
     fields["content"] = edit(metadata["content"])
     save_file(tensors, out, metadata=dict(fields,
-                                          checksum=persistence._checksum(fields, tensors)))
+                                          checksum=persistence.files.checksum(fields, tensors)))
     return out
 
 
@@ -611,7 +634,7 @@ def test_a_teacher_cache_folder_is_not_loaded(data, tmp_path):
     assert loaded[0].teacher_cache is True
     same(loaded.predict(X), pipe.predict(X))
     lfp, _ = _lfp_session(np.random.default_rng(0), 8, 6, 4)
-    crossmodal = CrossModalEstimator(alignment=None, **SESSION).fit(lfp)
+    crossmodal = CrossModalEstimator(strategy=None, **SESSION).fit(lfp)
     for cache, reset in [(str(tmp_path / "cache"), True), (False, False), (True, False)]:
         crossmodal.set_params(teacher_cache=cache).save(tmp_path / "model.safetensors")
         with warnings.catch_warnings(record=True) as caught:

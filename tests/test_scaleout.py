@@ -353,7 +353,7 @@ def test_every_torch_estimator_resolves_auto(trials, name):
     else:
         lfp, spikes = _cross_modal_data()
         estimator = CrossModalEstimator(**dict(TINY_SESSION, device="auto")).fit(
-            lfp, spikes=spikes)
+            lfp, privileged=spikes)
         assert estimator.teacher_.device_ == expected
     assert estimator.device_ == expected
 
@@ -400,7 +400,7 @@ def test_every_tensor_pickles_through_skorchs_device_mapping(trials, name):
         model = NeuronEmbedding("hard", random_state=0, **TINY_NEURONS).fit(_neuron_data())
     else:
         lfp, spikes = _cross_modal_data()
-        model = CrossModalEstimator(**TINY_SESSION).fit(lfp, spikes=spikes)
+        model = CrossModalEstimator(**TINY_SESSION).fit(lfp, privileged=spikes)
     spy = _TensorSpy(io.BytesIO())
     spy.dump(model)
     assert spy.tensors == []

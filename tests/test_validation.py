@@ -119,7 +119,7 @@ def test_unfitted_estimators_say_so(trials):
         (dict(device="gpu0"), ValueError, "not a PyTorch device"),
         (dict(random_state="0"), TypeError, "random_state must be"),
         (dict(teacher_cache=3), TypeError, "teacher_cache must be"),
-        (dict(early_stopping="yes"), ValueError, "early_stopping must be one of"),
+        (dict(early_stopping="yes"), TypeError, "early_stopping must be True or False"),
         (dict(precision="float16"), ValueError, "precision must be one of"),
     ],
 )

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..persistence import registry
 from .validation import reject_sparse
 
 PER_BIN_SHAPE = "(n_trials, n_time, n_behavior)"
@@ -185,10 +186,13 @@ def read_behavior(b, spikes, *, name="b", categorical=None):
     Returns a :class:`RawBehavior`, or ``None`` for ``b=None``. A 2-D ``b`` is trial-level
     ``(n_trials, n_behavior)``; when the spikes have a single bin (2-D ``X``), 1-D and 2-D
     ``b`` are per sample. Raises ``ValueError``/``TypeError`` naming ``name`` and the expected
-    shape.
+    shape. A :class:`RawBehavior` (behavior read once already) is checked against ``spikes``
+    and returned as it is.
     """
     if b is None:
         return None
+    if isinstance(b, RawBehavior):
+        return _check_read(b, spikes, name)
     reject_sparse(b, name, "behavior")
     if _is_series(b):
         b = b.to_frame()  # one trial-level variable
@@ -252,6 +256,16 @@ def read_behavior(b, spikes, *, name="b", categorical=None):
     return RawBehavior(columns, observed, names, frozenset(declared), per_bin)
 
 
+def _check_read(raw, spikes, name):
+    """``raw`` if its trials (and bins, per bin) are those of ``spikes``."""
+    shape = np.shape(raw.columns[0])
+    expected = tuple(spikes.shape[:2]) if raw.per_bin else tuple(spikes.shape[:1])
+    if shape != expected:
+        raise ValueError(f"{name} was read for trials of shape {shape}, not those of X "
+                         f"{expected}.")
+    return raw
+
+
 def _categories(values, observed):
     seen = values[observed]
     unique = list(dict.fromkeys(seen.ravel().tolist()))
@@ -261,6 +275,7 @@ def _categories(values, observed):
         return unique
 
 
+@registry.register("object")
 class BehaviorEncoding:
     """Fitted encoding of behavior columns into the float channels the teacher reads.
 

@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from ..modalities import SPIKES
+from ..modalities import SPIKES, Standardizer
 
 
 def pad_channels(values, width):
@@ -137,3 +137,110 @@ class SessionTrials:
                            f"{self.arrays[s].shape[2]} {unit}"
                            for s, k in enumerate(self.keys))
         return f"SessionTrials({counts}; {self.n_time} bins)"
+
+
+def read_sessions(X, modality, *, name="X"):
+    """Training trials of one or several sessions: ``(values, slots, keys, widths)``.
+
+    ``X`` is an array of one session (key ``0``) or a :class:`SessionTrials` of ``modality``'s
+    kind; the sessions with trials in ``X`` become slots ``0, 1, ...`` in their order in
+    ``X``. ``values`` ``(n_trials, n_time, widest)`` are zero past each session's channels.
+    """
+    if not isinstance(X, SessionTrials):
+        values, _ = modality.validate(X, name=name)
+        return values, np.zeros(len(values), np.int64), [0], (values.shape[2],)
+    _check_kind(X, modality, name)
+    if not len(X):
+        raise ValueError(f"{name} selects no trials (0 samples).")
+    used = sorted(set(X.session.tolist()))
+    slot = {s: k for k, s in enumerate(used)}
+    values = X.padded()[..., : max(X.n_neurons[s] for s in used)]
+    return (values, np.array([slot[s] for s in X.session], dtype=np.int64),
+            [X.keys[s] for s in used], tuple(X.n_neurons[s] for s in used))
+
+
+def read_known_sessions(X, modality, keys, widths, n_time, *, n_heldout=0, session=None,
+                        name="X", owner="the model", add_with="add_sessions"):
+    """Trials of sessions a fitted model knows: ``(values, slots, was_2d)``.
+
+    ``keys`` and ``widths`` are the model's sessions and their channels, ``n_time`` its
+    longest trial. A session's trials may hold all its channels or, with ``n_heldout``, the
+    held-in ones only. An array is read as session ``session`` (default: the only one the
+    model knows). ``values`` ``(n_trials, n_time, max(widths))`` are zero past each trial's
+    channels; errors name ``owner`` and the method that adds sessions (``add_with``).
+    """
+    unit = "neurons" if modality.non_negative else "channels"
+    was_2d = False
+    if isinstance(X, SessionTrials):
+        _check_kind(X, modality, name)
+        if not len(X):
+            raise ValueError(f"{name} selects no trials (0 samples).")
+        used = sorted(set(X.session.tolist()))
+        unknown = [X.keys[s] for s in used if X.keys[s] not in keys]
+        if unknown:
+            raise ValueError(f"{name} holds trials of sessions {unknown} that the model has "
+                             f"not seen; it knows {list(keys)}. Add them first ({add_with}).")
+        slot_of = {key: slot for slot, key in enumerate(keys)}
+        for s in used:
+            expected = widths[slot_of[X.keys[s]]]
+            if X.n_neurons[s] not in (expected, expected - n_heldout):
+                raise ValueError(
+                    f"session {X.keys[s]!r} of {name} has {X.n_neurons[s]} {unit}, but the "
+                    f"model knows it with {expected}"
+                    + (f" ({expected - n_heldout} held-in)." if n_heldout else "."))
+        slots = np.array([slot_of[X.keys[s]] for s in X.session], dtype=np.int64)
+        values = X.padded()
+    else:
+        values, was_2d = modality.validate(X, name=name)
+        if session is None:
+            if len(keys) > 1:
+                raise ValueError(
+                    f"the model knows sessions {list(keys)}: pass {name} as SessionTrials "
+                    f"(SessionTrials([...], keys=[...]), so that each trial names its session), "
+                    f"or name the session whose input map reads this array with "
+                    f"session=<key>.")
+            session = keys[0]
+        if session not in keys:
+            raise ValueError(f"session={session!r} is not one of {list(keys)}.")
+        s = list(keys).index(session)
+        if values.shape[2] not in (widths[s], widths[s] - n_heldout):
+            held_in = f" or the {widths[s] - n_heldout} held-in ones" if n_heldout else ""
+            raise ValueError(
+                f"{name} has {values.shape[2]} features, but {owner} is expecting "
+                f"{widths[s]} features as input ({unit} of session {session!r}{held_in}): "
+                f"{name} must be (n_trials, n_time <= {n_time}, {widths[s]}) "
+                f"{modality.what} as in fit, got shape {values.shape}.")
+        slots = np.full(len(values), s, np.int64)
+    if values.shape[1] > n_time:
+        raise ValueError(f"{name} has {values.shape[1]} bins; the model was fitted on trials of "
+                         f"{n_time} ({name} must be (n_trials, n_time <= {n_time}, "
+                         f"n_{unit})).")
+    return pad_channels(values, max(widths)), slots, was_2d
+
+
+def _check_kind(X, modality, name):
+    if X.modality.kind != modality.kind:
+        raise ValueError(f"{name} holds {X.modality.what}, but {modality.what} are expected: "
+                         f"SessionTrials(..., modality={modality.name.upper()}).")
+
+
+def fit_session_scaling(values, slots, widths, sessions, modality):
+    """``{slot: (mean, scale)}`` of each of ``sessions``: the per-channel statistics of its
+    trials in ``values`` (``modality``'s encoder: z-scoring for continuous signals, none for
+    counts, whose mean and scale are then 0 and 1)."""
+    statistics = {}
+    for s in sessions:
+        n = widths[s]
+        encoder = modality.encoder().fit(values[slots == s][..., :n])
+        statistics[s] = (getattr(encoder, "mean_", np.zeros(n)),
+                         getattr(encoder, "scale_", np.ones(n)))
+    return statistics
+
+
+def scale_sessions(values, slots, widths, means, scales):
+    """``values`` with each slot's channels standardised by its ``means`` and ``scales``."""
+    out = np.array(values, dtype=np.float32, copy=True)
+    for s in np.unique(slots):
+        n, rows = widths[s], slots == s
+        out[rows, :, :n] = Standardizer.of(means[s], scales[s]).transform(out[rows, :, :n])
+    return out

@@ -126,59 +126,97 @@ def check_number(value, name, *, low=None, high=None, low_open=False, high_open=
         raise ValueError(f"{name} must be in {bounds}, got {value!r}.")
 
 
-def check_random_state_param(value):
-    """``random_state`` must be ``None``, an int or a NumPy ``RandomState``."""
-    if not (value is None or isinstance(value, (numbers.Integral, np.random.RandomState))):
-        raise TypeError(
-            f"random_state must be None, an int or a numpy RandomState, got {value!r}."
-        )
-
-
-def check_teacher_cache(value):
-    """``teacher_cache`` must be a bool, a directory path or a ``joblib.Memory``."""
-    if not (isinstance(value, (bool, str, joblib.Memory)) or hasattr(value, "__fspath__")):
-        raise TypeError(
-            "teacher_cache must be a bool, a directory path or a joblib.Memory, got "
-            f"{value!r}."
-        )
-    if isinstance(value, str) and not value.strip():
-        raise ValueError(
-            "teacher_cache='' names no directory; give a directory path, True (in-process) "
-            "or False."
-        )
-
-
 #: values of the model estimators' ``distributed`` parameter (the engines of
 #: :mod:`sklearn_blend.training.distributed`)
 DISTRIBUTED = (None, "accelerate")
 
 
-def check_training_params(estimator):
-    """Masking, dropout, attention-window and optimisation parameters every model estimator
-    has (``BlendEstimator``, ``BlendTeacher``, ``NeuronEmbedding``, ``NedsEstimator``; the
-    attention window and ``early_stopping_on`` only where the estimator has them)."""
-    # None: the default of the estimator's role, where it has one (BlendEstimator, BlendTeacher)
-    if estimator.mask_ratio is not None or not hasattr(type(estimator), "_mask_ratio"):
-        check_number(estimator.mask_ratio, "mask_ratio", low=0, high=1, low_open=True,
-                     high_open=True)
-    for name in ("max_epochs", "batch_size", "n_iter_no_change"):
-        check_number(getattr(estimator, name), name, low=1, integer=True)
-    check_number(estimator.warmup_steps, "warmup_steps", low=0, integer=True)
-    if estimator.dropout is not None:  # None: the base's own default
-        check_number(estimator.dropout, "dropout", low=0, high=1, high_open=True)
-    check_number(estimator.lr, "lr", low=0, low_open=True)
-    check_number(estimator.weight_decay, "weight_decay", low=0)
-    check_number(estimator.validation_fraction, "validation_fraction", low=0, high=1,
-                 low_open=True, high_open=True)
-    for name in ("context_backward", "context_forward"):
-        if getattr(estimator, name, None) is not None:
-            check_number(getattr(estimator, name), name, low=0, integer=True)
-    check_in(estimator.early_stopping, "early_stopping", (True, False))
-    if hasattr(estimator, "early_stopping_on"):
-        check_in(estimator.early_stopping_on, "early_stopping_on", ("masked", "heldout"))
-    check_number(estimator.verbose, "verbose", low=0, integer=True)
-    check_in(getattr(estimator, "distributed", None), "distributed", DISTRIBUTED)
-    check_random_state_param(estimator.random_state)
+# ------------------------------------------------------------------ parameter constraints
+class Interval:
+    """Constraint: a number (``int`` or ``float``) in a range, as :func:`check_number` checks
+    it; scikit-learn's ``Interval`` of ``_parameter_constraints``, with this package's messages.
+
+    ``closed`` is ``"both"``, ``"left"``, ``"right"`` or ``"neither"``; ``none=True`` also
+    accepts ``None`` (a default that depends on something else).
+    """
+
+    def __init__(self, kind, low=None, high=None, *, closed="both", none=False):
+        self.kind, self.low, self.high, self.closed, self.none = kind, low, high, closed, none
+
+    def __call__(self, value, name):
+        if value is None and self.none:
+            return
+        check_number(value, name, low=self.low, high=self.high,
+                     low_open=self.closed in ("right", "neither"),
+                     high_open=self.closed in ("left", "neither"),
+                     integer=self.kind is int)
+
+    def __repr__(self):
+        low = "-inf" if self.low is None else self.low
+        high = "inf" if self.high is None else self.high
+        left = "[" if self.closed in ("both", "left") else "("
+        right = "]" if self.closed in ("both", "right") else ")"
+        kind = "an int" if self.kind is int else "a number"
+        return f"{kind} in {left}{low}, {high}{right}" + (" or None" if self.none else "")
+
+
+class Options:
+    """Constraint: one of the given values, as :func:`check_in` checks it."""
+
+    def __init__(self, *options):
+        self.options = options
+
+    def __call__(self, value, name):
+        check_in(value, name, self.options)
+
+    def __repr__(self):
+        return " or ".join(repr(option) for option in self.options)
+
+
+class Flag:
+    """Constraint: ``True`` or ``False`` (a NumPy bool too); anything else is a ``TypeError``."""
+
+    def __call__(self, value, name):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {value!r}.")
+
+    def __repr__(self):
+        return "True or False"
+
+
+def check_random_state(value, name="random_state"):
+    """Constraint of ``random_state``: ``None``, an int or a NumPy ``RandomState``."""
+    if not (value is None or isinstance(value, (numbers.Integral, np.random.RandomState))):
+        raise TypeError(
+            f"{name} must be None, an int or a numpy RandomState, got {value!r}."
+        )
+
+
+def check_teacher_cache(value, name="teacher_cache"):
+    """Constraint of ``teacher_cache``: a bool, a directory path or a ``joblib.Memory``."""
+    if not (isinstance(value, (bool, str, joblib.Memory)) or hasattr(value, "__fspath__")):
+        raise TypeError(
+            f"{name} must be a bool, a directory path or a joblib.Memory, got {value!r}."
+        )
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(
+            f"{name}='' names no directory; give a directory path, True (in-process) or False."
+        )
+
+
+def check_device(value, name="device"):
+    """Constraint of ``device`` before it is resolved (in ``fit``): a string."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string such as 'cpu', 'cuda', 'cuda:0', 'mps' or "
+                        f"'auto', got {value!r}.")
+
+
+def check_params(estimator, constraints):
+    """Check each parameter of ``estimator`` named in ``constraints`` (``{name: constraint}``,
+    a constraint being a callable ``(value, name)`` that raises, or ``None``: anything)."""
+    for name, constraint in constraints.items():
+        if constraint is not None:
+            constraint(getattr(estimator, name), name)
 
 
 def is_fitted(estimator):

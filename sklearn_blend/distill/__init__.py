@@ -1,7 +1,10 @@
 """Distillation strategies and their registry (``strategy=`` of every estimator).
 
 ``strategy=`` takes a registered name, a :class:`Strategy` subclass or an instance (cloned for
-every fit). :func:`register_strategy` adds a name::
+every fit), or any :class:`torch.nn.Module` class or instance whose ``forward(student,
+teacher)`` returns the distillation term. The built-in names: ``"hard"``, ``"soft"``,
+``"feature"``, ``"correlation"`` (BLEND's, between predictions) and ``"latent"`` (latent
+alignment, the cross-modal one). :func:`register_strategy` adds a name::
 
     from sklearn_blend import register_strategy
     from sklearn_blend.distill import Strategy
@@ -20,32 +23,40 @@ from __future__ import annotations
 import copy
 import inspect
 
+from torch import nn
+
 from .strategies import (Correlation, Feature, Hard, LatentAlignment, Soft, Strategy,
                          shared_predictions)
 
-#: ``strategy=`` name -> :class:`Strategy` subclass; see :func:`register_strategy`
+#: ``strategy=`` name -> strategy class (a :class:`torch.nn.Module`); see :func:`register_strategy`
 STRATEGIES: dict = {}
+
+
+def _is_module_class(value):
+    return isinstance(value, type) and issubclass(value, nn.Module)
 
 
 def register_strategy(name, cls):
     """Make ``strategy=name`` build ``cls`` (a :class:`torch.nn.Module` subclass).
 
     ``cls`` is instantiated once per fit, with ``tau`` from the estimator when its constructor
-    takes a ``tau`` argument; its ``forward(student, teacher)`` returns a scalar tensor.
-    Registering an existing name replaces it.
+    takes a ``tau`` argument; its ``forward(student, teacher)`` returns a scalar tensor. A
+    subclass of :class:`Strategy` may also build parameters that depend on both models in
+    ``setup``; a plain module is used as it is. Registering an existing name replaces it.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"register_strategy needs a non-empty name (str), got {name!r}.")
-    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+    if not _is_module_class(cls):
         raise TypeError(
-            f"register_strategy needs a subclass of sklearn_blend.distill.Strategy, got "
-            f"{cls!r}."
+            f"register_strategy needs a torch.nn.Module subclass (such as a subclass of "
+            f"sklearn_blend.distill.Strategy) whose forward(student, teacher) returns the "
+            f"term, got {cls!r}."
         )
     STRATEGIES[name] = cls
 
 
 for _name, _cls in (("hard", Hard), ("soft", Soft), ("feature", Feature),
-                    ("correlation", Correlation)):
+                    ("correlation", Correlation), ("latent", LatentAlignment)):
     register_strategy(_name, _cls)
 
 
@@ -55,9 +66,10 @@ def strategy_names():
 
 
 def check_strategy(strategy):
-    """Raise a clear error unless ``strategy`` is ``None``, a registered name, a class or an
-    instance of :class:`Strategy`."""
-    if strategy is None or isinstance(strategy, Strategy):
+    """Raise a clear error unless ``strategy`` is ``None``, a registered name, or a
+    :class:`torch.nn.Module` class or instance (a :class:`Strategy` or any module whose
+    ``forward(student, teacher)`` returns the distillation term)."""
+    if strategy is None or isinstance(strategy, nn.Module) or _is_module_class(strategy):
         return
     if isinstance(strategy, str):
         if strategy not in STRATEGIES:
@@ -66,22 +78,22 @@ def check_strategy(strategy):
                 f"None; got {strategy!r}. Add a name with sklearn_blend.register_strategy."
             )
         return
-    if isinstance(strategy, type) and issubclass(strategy, Strategy):
-        return
     raise TypeError(
-        f"strategy must be a registered name {strategy_names()}, a subclass or an instance of "
-        f"sklearn_blend.distill.Strategy, or None; got {type(strategy).__name__} {strategy!r}."
+        f"strategy must be a registered name {strategy_names()}, a torch.nn.Module class or "
+        f"instance whose forward(student, teacher) returns the term (such as a subclass of "
+        f"sklearn_blend.distill.Strategy), or None; got {type(strategy).__name__} "
+        f"{strategy!r}."
     )
 
 
 def build_strategy(strategy, *, tau=None):
-    """A fresh :class:`Strategy` for one fit.
+    """A fresh strategy module for one fit.
 
     A name or a class is instantiated (with ``tau`` when the class takes it); an instance is
     deep-copied, keeping its own hyper-parameters, so that no fit shares its parameters.
     """
     check_strategy(strategy)
-    if isinstance(strategy, Strategy):
+    if isinstance(strategy, nn.Module):
         return copy.deepcopy(strategy)
     cls = STRATEGIES[strategy] if isinstance(strategy, str) else strategy
     takes_tau = "tau" in inspect.signature(cls).parameters

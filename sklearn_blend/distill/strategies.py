@@ -1,7 +1,7 @@
 """Distillation strategies: how a student is pulled towards a frozen teacher.
 
 A strategy is a :class:`torch.nn.Module` whose ``forward(student, teacher)`` takes the two
-models' outputs (:class:`~sklearn_blend.models.ModalityOutput`: predictions keyed by modality,
+models' outputs (:class:`~sklearn_blend.models.ModelOutput`: predictions keyed by modality,
 latents, per-layer features) and returns a scalar tensor. It owns its hyper-parameters (``tau``)
 and may own parameters that train with the student (the feature projections): those that
 depend on the two models are built in :meth:`Strategy.setup`, which the training core calls
@@ -19,6 +19,7 @@ from __future__ import annotations
 from torch import nn
 
 from .. import losses
+from ..persistence import registry
 
 
 def shared_predictions(student, teacher):
@@ -37,9 +38,13 @@ class Strategy(nn.Module):
     """Base class of distillation strategies (a ``torch.nn.Module``).
 
     Subclasses implement ``forward(student, teacher) -> scalar tensor`` and may override
-    :meth:`setup`. Register one with :func:`sklearn_blend.register_strategy` to use it by name;
+    :meth:`setup`; :attr:`compares` says which outputs they read (``"predictions"``, what
+    BLEND's strategies compare, or ``"latents"``). Register one with :func:`sklearn_blend.register_strategy` to use it by name;
     a class or an instance works without registration.
     """
+
+    #: the outputs the strategy compares: ``"predictions"`` or ``"latents"``
+    compares = "predictions"
 
     def setup(self, student, teacher):
         """Build what depends on the two models (called once before training); return self.
@@ -53,6 +58,7 @@ class Strategy(nn.Module):
         raise NotImplementedError
 
 
+@registry.register("strategy")
 class Hard(Strategy):
     """Mean squared error between student and teacher predictions (BLEND eq. 3)."""
 
@@ -60,6 +66,7 @@ class Hard(Strategy):
         return sum(losses.hard_distillation(s, t) for s, t in shared_predictions(student, teacher))
 
 
+@registry.register("strategy")
 class Soft(Strategy):
     """Temperature-softened KL divergence over channels (BLEND eq. 4).
 
@@ -92,6 +99,7 @@ class Soft(Strategy):
         )
 
 
+@registry.register("strategy")
 class Feature(Hard):
     """Hard term plus per-layer hidden-state MSE (BLEND eq. 5).
 
@@ -124,6 +132,7 @@ class Feature(Hard):
         )
 
 
+@registry.register("strategy")
 class Correlation(Hard):
     """Hard term plus the distance between per-trial channel correlation matrices (eq. 6)."""
 
@@ -134,11 +143,12 @@ class Correlation(Hard):
         )
 
 
+@registry.register("strategy")
 class LatentAlignment(Strategy):
     """Cross-modal distillation: the student's latents per bin pulled to the teacher's.
 
-    Both models return latents ``(batch, time, width)`` (the teacher's may come precomputed,
-    see :class:`~sklearn_blend.training.crossmodal.LatentTargets`); where the widths differ, a
+    Both models return latents ``(batch, time, width)`` (the teacher's may come precomputed:
+    an offline teacher, :class:`~sklearn_blend.training.objective.Precomputed`); where the widths differ, a
     learned linear projection (built in :meth:`setup`, trained with the student) maps the
     student's to the teacher's width.
 
@@ -147,6 +157,8 @@ class LatentAlignment(Strategy):
     metric : {"mse", "cosine"}, default="mse"
         :func:`sklearn_blend.losses.latent_alignment`'s distance.
     """
+
+    compares = "latents"
 
     def __init__(self, metric="mse"):
         super().__init__()

@@ -11,23 +11,24 @@ import dataclasses
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils import check_random_state
+from sklearn.base import TransformerMixin
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ..data.behavior import BehaviorEncoding, read_behavior
-from ..data.trials import SessionTrials, pad_channels
-from ..data.validation import check_in, check_number, check_training_params
+from ..data.trials import SessionTrials, read_known_sessions, read_sessions
+from ..data.validation import Flag, Interval, check_number
 from ..masking import SCHEMES, interleaved_masks
-from ..modalities import SPIKES
+from ..modalities import BEHAVIOR, LABELS, SPIKES
 from ..models.neds import NedsConfig
-from ..persistence import SaveMixin
+from ..persistence import registry
 from ..training import core as _training
 from ..training.neds import NedsBuilder, NedsTeacherModel, neds_modalities
 from ..training.objective import pack
+from .base import ModelEstimator, Parameter, parameters
 
 
+@registry.register("object", "sklearn_blend:NedsRoles")
 class _Roles:
     """Where each behavior column goes: a per-bin continuous stream, the per-trial continuous
     stream, or a per-trial categorical stream, and how it is encoded."""
@@ -61,7 +62,7 @@ def _per_trial(values, observed, column, name):
     return value, has
 
 
-class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
+class NedsEstimator(TransformerMixin, ModelEstimator):
     """NEDS (Zhang et al., ICML 2025): one model that encodes and decodes.
 
     ``fit(X, b)`` trains a transformer over spike tokens and behavior tokens (one per stream
@@ -118,17 +119,6 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
         token through the learned positions alone: on a synthetic session a small NEDS then
         memorised the training trials and decoded at R2 about 0, against 0.44 with them
         (``benchmarks/neds_rotary.py``).
-    max_epochs : int, default=300
-    batch_size : int, default=16
-    lr : float, default=1e-3
-        Peak AdamW learning rate (linear warm-up, cosine decay).
-    weight_decay : float, default=0.01
-    warmup_steps : int, default=50
-    early_stopping : bool, default=True
-        Stop when the masked loss of ``validation_fraction`` of the trials (masks drawn once,
-        seeded) has not improved for ``n_iter_no_change`` epochs; keep the best epoch.
-    validation_fraction : float in (0, 1), default=0.2
-    n_iter_no_change : int, default=30
     n_heldout : int, default=0
         The last ``n_heldout`` neurons of every session (NLB's held-out neurons) are predicted
         but never read: the spike tokens carry the other neurons, and the spike loss scores the
@@ -140,21 +130,6 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
         hidden; the behavior there is missing unless ``behavior_forward`` gives it.
         Predictions append them to every trial, as in training; ``predict_rates(...,
         forward=True)`` returns them. Single-session data only.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weights, schemes, masks, dropout, batch order and the validation split.
-    device : {"cpu", "cuda", "cuda:N", "mps", "auto"}, default="cpu"
-        PyTorch device of training and prediction: ``"cuda"`` the current GPU, ``"cuda:N"``
-        the N-th, ``"mps"`` Apple silicon, ``"auto"`` the best one the machine that fits has
-        (CUDA, else MPS, else CPU). Resolved in ``fit`` (``device_``); a device the machine
-        lacks raises a ``ValueError``.
-    precision : {"float32", "bfloat16"}, default="float32"
-    verbose : int, default=0
-    distributed : {None, "accelerate"}, default=None
-        ``"accelerate"`` trains data-parallel over the processes that ``accelerate launch`` or
-        ``torchrun`` started (one per GPU or node; Hugging Face accelerate, the ``[accelerate]``
-        extra), each running the same script on the same data; run as plain ``python`` it is
-        one process. See README, "Scaling out".
-
     Attributes
     ----------
     net_ : skorch.NeuralNet
@@ -188,87 +163,35 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
     ((20, 10, 2), (20, 10, 5))
     """
 
-    def __init__(
-        self,
-        *,
-        behavior_groups=None,
-        categorical_behavior=None,
-        trial_behavior=None,
-        scheme_probs=None,
-        mask_ratio=0.3,
-        modality_weights=None,
-        hidden_size=128,
-        n_layers=4,
-        n_heads=4,
-        ffn_size=256,
-        dropout=0.2,
-        embedding_dropout=0.1,
-        rotary=True,
-        max_epochs=300,
-        batch_size=16,
-        lr=1e-3,
-        weight_decay=0.01,
-        warmup_steps=50,
-        early_stopping=True,
-        validation_fraction=0.2,
-        n_iter_no_change=30,
-        n_heldout=0,
-        forward_bins=0,
-        random_state=None,
-        device="cpu",
-        precision="float32",
-        verbose=0,
-        distributed=None,
-    ):
-        self.behavior_groups = behavior_groups
-        self.categorical_behavior = categorical_behavior
-        self.trial_behavior = trial_behavior
-        self.scheme_probs = scheme_probs
-        self.mask_ratio = mask_ratio
-        self.modality_weights = modality_weights
-        self.hidden_size = hidden_size
-        self.n_layers = n_layers
-        self.n_heads = n_heads
-        self.ffn_size = ffn_size
-        self.dropout = dropout
-        self.embedding_dropout = embedding_dropout
-        self.rotary = rotary
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.warmup_steps = warmup_steps
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.n_heldout = n_heldout
-        self.forward_bins = forward_bins
-        self.random_state = random_state
-        self.device = device
-        self.precision = precision
-        self.verbose = verbose
-        self.distributed = distributed
+    _parameters = parameters({
+        "behavior_groups": Parameter(None),
+        "categorical_behavior": Parameter(None),
+        "trial_behavior": Parameter(None),
+        "scheme_probs": Parameter(None),
+        "mask_ratio": Parameter(0.3, Interval(float, 0, 1, closed="neither")),
+        "modality_weights": Parameter(None),
+        "hidden_size": Parameter(128, Interval(int, 1)),
+        "n_layers": Parameter(4, Interval(int, 1)),
+        "n_heads": Parameter(4, Interval(int, 1)),
+        "ffn_size": Parameter(256, Interval(int, 1)),
+        "dropout": Parameter(0.2, Interval(float, 0, 1, closed="left")),
+        "embedding_dropout": Parameter(0.1, Interval(float, 0, 1, closed="left")),
+        "rotary": Parameter(True, Flag()),
+        "n_heldout": Parameter(0, Interval(int, 0)),
+        "forward_bins": Parameter(0, Interval(int, 0)),
+    }, defaults=dict(
+        # the official NEDS recipe's weight decay; patience for small CPU runs
+        weight_decay=0.01, n_iter_no_change=30))
+    _seed_names = ("model", "finetune")
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        check_training_params(self)
-        for name in ("hidden_size", "n_layers", "n_heads", "ffn_size"):
-            check_number(getattr(self, name), name, low=1, integer=True)
-        if self.hidden_size % self.n_heads:
-            raise ValueError(f"hidden_size ({self.hidden_size}) must be divisible by n_heads "
-                             f"({self.n_heads}).")
-        check_number(self.dropout, "dropout", low=0, high=1, high_open=True)
-        check_number(self.embedding_dropout, "embedding_dropout", low=0, high=1,
-                     high_open=True)
-        check_in(self.rotary, "rotary", (True, False))
+        self._check_sizes()
         if self.rotary and (self.hidden_size // self.n_heads) % 2:
             raise ValueError(f"rotary=True needs an even head width, but hidden_size / n_heads "
                              f"= {self.hidden_size} / {self.n_heads} is odd; change either or "
                              "set rotary=False.")
-        check_in(self.precision, "precision", tuple(_training.PRECISIONS))
-        check_number(self.n_heldout, "n_heldout", low=0, integer=True)
-        check_number(self.forward_bins, "forward_bins", low=0, integer=True)
-        return self._scheme_probs(), self._modality_weights()
+        self._scheme_probs(), self._modality_weights()
 
     def _scheme_probs(self):
         if self.scheme_probs is None:
@@ -370,64 +293,15 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
         return inputs
 
     # ------------------------------------------------------------------ spikes
-    def _spikes(self, X, *, known=True):
-        """``(counts, slots)``: ``X`` (an array or :class:`SessionTrials`) as counts
-        ``(n_trials, n_time, max n_neurons)``, zero past each session's neurons, and each
-        trial's session slot in the model. With ``known=False`` (fitting) the sessions of
-        ``X`` define the slots."""
-        if isinstance(X, SessionTrials):
-            if not len(X):
-                raise ValueError("X selects no trials (0 samples).")
-            used = sorted(set(X.session.tolist()))
-            if not known:  # the sessions with trials in X, in X's order
-                slot = {s: k for k, s in enumerate(used)}
-                counts = X.padded()[..., : max(X.n_neurons[s] for s in used)]
-                return (counts, np.array([slot[s] for s in X.session], dtype=np.int64),
-                        [X.keys[s] for s in used], tuple(X.n_neurons[s] for s in used))
-            slot_of = {key: slot for slot, key in enumerate(self.sessions_)}
-            unknown = [X.keys[s] for s in used if X.keys[s] not in slot_of]
-            if unknown:
-                raise ValueError(
-                    f"X holds trials of sessions {unknown} that the model has not seen; "
-                    f"it knows {self.sessions_}. Fine-tune on them first (finetune)."
-                )
-            for s in used:
-                expected = self.n_neurons_[slot_of[X.keys[s]]]
-                if X.n_neurons[s] not in (expected, expected - self.n_heldout):
-                    raise ValueError(
-                        f"session {X.keys[s]!r} of X has {X.n_neurons[s]} neurons, but the "
-                        f"model knows it with {expected}"
-                        + (f" ({expected - self.n_heldout} held-in)." if self.n_heldout
-                           else ".")
-                    )
-            slots = np.array([slot_of[X.keys[s]] for s in X.session], dtype=np.int64)
-            counts = X.padded()
-        else:
-            counts, _ = SPIKES.validate(X)
-            if not known:
-                return counts, np.zeros(len(counts), np.int64), [0], (counts.shape[2],)
-            if len(self.sessions_) > 1:
-                raise ValueError(
-                    f"the model knows {len(self.sessions_)} sessions {self.sessions_}: pass X "
-                    "as SessionTrials([...], keys=[...]) so that each trial names its session."
-                )
-            n_held_in = self.n_neurons_[0] - self.n_heldout
-            if counts.shape[2] not in (self.n_neurons_[0], n_held_in):
-                also = f" or the {n_held_in} held-in ones" if self.n_heldout else ""
-                raise ValueError(
-                    f"X has {counts.shape[2]} features, but NedsEstimator is expecting "
-                    f"{self.n_neurons_[0]} features as input (neurons{also}): X must be "
-                    f"(n_trials, n_time <= {self.n_time_in_}, {self.n_neurons_[0]}) spike "
-                    f"counts as in fit, got shape {counts.shape}."
-                )
-            slots = np.zeros(len(counts), np.int64)
-        if counts.shape[1] > self.n_time_in_:
-            raise ValueError(
-                f"X has {counts.shape[1]} bins; the model was fitted on trials of "
-                f"{self.n_time_in_} (X must be (n_trials, n_time <= {self.n_time_in_}, "
-                "n_neurons))."
-            )
-        return pad_channels(counts, max(self.n_neurons_)), slots
+    def _spikes(self, X, *, sessions=None):
+        """``(counts, slots)`` of ``X`` (an array or :class:`SessionTrials` of sessions the
+        model knows, or of ``sessions``: ``(keys, n_neurons)``), zero past each session's
+        neurons."""
+        keys, widths = (self.sessions_, self.n_neurons_) if sessions is None else sessions
+        counts, slots, _ = read_known_sessions(
+            X, SPIKES, keys, widths, self.n_time_in_, n_heldout=self.n_heldout,
+            owner="NedsEstimator", add_with="finetune")
+        return counts, slots
 
     def _training_data(self, spikes, slots, raw, *, spikes_forward=None,
                        behavior_forward=None):
@@ -530,8 +404,10 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
         -------
         self : NedsEstimator
         """
-        scheme_probs, weights = self._check_params()
-        spikes, slots, keys, n_neurons = self._spikes(X, known=False)
+        return self._fit(X, y, spikes_forward=spikes_forward, behavior_forward=behavior_forward)
+
+    def _read_fit_data(self, X, y, spikes_forward=None, behavior_forward=None):
+        spikes, slots, keys, n_neurons = read_sessions(X, SPIKES)
         if y is None:
             raise ValueError(
                 "NedsEstimator requires y to be passed, but the target y is None: NEDS models "
@@ -568,20 +444,16 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
             ffn_size=self.ffn_size, dropout=self.dropout,
             embedding_dropout=self.embedding_dropout, rotary=self.rotary,
         )
-        data = self._training_data(spikes, slots, raw, spikes_forward=forward,
-                                   behavior_forward=behavior_forward)
-        self.device_ = _training.resolve_device(self.device)
-        self._seeds = check_random_state(self.random_state).randint(_training.MAX_SEED,
-                                                                   size=2)
-        targets = data["targets.spikes"]
-        builder = self._builder(scheme_probs, weights,
-                                self._mean_counts(targets, slots, n_neurons,
-                                                  range(len(n_neurons))))
-        self.net_ = _training.fit_net(builder, data,
-                                      _training.training_config(self, self.device_),
-                                      int(self._seeds[0]), "NEDS")
-        self.n_iter_ = len(self.net_.history)
-        return self
+        return self._training_data(spikes, slots, raw, spikes_forward=forward,
+                                   behavior_forward=behavior_forward), slots
+
+    def _fit_models(self, data, seeds):
+        data, slots = data
+        self._seeds = [seeds["model"], seeds["finetune"]]  # fine-tuning takes the second
+        builder = self._builder(self._scheme_probs(), self._modality_weights(),
+                                self._mean_counts(data["targets.spikes"], slots,
+                                                  self.n_neurons_, range(len(self.sessions_))))
+        self.net_ = self._train(builder, data, seeds["model"], "NEDS")
 
     def finetune(self, X, b, *, max_epochs=None):
         """Continue training on trials ``X`` (``SessionTrials``), adding their new sessions.
@@ -608,7 +480,7 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
         self : NedsEstimator
         """
         check_is_fitted(self)
-        scheme_probs, weights = self._check_params()
+        self._validate_params()
         if not isinstance(X, SessionTrials):
             raise TypeError(
                 "finetune takes X as SessionTrials, whose keys name the sessions (new keys add "
@@ -637,23 +509,22 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
         n_neurons = self.n_neurons_ + tuple(X.n_neurons[X.keys.index(k)] for k in new)
         previous = _training.trained_model(self.net_).model
         old_sessions = len(self.sessions_)
-        self.sessions_, self.n_neurons_ = keys, n_neurons
-        self.config_ = dataclasses.replace(self.config_, n_neurons=n_neurons)
-        spikes, slots = self._spikes(X)
-        raw = read_behavior(b, spikes, name="b", categorical=self.categorical_behavior)
-        data = self._training_data(spikes, slots, raw)
-        present = set(slots.tolist())
-        builder = self._builder(
-            scheme_probs, weights,
-            self._mean_counts(spikes, slots, n_neurons, range(old_sessions, len(keys))),
-            start=previous,
-            frozen_sessions=[s for s in range(old_sessions) if s not in present],
-        )
-        config = _training.training_config(self, self.device_,
-                                           max_epochs=max_epochs or self.max_epochs)
-        self.net_ = _training.fit_net(builder, data, config, int(self._seeds[1]),
-                                      "NEDS (fine-tuning)")
-        self.n_iter_ = len(self.net_.history)
+        with self._atomic():  # a failed or interrupted fine-tuning leaves the model as it was
+            self.sessions_, self.n_neurons_ = keys, n_neurons
+            self.config_ = dataclasses.replace(self.config_, n_neurons=n_neurons)
+            spikes, slots = self._spikes(X)
+            raw = read_behavior(b, spikes, name="b", categorical=self.categorical_behavior)
+            data = self._training_data(spikes, slots, raw)
+            present = set(slots.tolist())
+            builder = self._builder(
+                self._scheme_probs(), self._modality_weights(),
+                self._mean_counts(spikes, slots, n_neurons, range(old_sessions, len(keys))),
+                start=previous,
+                frozen_sessions=[s for s in range(old_sessions) if s not in present],
+            )
+            self.net_ = self._train(builder, data, int(self._seeds[1]), "NEDS (fine-tuning)",
+                                    max_epochs=max_epochs or self.max_epochs)
+            self.n_iter_ = len(self.net_.history)
         return self
 
     def _net_builder(self, attribute, saved):
@@ -878,34 +749,37 @@ class NedsEstimator(SaveMixin, TransformerMixin, BaseEstimator):
         """Decoding R2 from spikes alone, averaged over the continuous behavior columns (per-bin
         columns pooled over trials and bins, per-trial ones over trials; NaN targets skipped).
         With categorical columns only: mean accuracy over them. ``y`` is the behavior ``b``
-        in the layout of fit."""
+        in the layout of fit. Both are the behavior modalities' own scores
+        (:meth:`~sklearn_blend.modalities.Modality.score`)."""
         check_is_fitted(self)
-        b = y
-        predicted = self.predict(X)
+        predictions, _, n_trials, n_time = self._from_spikes(X)
+        predicted = self._to_user(predictions, n_trials, n_time)
         spikes, _ = self._spikes(X)
-        raw = read_behavior(b, spikes, name="b", categorical=self.categorical_behavior)
+        raw = read_behavior(y, spikes, name="b", categorical=self.categorical_behavior)
         self.roles_.encoding.check_compatible(raw, "b")
-        roles, scores = self.roles_, []
-        for j in [*roles.bin, *roles.trial_continuous]:
-            values, observed = np.asarray(raw.columns[j], float), raw.observed[j]
-            guess = predicted[..., j] if raw.per_bin else predicted[:, j]
-            if raw.per_bin and j in roles.trial:
+        roles = self.roles_
+
+        def per_trial(j, values, observed, guess=None):
+            if raw.per_bin and j in roles.trial:  # one value per trial, repeated over bins
                 values, observed = _per_trial(values, observed, raw.names[j], "b")
-                guess = guess[:, 0]
-            values, guess = values[observed], np.asarray(guess, float)[observed]
-            total = ((values - values.mean()) ** 2).sum()
-            scores.append(1.0 - ((values - guess) ** 2).sum() / total if total > 0 else 0.0)
+                guess = None if guess is None else guess[:, 0]
+            return values, observed, guess
+
+        scores = []
+        for j in [*roles.bin, *roles.trial_continuous]:
+            guess = predicted[..., j] if raw.per_bin else predicted[:, j]
+            values, observed, guess = per_trial(j, np.asarray(raw.columns[j], float),
+                                                raw.observed[j], guess)
+            target = np.where(observed, values, np.nan)
+            scores.append(BEHAVIOR.score(np.asarray(guess, float)[..., None],
+                                         target[..., None]))
         if scores:
             return float(np.mean(scores))
         accuracies = []
-        for j in roles.labels:
-            values, observed = raw.columns[j], raw.observed[j]
-            guess = predicted[..., j] if raw.per_bin else predicted[:, j]
-            if raw.per_bin:
-                values, observed = _per_trial(values, observed, raw.names[j], "b")
-                guess = guess[:, 0]
-            accuracies.append(float(np.mean(np.asarray(values)[observed]
-                                             == np.asarray(guess)[observed])))
+        for v, j in enumerate(roles.labels):
+            values, observed, _ = per_trial(j, raw.columns[j], raw.observed[j])
+            codes = roles.encoding.codes(j, values, observed, "b")
+            accuracies.append(LABELS.score(self._softmax(predictions[f"label{v}"]), codes))
         return float(np.mean(accuracies))
 
     def __sklearn_tags__(self):

@@ -6,44 +6,24 @@ parameters, derives seeds, and maps neurons to rows of the learned embedding tab
 
 from __future__ import annotations
 
-import dataclasses
+import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..data.recordings import Recordings
+from ..data.validation import Flag, Interval, Options
+from ..distill import build_strategy, strategy_name
+from ..modalities import FLUORESCENCE, SPIKES
 from ..training import core as _training
 from ..training import neurons as _neuron_training
-from ..training import teacher_cache as _teacher_cache
-from ..data.validation import (
-    check_in,
-    check_number,
-    check_teacher_cache,
-    check_training_params,
-)
-from ..distill import build_strategy, check_strategy, strategy_name
-from ..modalities import FLUORESCENCE, SPIKES
-from ..data.recordings import Recordings
-from ..persistence import SaveMixin
+from .base import Distiller, ModelEstimator, Parameter, parameters
 
 
-class _NeuronTeacher:
-    """A NeuPRINT teacher (population inputs plus behavior), fitted through the teacher cache."""
-
-    def __init__(self, **params):
-        self.params = params
-
-    def fit(self, samples):
-        self.net_ = _neuron_training.train_neuron_model(
-            samples, description="NeuPRINT teacher", **self.params
-        )
-        return self
-
-
-class NeuronEmbedding(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                      BaseEstimator):
+class NeuronEmbedding(Distiller, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                      ModelEstimator):
     """One feature vector per neuron: NeuPRINT embeddings, optionally distilled with BLEND.
 
     ``fit(X)`` trains NeuPRINT (Mi et al., 2023) on the selected neurons of ``X``: each neuron
@@ -53,7 +33,10 @@ class NeuronEmbedding(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
     ``strategy`` it first trains a teacher that also reads the behavior (running speed, pupil
     size) among its population inputs, then a student without behavior by
     ``alpha * masked loss + (1 - alpha) * distillation`` (BLEND, Guo et al., 2025).
-    ``transform(X)`` returns the student's embedding of each selected neuron,
+    The teacher follows the protocol of :class:`~sklearn_blend.BlendEstimator`: ``teacher=None``
+    is ``NeuronEmbedding(strategy=None, behavior_inputs=True)`` with this estimator's settings,
+    fitted on ``X`` (or reused from ``teacher_cache``), and teaches online: its model runs on
+    the student's batches. ``transform(X)`` returns the student's embedding of each selected neuron,
     ``(n_neurons, embedding_dim)``: learned in ``fit`` for neurons it saw, and for others fitted
     with the dynamics frozen (``embedding_epochs`` epochs), as NeuPRINT does for held-out
     neurons. Neurons are recognised by their activity trace. The teacher reads each behavior
@@ -101,9 +84,16 @@ class NeuronEmbedding(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         Width of each neuron's embedding: the number of output features.
     hidden_size, n_layers, n_heads, ffn_size : int, default=64, 1, 2, 128
         Transformer width, layers, attention heads and feed-forward width.
+    teacher : None, NeuronEmbedding or FrozenEstimator, default=None
+        ``None``: ``NeuronEmbedding(strategy=None, behavior_inputs=True)`` with this
+        estimator's settings (and ``teacher_hidden_size``), the very model that settings
+        would fit on its own (with an int ``random_state``, its seed too). An unfitted one is
+        cloned and fitted on ``X`` (seeded from ``random_state`` unless it has its own); a
+        fitted one is used as it is and must have been fitted on the same neurons. Either must
+        read behavior (``behavior_inputs=True``).
     teacher_hidden_size : int or None, default=None
-        Width of the teacher if it should differ from the student's (``"feature"`` then
-        aligns the layers through learned projections).
+        Width of the teacher built when ``teacher=None``, if it should differ from the
+        student's (``"feature"`` then aligns the layers through learned projections).
     dropout : float in [0, 1), default=0.1
         Dropout on the tokens and residual branches.
     context_backward, context_forward : int or None, default=None, 0
@@ -115,22 +105,6 @@ class NeuronEmbedding(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
     group_size : int, default=32
         Neurons of one session per training sample; a batch holds ``batch_size`` samples,
         so ``batch_size * group_size`` sequences.
-    max_epochs : int, default=100
-        Most epochs for the teacher and the student each.
-    batch_size : int, default=32
-        Samples per optimisation step.
-    lr : float, default=1e-3
-        Peak AdamW learning rate (linear warm-up, cosine decay); also the rate of
-        ``embedding_epochs``.
-    weight_decay : float, default=0.0
-        AdamW weight decay of teacher and student (never applied to new embeddings).
-    warmup_steps : int, default=50
-        Steps of learning-rate warm-up.
-    early_stopping : bool, default=True
-        Stop teacher and student when the masked loss on ``validation_fraction`` of the
-        samples (windows and neuron groups) has not improved for ``n_iter_no_change`` epochs.
-    validation_fraction : float in (0, 1), default=0.1
-    n_iter_no_change : int, default=10
     embedding_epochs : int, default=100
         Epochs to fit the embeddings of neurons not seen in ``fit`` (NeuPRINT: 100).
     teacher_cache : bool, str or joblib.Memory, default=True
@@ -138,33 +112,17 @@ class NeuronEmbedding(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         (a grid over ``alpha``, ``tau`` or ``strategy`` trains one teacher per fold); see
         :class:`~sklearn_blend.BlendEstimator`. Reuse needs an int ``random_state``: unseeded
         fits group neurons differently every time.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weights, masks, neuron grouping, dropout, validation split and the fits of new
-        embeddings. With an int, results on CPU are reproducible.
-    device : {"cpu", "cuda", "cuda:N", "mps", "auto"}, default="cpu"
-        PyTorch device of training and prediction: ``"cuda"`` the current GPU, ``"cuda:N"``
-        the N-th, ``"mps"`` Apple silicon, ``"auto"`` the best one the machine that fits has
-        (CUDA, else MPS, else CPU). Resolved in ``fit`` (``device_``); a device the machine
-        lacks raises a ``ValueError``.
-    precision : {"float32", "bfloat16"}, default="float32"
-        Compute precision of training (teacher, student and the embedding fits of new
-        neurons), as in :class:`~sklearn_blend.BlendEstimator`: ``"bfloat16"`` runs the
-        models under :func:`torch.autocast`; weights, optimizer state and losses stay
-        float32.
-    verbose : int, default=0
-        0: silent; 1: a progress bar per model; 2: skorch's per-epoch table.
-    distributed : {None, "accelerate"}, default=None
-        ``"accelerate"`` trains data-parallel over the processes that ``accelerate launch`` or
-        ``torchrun`` started (one per GPU or node; Hugging Face accelerate, the ``[accelerate]``
-        extra), each running the same script on the same data; run as plain ``python`` it is
-        one process. See README, "Scaling out".
-
     Attributes
+    ----------
+    embeddings_ :    Attributes
     ----------
     embeddings_ : ndarray of shape (n_fitted_neurons, embedding_dim)
         Student embedding of each distinct neuron seen in ``fit``.
-    student_net_, teacher_net_ : skorch.NeuralNet
-        Fitted nets (``teacher_net_`` is ``None`` without a strategy); ``history`` per epoch.
+    student_net_ : skorch.NeuralNet
+        The fitted net of the model (the student, or with ``behavior_inputs`` the model that
+        reads behavior); ``history`` per epoch.
+    teacher_ : NeuronEmbedding or None
+        The fitted teacher (``None`` without a strategy).
     n_iter_ : int
         Epochs the student trained.
     n_features_in_ : int
@@ -192,106 +150,46 @@ class NeuronEmbedding(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
     >>> scores = cross_val_score(pipe, data.X, data.ei, cv=2)
     """
 
-    def __init__(
-        self,
-        strategy="hard",
-        *,
-        behavior_inputs=False,
-        alpha=0.5,
-        tau=2.0,
-        loss="mse",
-        mask_ratio=0.25,
-        embedding_dim=64,
-        hidden_size=64,
-        n_layers=1,
-        n_heads=2,
-        ffn_size=128,
-        dropout=0.1,
-        context_backward=None,
-        context_forward=0,
-        teacher_hidden_size=None,
-        n_window=64,
-        group_size=32,
-        max_epochs=100,
-        batch_size=32,
-        lr=1e-3,
-        weight_decay=0.0,
-        warmup_steps=50,
-        early_stopping=True,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        embedding_epochs=100,
-        teacher_cache=True,
-        random_state=None,
-        device="cpu",
-        precision="float32",
-        verbose=0,
-        distributed=None,
-    ):
-        self.strategy = strategy
-        self.behavior_inputs = behavior_inputs
-        self.alpha = alpha
-        self.tau = tau
-        self.loss = loss
-        self.mask_ratio = mask_ratio
-        self.embedding_dim = embedding_dim
-        self.hidden_size = hidden_size
-        self.n_layers = n_layers
-        self.n_heads = n_heads
-        self.ffn_size = ffn_size
-        self.dropout = dropout
-        self.context_backward = context_backward
-        self.context_forward = context_forward
-        self.teacher_hidden_size = teacher_hidden_size
-        self.n_window = n_window
-        self.group_size = group_size
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.warmup_steps = warmup_steps
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.embedding_epochs = embedding_epochs
-        self.teacher_cache = teacher_cache
-        self.random_state = random_state
-        self.device = device
-        self.precision = precision
-        self.verbose = verbose
-        self.distributed = distributed
+    _parameters = parameters({
+        "strategy": Distiller.PARAMETERS["strategy"],
+        "behavior_inputs": Parameter(False, Flag()),
+        "alpha": Parameter(0.5, Interval(float, 0, 1)),
+        "tau": Parameter(2.0, Interval(float, 0, closed="right")),
+        "loss": Parameter("mse", Options("mse", "poisson")),
+        "mask_ratio": Parameter(0.25, Interval(float, 0, 1, closed="neither")),
+        "embedding_dim": Parameter(64, Interval(int, 1)),
+        "hidden_size": Parameter(64, Interval(int, 1)),
+        "n_layers": Parameter(1, Interval(int, 1)),
+        "n_heads": Parameter(2, Interval(int, 1)),
+        "ffn_size": Parameter(128, Interval(int, 1)),
+        "dropout": Parameter(0.1, Interval(float, 0, 1, closed="left")),
+        "context_backward": Parameter(None, Interval(int, 0, none=True)),
+        "context_forward": Parameter(0, Interval(int, 0, none=True)),
+        "teacher": Parameter(None),
+        "teacher_hidden_size": Parameter(None, Interval(int, 1, none=True)),
+        "n_window": Parameter(64, Interval(int, 1)),
+        "group_size": Parameter(32, Interval(int, 1)),
+        "embedding_epochs": Parameter(100, Interval(int, 1)),
+        "teacher_cache": Distiller.PARAMETERS["teacher_cache"],
+    }, defaults=dict(
+        # NeuPRINT's recipe: many short samples per epoch (windows x neuron groups), so fewer
+        # epochs, larger batches, a shorter patience and a smaller validation share; no
+        # weight decay on the embeddings
+        max_epochs=100, batch_size=32, weight_decay=0.0, validation_fraction=0.1,
+        n_iter_no_change=10))
+    _positional = ("strategy",)
+    _seed_names = ("data", "teacher", "student", "embedding")
+    _net_attribute = "student_net_"
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        check_strategy(self.strategy)
-        if not isinstance(self.behavior_inputs, (bool, np.bool_)):
-            raise TypeError(
-                f"behavior_inputs must be True or False, got {self.behavior_inputs!r}."
-            )
         if self.behavior_inputs and self.strategy is not None:
             raise ValueError(
                 f"behavior_inputs=True is the plain NeuPRINT that reads behavior; a student "
                 f"(strategy={self.strategy!r}) never reads it. Use strategy=None with "
                 "behavior_inputs=True, or behavior_inputs=False for a student."
             )
-        check_number(self.alpha, "alpha", low=0, high=1)
-        check_number(self.tau, "tau", low=0, low_open=True)
-        check_in(self.loss, "loss", ("mse", "poisson"))
-        check_in(self.precision, "precision", tuple(_training.PRECISIONS))
-        for name in ("embedding_dim", "hidden_size", "n_layers", "n_heads", "ffn_size",
-                     "n_window", "group_size", "embedding_epochs"):
-            check_number(getattr(self, name), name, low=1, integer=True)
-        widths = {"hidden_size": self.hidden_size}
-        if self.teacher_hidden_size is not None:
-            check_number(self.teacher_hidden_size, "teacher_hidden_size", low=1, integer=True)
-            widths["teacher_hidden_size"] = self.teacher_hidden_size
-        for name, width in widths.items():
-            if width % self.n_heads:
-                raise ValueError(
-                    f"{name} ({width}) must be divisible by n_heads ({self.n_heads})."
-                )
-        check_training_params(self)
-        check_teacher_cache(self.teacher_cache)
+        self._check_sizes(("teacher_hidden_size", self.teacher_hidden_size))
 
     def _recordings(self, X, *, reset):
         """``X`` as :class:`Recordings`; a 2-D array is one session, one row per neuron."""
@@ -362,10 +260,11 @@ class NeuronEmbedding(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         -------
         self : NeuronEmbedding
         """
-        self._check_params()
+        return self._fit(X)
+
+    def _read_fit_data(self, X, y=None):
         recordings = self._recordings(X, reset=True)
-        with_behavior = self.strategy is not None or self.behavior_inputs
-        if with_behavior and recordings.behavior is None:
+        if self._with_behavior() and recordings.behavior is None:
             reader = ("behavior_inputs=True reads behavior" if self.behavior_inputs else
                       f"strategy={self.strategy!r} distils a teacher that reads behavior")
             raise ValueError(
@@ -373,7 +272,6 @@ class NeuronEmbedding(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
                 "(n_frames, n_behavior) per session, or use strategy=None"
                 + (" and behavior_inputs=False." if self.behavior_inputs else ".")
             )
-        self.device_ = _training.resolve_device(self.device)
         keys = recordings.neuron_keys()
         self.neuron_keys_ = list(dict.fromkeys(keys))
         n_distinct = len(set(zip(keys, map(tuple, recordings.neurons))))
@@ -383,73 +281,120 @@ class NeuronEmbedding(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
                 "activity trace as another (e.g. constant ROIs); neurons are recognised by "
                 "their trace, so each such group shares one embedding. Drop them from the "
                 "selection if they carry no signal.",
-                UserWarning, stacklevel=2,
+                UserWarning, stacklevel=3,
             )
         self._rows = {key: row for row, key in enumerate(self.neuron_keys_)}
-        rows = np.array([self._rows[k] for k in keys], dtype=np.int64)
-        rng = check_random_state(self.random_state)
-        data_seed, teacher_seed, student_seed, self._embedding_seed = (
-            int(s) for s in rng.randint(_training.MAX_SEED, size=4)
-        )
-        samples = self._samples(recordings, rows, data_seed, with_behavior=with_behavior)
-        common = dict(self._model_params(teacher=False),
-                      config=_training.training_config(self, self.device_))
-        self.n_behavior_in_ = recordings.n_behavior if with_behavior else 0
-        self.teacher_net_ = None
-        if self.behavior_inputs:  # the teacher itself is the model
-            self._behavior_scale = _neuron_training.behavior_scaling(recordings)
-            self.student_net_ = self._fit_teacher(samples, common["config"], teacher_seed)
-            self.embeddings_ = _neuron_training.embedding_table(self.student_)
-            self.n_iter_ = len(self.student_net_.history)
-            return self
-        if with_behavior:
-            self.teacher_net_ = self._fit_teacher(samples, common["config"], teacher_seed)
-        self.student_net_ = _neuron_training.train_neuron_model(
-            samples, seed=student_seed,
-            description=f"{strategy_name(self.strategy)} student" if self.strategy else "NeuPRINT",
-            **common, **self._distillation(),
-        )
-        self.embeddings_ = _neuron_training.embedding_table(self.student_)
-        self.n_iter_ = len(self.student_net_.history)
-        return self
+        self.n_behavior_in_ = recordings.n_behavior if self._with_behavior() else 0
+        return recordings, np.array([self._rows[k] for k in keys], dtype=np.int64)
 
-    def _fit_teacher(self, samples, config, seed):
-        common = dict(self._model_params(teacher=True), config=config)
-        teacher = _NeuronTeacher(**common, seed=seed)
-        params = dict(common, config=dataclasses.replace(common["config"], verbose=0))
-        key, cache = _teacher_cache.cache_key(params, self.random_state, self.teacher_cache)
-        return _teacher_cache.fitted_teacher(teacher, (samples,), {}, cache,
-                                             key_params=key).net_
+    def _with_behavior(self):
+        """Whether a model of this fit reads behavior (the teacher, or the model itself)."""
+        return self.strategy is not None or self.behavior_inputs
+
+    def _fit_models(self, data, seeds):
+        recordings, rows = data
+        self._embedding_seed = seeds["embedding"]
+        samples = self._samples(recordings, rows, seeds["data"],
+                                with_behavior=self._with_behavior())
+        self.teacher_ = None
+        if self.behavior_inputs:  # NeuPRINT as published: the model reads the behavior
+            self._behavior_scale = _neuron_training.behavior_scaling(recordings)
+            builder = self._builder(reads_behavior=True,
+                                    mean_activity=_neuron_training.mean_activity(samples))
+            self.student_net_ = self._train(builder, _neuron_training.sample_data(
+                samples, self._modality()), seeds["teacher"], "NeuPRINT with behavior")
+        else:
+            if self.strategy is not None:
+                self.teacher_ = self._fitted_teacher((recordings,), {}, seeds["teacher"])
+                self._check_teacher(self.teacher_)
+            builder = self._builder(reads_behavior=False,
+                                    mean_activity=_neuron_training.mean_activity(samples))
+            self.student_net_ = self._train(
+                builder, _neuron_training.sample_data(samples, self._modality()),
+                seeds["student"],
+                f"{strategy_name(self.strategy)} student" if self.strategy else "NeuPRINT")
+        self.embeddings_ = _neuron_training.embedding_table(self.student_)
+
+    # ------------------------------------------------------------------ the teacher
+    def _default_teacher(self):
+        params = {name: getattr(self, name) for name in self._get_param_names()}
+        # the student's own settings (alpha, tau, its teacher) do not shape the teacher, so
+        # teachers of students that differ only in them are one in the cache
+        defaults = {name: parameter.default for name, parameter in self._parameters.items()}
+        params.update({name: defaults[name] for name in ("alpha", "tau", "teacher_cache")},
+                      strategy=None, behavior_inputs=True, teacher=None,
+                      teacher_hidden_size=None)
+        if self.teacher_hidden_size is not None:
+            params["hidden_size"] = self.teacher_hidden_size
+        # an int random_state is the teacher's own: it is then the very model that
+        # behavior_inputs=True fits with these settings
+        own_seed = isinstance(self.random_state, numbers.Integral)
+        params["random_state"] = self.random_state if own_seed else None
+        return NeuronEmbedding(**params), own_seed
+
+    def _check_teacher_type(self, teacher):
+        reads = getattr(teacher, "behavior_inputs", None)
+        reads = getattr(getattr(teacher, "estimator", None), "behavior_inputs", reads)
+        if not (hasattr(teacher, "fit") and hasattr(teacher, "get_params")) or not reads:
+            raise TypeError(
+                "teacher must be None or a NeuronEmbedding that reads behavior "
+                "(NeuronEmbedding(strategy=None, behavior_inputs=True): unfitted, fitted, or "
+                f"fitted in a sklearn.frozen.FrozenEstimator), got {teacher!r}.")
+
+    def _check_teacher(self, teacher):
+        """A fitted teacher must know this fit's neurons, in the same rows."""
+        if list(teacher.neuron_keys_) != self.neuron_keys_ or (
+                teacher.n_behavior_in_ != self.n_behavior_in_):
+            raise ValueError(
+                "the fitted teacher was fitted on other neurons or behavior than X: a teacher "
+                "embeds the neurons it was fitted on, so fit it on the same Recordings "
+                f"(it knows {len(teacher.neuron_keys_)} neurons and {teacher.n_behavior_in_} "
+                f"behavior channels; X has {len(self.neuron_keys_)} and "
+                f"{self.n_behavior_in_}).")
+
+    @property
+    def teacher_net_(self):
+        """The fitted teacher's net (``teacher_.student_net_``), ``None`` without one."""
+        check_is_fitted(self)
+        return None if self.teacher_ is None else self.teacher_.student_net_
+
+    @property
+    def model_(self):
+        """The fitted PyTorch model under the training core's contract (what a student of this
+        model, as its teacher, distils from)."""
+        check_is_fitted(self)
+        return _training.trained_model(self.student_net_)
 
     def _net_builder(self, attribute, saved):
-        """The recipe ``fit`` builds the net in ``attribute`` from: the teacher (reads the
-        behavior; also the model itself with ``behavior_inputs=True``) or the student,
-        distilled from :attr:`teacher_net_`'s model. :func:`sklearn_blend.load` loads saved
-        weights into it (the output bias's start, 1, is replaced by the saved weights)."""
-        reads_behavior = attribute == "teacher_net_" or self.behavior_inputs
+        """The recipe ``fit`` builds :attr:`student_net_` from (the model that reads behavior
+        with ``behavior_inputs=True``, else the student, distilled from ``teacher_``'s model);
+        :func:`sklearn_blend.load` loads saved weights into it (the output bias's start, 1,
+        is replaced by the saved weights)."""
+        return self._builder(reads_behavior=self.behavior_inputs, mean_activity=1.0)
+
+    def _builder(self, *, reads_behavior, mean_activity):
+        """The recipe of the model that reads behavior, or of the student (distilled from
+        ``teacher_``'s model when there is one), its readout starting at ``mean_activity``."""
+        distillation = {}
+        if not reads_behavior and self.teacher_ is not None:
+            distillation = dict(teacher=self.teacher_.model_,
+                                strategy=build_strategy(self.strategy, tau=self.tau),
+                                alpha=self.alpha)
         return _neuron_training.neuron_model_builder(
             **self._model_params(teacher=reads_behavior),
-            n_behavior=self.n_behavior_in_ if reads_behavior else 0, mean_activity=1.0,
-            **({} if reads_behavior else self._distillation()))
+            n_behavior=self.n_behavior_in_ if reads_behavior else 0,
+            mean_activity=mean_activity, **distillation)
 
     def _model_params(self, *, teacher):
         """What the model is built from, as :func:`~sklearn_blend.training.neurons.
-        train_neuron_model` takes it (less data, behavior and training settings): the
-        teacher's (``teacher=True``, ``teacher_hidden_size`` wide if set) or the student's."""
+        neuron_model_builder` takes it (less behavior and the readout's start): with
+        behavior (``teacher=True``, ``teacher_hidden_size`` wide if set) or the student's."""
         architecture = self._architecture()
         if teacher and self.teacher_hidden_size is not None:
             architecture["hidden_size"] = self.teacher_hidden_size
         return dict(architecture=architecture, n_neurons=len(self.neuron_keys_),
                     modality=self._modality(), mask_ratio=self.mask_ratio,
                     precision=self.precision)
-
-    def _distillation(self):
-        """The student's distillation from :attr:`teacher_net_`'s model (``teacher``,
-        ``strategy``, ``alpha``), none without a teacher."""
-        if self.teacher_net_ is None:
-            return {}
-        return dict(teacher=_training.trained_model(self.teacher_net_),
-                    strategy=build_strategy(self.strategy, tau=self.tau), alpha=self.alpha)
 
     @property
     def student_(self):

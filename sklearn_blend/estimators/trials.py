@@ -1,7 +1,10 @@
 """scikit-learn estimators: :class:`BlendEstimator` (the distilled student) and its teacher.
 
-PyTorch stays behind :mod:`sklearn_blend.training.core`; this module only validates arrays and
-parameters, derives seeds, and turns model outputs into what scikit-learn users expect.
+Both are :class:`~sklearn_blend.estimators.base.ModelEstimator` s (parameters as data, the
+template fit) on the trial bases of :mod:`sklearn_blend.models`; the student follows the
+teacher protocol of :class:`~sklearn_blend.estimators.base.Distiller`, with an online teacher.
+This module validates the trials and the behavior and turns model outputs into what
+scikit-learn users expect.
 """
 
 from __future__ import annotations
@@ -10,25 +13,15 @@ import numbers
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.utils import check_random_state
+from sklearn.base import TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..training import core as _training
-from ..training import teacher_cache as _teacher_cache
-from ..data.validation import (
-    check_fitted_shape,
-    check_in,
-    check_number,
-    is_fitted,
-    check_teacher_cache,
-    check_training_params,
-)
 from ..data.behavior import BehaviorEncoding, read_behavior
-from ..distill import build_strategy, check_strategy, strategy_name
-from ..metrics import co_bps
+from ..data.validation import Interval, Options, check_fitted_shape
+from ..distill import build_strategy, strategy_name
 from ..modalities import SPIKES
-from ..persistence import SaveMixin
+from ..training import core as _training
+from .base import Distiller, ModelEstimator, Parameter, parameters
 
 #: estimator parameters that shape a base's architecture; a base receives those its registry
 #: entry forwards (its own defaults where they are None), and the others must stay None
@@ -46,9 +39,56 @@ MASK_RATIO = 0.25
 PLAIN_DEFAULTS = {"ndt": {"dropout": 0.7, "mask_ratio": 0.5}}
 
 
+def _check_base(value, name):
+    _training.resolve_base(value)
 
-class _MaskedModelEstimator(SaveMixin, BaseEstimator):
+
+def _check_base_params(value, name):
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(
+            f"base_params must be a dict of keyword arguments for the base, or None; "
+            f"got {type(value).__name__}."
+        )
+
+
+def _check_columns(value, name):
+    if value is not None and not isinstance(value, (str, numbers.Integral, list, tuple)):
+        raise TypeError(
+            "categorical_behavior must be None, a column (index or name) or a list of "
+            f"them, got {value!r}."
+        )
+
+
+_optional_int = Interval(int, 1, none=True)
+#: the parameters teacher and student share: the base and its architecture, masking, the
+#: neurons and bins predicted, inference (then the training parameters of every estimator)
+TRIAL_PARAMETERS = {
+    "base": Parameter("ndt", _check_base),
+    "base_params": Parameter(None, _check_base_params),
+    "mask_ratio": Parameter(None, Interval(float, 0, 1, closed="neither", none=True)),
+    "hidden_size": Parameter(None, _optional_int),
+    "n_layers": Parameter(None, _optional_int),
+    "n_heads": Parameter(None, _optional_int),
+    "ffn_size": Parameter(None, _optional_int),
+    "dropout": Parameter(None, Interval(float, 0, 1, closed="left", none=True)),
+    "context_backward": Parameter(None, Interval(int, 0, none=True)),
+    "context_forward": Parameter(None, Interval(int, 0, none=True)),
+}
+#: after the training parameters
+TRIAL_OUTPUTS = {
+    "early_stopping_on": Parameter("masked", Options("masked", "heldout")),
+    "n_heldout": Parameter(0, Interval(int, 0)),
+    "forward_bins": Parameter(0, Interval(int, 0)),
+    "inference": Parameter("masked", Options("masked", "full")),
+}
+
+
+class _MaskedModelEstimator(ModelEstimator):
     """What teacher and student share: hyper-parameter checks, configs, prediction, tags."""
+
+    _abstract = True
+    #: the modality the models read and predict (the everyday signal; BLEND: spike counts)
+    signal = SPIKES
 
     def _role_defaults(self):
         """Values for settings left at ``None`` that depend on the estimator's role (none for
@@ -62,12 +102,8 @@ class _MaskedModelEstimator(SaveMixin, BaseEstimator):
             return self.mask_ratio
         return self._role_defaults().get("mask_ratio", MASK_RATIO)
 
-    def _check_shared_params(self):
+    def _check_params(self):
         entry = _training.resolve_base(self.base)
-        check_training_params(self)
-        for name in ("hidden_size", "n_layers", "n_heads", "ffn_size"):
-            if getattr(self, name) is not None:
-                check_number(getattr(self, name), name, low=1, integer=True)
         for name in ARCHITECTURE_PARAMS:
             if name not in entry.estimator_params and getattr(self, name) is not None:
                 raise ValueError(
@@ -84,11 +120,6 @@ class _MaskedModelEstimator(SaveMixin, BaseEstimator):
                 f"({architecture['n_heads']}) for base={self.base!r}."
             )
         if self.base_params is not None:
-            if not isinstance(self.base_params, dict):
-                raise TypeError(
-                    f"base_params must be a dict of keyword arguments for the base, or None; "
-                    f"got {type(self.base_params).__name__}."
-                )
             reserved = sorted(set(self.base_params) & set(_training.RESERVED_OPTIONS))
             if reserved:
                 raise ValueError(
@@ -101,17 +132,6 @@ class _MaskedModelEstimator(SaveMixin, BaseEstimator):
                     f"base_params sets {clash}, which are BlendEstimator parameters for "
                     f"base={self.base!r}: set them directly."
                 )
-        if self.categorical_behavior is not None and not isinstance(
-            self.categorical_behavior, (str, numbers.Integral, list, tuple)
-        ):
-            raise TypeError(
-                "categorical_behavior must be None, a column (index or name) or a list of "
-                f"them, got {self.categorical_behavior!r}."
-            )
-        check_number(self.n_heldout, "n_heldout", low=0, integer=True)
-        check_number(self.forward_bins, "forward_bins", low=0, integer=True)
-        check_in(self.inference, "inference", ("masked", "full"))
-        check_in(self.precision, "precision", tuple(_training.PRECISIONS))
 
     def _architecture(self):
         """The architecture parameters the base receives: those set on the estimator, the
@@ -149,6 +169,7 @@ class _MaskedModelEstimator(SaveMixin, BaseEstimator):
             n_time=self.n_time_in_ + self.forward_bins,
             options=options,
             trial_behavior=trial_behavior,
+            modality=self.signal.name,
         )
 
     def _training_arrays(self, X, spikes_forward):
@@ -157,7 +178,7 @@ class _MaskedModelEstimator(SaveMixin, BaseEstimator):
         Inputs are the held-in neurons with ``forward_bins`` zero bins appended; targets are all
         neurons (held-out last) over the window and the forward bins.
         """
-        spikes, _ = SPIKES.validate(X)
+        spikes, _ = self.signal.validate(X)
         n_trials, n_time, n_neurons = spikes.shape
         if self.n_heldout >= n_neurons:
             raise ValueError(
@@ -172,7 +193,7 @@ class _MaskedModelEstimator(SaveMixin, BaseEstimator):
                     f"the bins after each trial: fit(X, b, spikes_forward=...) with shape "
                     f"({n_trials}, {self.forward_bins}, {n_neurons})."
                 )
-            forward, _ = SPIKES.validate(spikes_forward, name="spikes_forward")
+            forward, _ = self.signal.validate(spikes_forward, name="spikes_forward")
             if forward.shape != (n_trials, self.forward_bins, n_neurons):
                 raise ValueError(
                     f"spikes_forward must be (n_trials, forward_bins, n_neurons) = "
@@ -207,7 +228,7 @@ class _MaskedModelEstimator(SaveMixin, BaseEstimator):
     def _check_predict_input(self, X):
         """Validated spikes (held-in or all neurons), model inputs and whether X was 2-D."""
         check_is_fitted(self)
-        spikes, was_2d = SPIKES.validate(X)
+        spikes, was_2d = self.signal.validate(X)
         check_fitted_shape(spikes, self)
         return spikes, self._model_inputs(spikes), was_2d
 
@@ -216,10 +237,11 @@ class _MaskedModelEstimator(SaveMixin, BaseEstimator):
         if masked is None:
             masked = self.inference == "masked"
         predictions, latents = _training.predict(
-            net, {"spikes": inputs, "behavior": self._pad_behavior(behavior, inputs.shape[1])},
+            net, {self.signal.name: inputs,
+                  "behavior": self._pad_behavior(behavior, inputs.shape[1])},
             mask_ratio=self.mask_ratio_ if masked else None, n_window=n_window,
         )
-        return predictions[SPIKES.name], latents
+        return predictions[self.signal.name], latents
 
     def _rates(self, net_name, X, behavior_of=None, *, forward=False):
         """Rates ``(n_trials, n_time[+forward_bins], n_neurons)`` and latents of the window,
@@ -236,7 +258,7 @@ class _MaskedModelEstimator(SaveMixin, BaseEstimator):
         behavior = None if behavior_of is None else behavior_of(spikes)
         log_rates, latents = self._predict_model(net, inputs, n_window, behavior)
         with np.errstate(over="ignore"):
-            rates = SPIKES.to_user(log_rates if forward else log_rates[:, :n_window])
+            rates = self.signal.to_user(log_rates if forward else log_rates[:, :n_window])
         if not np.isfinite(rates).all():
             raise ValueError(
                 "the predicted rates overflow (log-rates above 88) for these inputs; check X "
@@ -263,14 +285,16 @@ class _MaskedModelEstimator(SaveMixin, BaseEstimator):
                 )
             log_rates, _ = self._predict_model(net, inputs, n_window, behavior)
             heldout = slice(self.n_features_in_ - self.n_heldout, None)
-            return co_bps(np.exp(log_rates[:, :n_window, heldout]), spikes[..., heldout])
+            # co-bps: NLB's bits per spike of the held-out neurons
+            return self.signal.score(self.signal.to_user(log_rates[:, :n_window, heldout]),
+                                     spikes[..., heldout])
         log_rates, _ = self._predict_model(net, inputs, n_window, behavior, masked=True)
-        return SPIKES.score(SPIKES.to_user(log_rates[:, :n_window]), spikes)
+        return self.signal.score(self.signal.to_user(log_rates[:, :n_window]), spikes)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
-        tags.input_tags.positive_only = SPIKES.non_negative
+        tags.input_tags.positive_only = self.signal.non_negative
         tags.target_tags.required = False
         return tags
 
@@ -291,13 +315,15 @@ class BlendTeacher(_MaskedModelEstimator):
     defaults (0.25 and the base's own).
 
     What a student reads of a teacher (its public contract): :attr:`model_` (a PyTorch model
-    that reads ``{"spikes", "behavior"}`` and predicts ``{"spikes"}``),
+    that reads ``{"spikes", "behavior"}`` and predicts ``{"spikes"}``: the estimator's
+    ``signal`` and the behavior),
     :meth:`encode_behavior`, and ``n_features_in_``, ``n_time_in_``, ``n_heldout``,
     ``forward_bins``, ``categorical_behavior``, ``device_``; an unfitted teacher also takes
     ``set_params(n_heldout=..., forward_bins=...)`` and ``fit(X, b, spikes_forward=...,
-    behavior_forward=...)``. A model that sets ``reads_hidden_bins = True`` also receives
-    the student's hidden bins as ``inputs["hidden"]`` (:class:`~sklearn_blend.NedsEstimator`
-    keeps this contract).
+    behavior_forward=...)``. The model reads the student's masked batch, which also holds the
+    bins the student's masking hid (``inputs["hidden"]``; the model of a
+    :class:`~sklearn_blend.NedsEstimator` hides them behind its mask token). Its training parameters are
+    those below; the others have the meaning they have in :class:`BlendEstimator`.
 
     Attributes
     ----------
@@ -318,66 +344,10 @@ class BlendTeacher(_MaskedModelEstimator):
         ``"mps"`` or ``"cpu"``).
     """
 
-    def __init__(
-        self,
-        *,
-        base="ndt",
-        base_params=None,
-        mask_ratio=None,
-        hidden_size=None,
-        n_layers=None,
-        n_heads=None,
-        ffn_size=None,
-        dropout=None,
-        context_backward=None,
-        context_forward=None,
-        max_epochs=300,
-        batch_size=16,
-        lr=1e-3,
-        weight_decay=0.1,
-        warmup_steps=50,
-        early_stopping=True,
-        early_stopping_on="masked",
-        validation_fraction=0.2,
-        n_iter_no_change=50,
-        n_heldout=0,
-        forward_bins=0,
-        inference="masked",
-        categorical_behavior=None,
-        random_state=None,
-        device="cpu",
-        precision="float32",
-        verbose=0,
-        distributed=None,
-    ):
-        self.base = base
-        self.base_params = base_params
-        self.mask_ratio = mask_ratio
-        self.hidden_size = hidden_size
-        self.n_layers = n_layers
-        self.n_heads = n_heads
-        self.ffn_size = ffn_size
-        self.dropout = dropout
-        self.context_backward = context_backward
-        self.context_forward = context_forward
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.warmup_steps = warmup_steps
-        self.early_stopping = early_stopping
-        self.early_stopping_on = early_stopping_on
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.n_heldout = n_heldout
-        self.forward_bins = forward_bins
-        self.inference = inference
-        self.categorical_behavior = categorical_behavior
-        self.random_state = random_state
-        self.device = device
-        self.precision = precision
-        self.verbose = verbose
-        self.distributed = distributed
+    _parameters = parameters({**TRIAL_PARAMETERS, **{
+        name: TRIAL_OUTPUTS[name] for name in ("early_stopping_on", "n_heldout",
+                                                "forward_bins", "inference")},
+        "categorical_behavior": Parameter(None, _check_columns)})
 
     def fit(self, X, y, *, spikes_forward=None, behavior_forward=None):
         """Fit the teacher on spikes ``X`` and behavior ``b`` (``fit(X, b)``).
@@ -401,7 +371,9 @@ class BlendTeacher(_MaskedModelEstimator):
         -------
         self : BlendTeacher
         """
-        self._check_shared_params()
+        return self._fit(X, y, spikes_forward=spikes_forward, behavior_forward=behavior_forward)
+
+    def _read_fit_data(self, X, y, spikes_forward=None, behavior_forward=None):
         inputs, targets = self._training_arrays(X, spikes_forward)
         raw = read_behavior(y, targets[:, : self.n_time_in_], name="y (behavior)",
                             categorical=self.categorical_behavior)
@@ -419,24 +391,19 @@ class BlendTeacher(_MaskedModelEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        self.device_ = _training.resolve_device(self.device)
         self.mask_ratio_ = self._mask_ratio
         self.n_behavior_in_ = len(raw.names)
         self.behavior_encoding_ = BehaviorEncoding(raw)
-        builder = self._teacher_builder(targets.mean(axis=(0, 1)))
-        seed = check_random_state(self.random_state).randint(_training.MAX_SEED)
         encoded = self._with_forward(self.behavior_encoding_.transform(raw, "y (behavior)"),
                                      behavior_forward, targets[:, self.n_time_in_ :])
-        data = _training.pack(
-            {"spikes": inputs, "behavior": self._pad_behavior(encoded, inputs.shape[1])},
-            {"spikes": targets},
+        return _training.pack(
+            {self.signal.name: inputs, "behavior": self._pad_behavior(encoded, inputs.shape[1])},
+            {self.signal.name: targets},
         )
-        self.net_ = _training.fit_net(
-            builder, data, _training.training_config(self, self.device_), seed,
-            description="teacher",
-        )
-        self.n_iter_ = len(self.net_.history)
-        return self
+
+    def _fit_models(self, data, seeds):
+        builder = self._teacher_builder(data[f"targets.{self.signal.name}"].mean(axis=(0, 1)))
+        self.net_ = self._train(builder, data, seeds["model"], "teacher")
 
     def _with_forward(self, encoded, behavior_forward, spikes_forward):
         """Encoded window behavior with the encoded ``behavior_forward`` appended (or as is)."""
@@ -480,7 +447,7 @@ class BlendTeacher(_MaskedModelEstimator):
         ndarray of shape (n_trials, n_time[+forward_bins], width) or (n_trials, width)
         """
         check_is_fitted(self)
-        spikes, _ = SPIKES.validate(X)
+        spikes, _ = self.signal.validate(X)
         n_time = spikes.shape[1] + (self.forward_bins if spikes.shape[1] == self.n_time_in_
                                     else 0)
         encoded = self._encoded_behavior(b, spikes, name)
@@ -526,7 +493,7 @@ class BlendTeacher(_MaskedModelEstimator):
             self._model_config(encoding=self.behavior_encoding_),
             self.mask_ratio_,
             mean_counts,
-            modalities={SPIKES.name: SPIKES},
+            modalities={self.signal.name: self.signal},
             n_forward=self.forward_bins,
             precision=self.precision,
         )
@@ -563,7 +530,7 @@ class BlendTeacher(_MaskedModelEstimator):
         return tags
 
 
-class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
+class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
     """BLEND: a spikes-only model distilled from a teacher that also saw behavior.
 
     ``fit(X, b)`` (behavior ``b`` in the place of scikit-learn's ``y``) first trains a teacher
@@ -653,30 +620,12 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
     teacher_hidden_size : int or None, default=None
         Width of the teacher built when ``teacher=None``, if it should differ from the
         student's.
-    max_epochs : int, default=300
-        Most epochs per model (teacher and student each).
-    batch_size : int, default=16
-        Trials per optimisation step.
-    lr : float, default=1e-3
-        Peak AdamW learning rate (linear warm-up, then cosine decay over ``max_epochs``).
-    weight_decay : float, default=0.1
-        AdamW weight decay.
-    warmup_steps : int, default=50
-        Optimisation steps of linear learning-rate warm-up.
-    early_stopping : bool, default=True
-        Hold out ``validation_fraction`` of the training trials and stop a model when its
-        loss (``early_stopping_on``) has not improved for ``n_iter_no_change`` epochs; the
-        best epoch's weights are kept.
     early_stopping_on : {"masked", "heldout"}, default="masked"
         The validation loss early stopping watches: ``"masked"``, the masked Poisson loss
         (masked bins of the held-in neurons, every bin of the held-out ones, the forward
         bins); ``"heldout"``, the Poisson loss of the held-out neurons with every held-in bin
         visible, as co-bps scores them (needs ``n_heldout > 0``). The teacher built from
         these settings stops on the same.
-    validation_fraction : float in (0, 1), default=0.2
-        Share of trials held out for early stopping (drawn with ``random_state``).
-    n_iter_no_change : int, default=50
-        Patience of early stopping, in epochs.
     n_heldout : int, default=0
         The last ``n_heldout`` columns of ``X`` in ``fit`` are held-out neurons, as in NLB
         co-smoothing: never given to the models as input, always predicted (at every bin).
@@ -705,39 +654,13 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         512 MiB of their tensors (:mod:`sklearn_blend.training.teacher_cache`); a directory
         or ``joblib.Memory`` caches on disk, shared by parallel workers; ``False`` always
         trains a new teacher. A fitted ``teacher`` is never cached or refitted.
-    random_state : int, RandomState instance or None, default=None
-        Seeds weights, masks, batch order, dropout and the validation split of teacher and
-        student. With an int, two fits on CPU give bit-identical results.
-    device : {"cpu", "cuda", "cuda:N", "mps", "auto"}, default="cpu"
-        PyTorch device of training and prediction: ``"cuda"`` the current GPU, ``"cuda:N"``
-        the N-th, ``"mps"`` Apple silicon, ``"auto"`` the best one the machine that fits has
-        (CUDA, else MPS, else CPU). Resolved in ``fit`` (``device_``); a device the machine
-        lacks raises a ``ValueError``.
-    precision : {"float32", "bfloat16"}, default="float32"
-        Compute precision of training (teacher and student). ``"bfloat16"`` runs the models'
-        forward passes under :func:`torch.autocast` (matrix products in bfloat16; weights,
-        gradients, optimizer state and losses stay float32). On a CPU with AVX512-BF16 or
-        AMX that makes an NDT training step at the paper's size about 1.7x faster, but a
-        small LFADS (64 units) slower (``benchmarks/cpu_kernels.py``); on a CPU without them
-        it is much slower (a warning says so). Results are reproducible per seed but not
-        bit-identical to float32. Rates, latents and scores after fitting are always
-        computed in float32: bfloat16 rounding of the rates costs velocity decoding about
-        0.02 Vel-R2 (``benchmarks/precision_quality.py``).
-    verbose : int, default=0
-        0: silent; 1: a progress bar per model; 2: skorch's per-epoch table.
-    distributed : {None, "accelerate"}, default=None
-        ``"accelerate"`` trains data-parallel over the processes that ``accelerate launch`` or
-        ``torchrun`` started (one per GPU or node; Hugging Face accelerate, the ``[accelerate]``
-        extra), each running the same script on the same data; run as plain ``python`` it is
-        one process. See README, "Scaling out".
-
     Attributes
     ----------
     teacher_ : BlendTeacher or None
         The fitted teacher (``None`` when ``strategy=None``). Shared with other estimators when
         it came from the cache: treat it as read-only.
     student_net_ : skorch.NeuralNet
-        The student's fitted net; ``student_net_.history`` has ``train_mtm``,
+        The student's fitted net; ``student_net_.history`` has ``train_recon``,
         ``train_distill`` and ``valid_loss`` per epoch.
     n_features_in_, n_time_in_, n_behavior_in_ : int
         Neurons, time bins and behavior channels seen in ``fit``.
@@ -773,80 +696,20 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
     (40, 20, 12)
     """
 
-    def __init__(
-        self,
-        *,
-        base="ndt",
-        base_params=None,
-        strategy="hard",
-        alpha=0.7,
-        tau=2.0,
-        mask_ratio=None,
-        hidden_size=None,
-        n_layers=None,
-        n_heads=None,
-        ffn_size=None,
-        dropout=None,
-        context_backward=None,
-        context_forward=None,
-        teacher=None,
-        teacher_hidden_size=None,
-        max_epochs=300,
-        batch_size=16,
-        lr=1e-3,
-        weight_decay=0.1,
-        warmup_steps=50,
-        early_stopping=True,
-        early_stopping_on="masked",
-        validation_fraction=0.2,
-        n_iter_no_change=50,
-        n_heldout=0,
-        forward_bins=0,
-        inference="masked",
-        output="rates",
-        categorical_behavior=None,
-        teacher_cache=True,
-        random_state=None,
-        device="cpu",
-        precision="float32",
-        verbose=0,
-        distributed=None,
-    ):
-        self.base = base
-        self.base_params = base_params
-        self.strategy = strategy
-        self.alpha = alpha
-        self.tau = tau
-        self.mask_ratio = mask_ratio
-        self.hidden_size = hidden_size
-        self.n_layers = n_layers
-        self.n_heads = n_heads
-        self.ffn_size = ffn_size
-        self.dropout = dropout
-        self.context_backward = context_backward
-        self.context_forward = context_forward
-        self.teacher = teacher
-        self.teacher_hidden_size = teacher_hidden_size
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.warmup_steps = warmup_steps
-        self.early_stopping = early_stopping
-        self.early_stopping_on = early_stopping_on
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.n_heldout = n_heldout
-        self.forward_bins = forward_bins
-        self.inference = inference
-        self.output = output
-        self.teacher_cache = teacher_cache
-        self.categorical_behavior = categorical_behavior
-        self.random_state = random_state
-        self.device = device
-        self.precision = precision
-        self.verbose = verbose
-        self.distributed = distributed
+    _parameters = parameters({
+        **TRIAL_PARAMETERS,
+        "strategy": Distiller.PARAMETERS["strategy"],
+        "alpha": Parameter(0.7, Interval(float, 0, 1)),
+        "tau": Parameter(2.0, Interval(float, 0, closed="right")),
+        "teacher": Parameter(None),
+        "teacher_hidden_size": Parameter(None, Interval(int, 1, none=True)),
+        **TRIAL_OUTPUTS,
+        "output": Parameter("rates", Options("rates", "latents")),
+        "categorical_behavior": Parameter(None, _check_columns),
+        "teacher_cache": Distiller.PARAMETERS["teacher_cache"],
+    })
+    _seed_names = ("teacher", "student")
+    _net_attribute = "student_net_"
 
     def _role_defaults(self):
         if self.strategy is None and isinstance(self.base, str):
@@ -854,13 +717,8 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         return {}
 
     def _check_params(self):
-        self._check_shared_params()
-        check_strategy(self.strategy)
-        check_number(self.alpha, "alpha", low=0, high=1)
-        check_number(self.tau, "tau", low=0, low_open=True)
-        check_in(self.output, "output", ("rates", "latents"))
+        super()._check_params()
         if self.teacher_hidden_size is not None:
-            check_number(self.teacher_hidden_size, "teacher_hidden_size", low=1, integer=True)
             if "hidden_size" not in _training.resolve_base(self.base).estimator_params:
                 raise ValueError(
                     f"teacher_hidden_size does not apply to base={self.base!r}; give the "
@@ -873,15 +731,24 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
                     "e.g. teacher=BlendTeacher(hidden_size=128) or teacher__hidden_size in a "
                     "grid search."
                 )
-        if self.teacher is not None and not all(
-            hasattr(self.teacher, name) for name in ("fit", "get_params", "encode_behavior")
-        ):
+        if self.teacher is not None:
+            self._check_teacher_type(self.teacher)
+
+    # ------------------------------------------------------------------ the teacher
+    def _check_teacher_type(self, teacher):
+        if not all(hasattr(teacher, name) for name in ("fit", "get_params", "encode_behavior")):
             raise TypeError(
                 "teacher must be None or a BlendTeacher (unfitted: fitted in fit; fitted: used "
                 "as is; or one wrapped in sklearn.frozen.FrozenEstimator), got "
-                f"{type(self.teacher).__name__}."
+                f"{type(teacher).__name__}."
             )
-        check_teacher_cache(self.teacher_cache)
+
+    def _default_teacher(self):
+        return BlendTeacher(**self.teacher_params()), False
+
+    def _adapt_teacher(self, teacher):
+        """A cloned teacher predicts this student's neurons and bins."""
+        return teacher.set_params(n_heldout=self.n_heldout, forward_bins=self.forward_bins)
 
     def teacher_params(self):
         """Parameters of the :class:`BlendTeacher` this estimator trains when ``teacher=None``
@@ -924,7 +791,11 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         -------
         self : BlendEstimator
         """
-        self._check_params()
+        return self._fit(X, y, behavior=behavior, spikes_forward=spikes_forward,
+                         behavior_forward=behavior_forward)
+
+    def _read_fit_data(self, X, y=None, behavior=None, spikes_forward=None,
+                       behavior_forward=None):
         inputs, targets = self._training_arrays(X, spikes_forward)
         window = targets[:, : self.n_time_in_]
         name = "behavior" if behavior is not None else "y (behavior)"
@@ -933,7 +804,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
         elif behavior is None:
             behavior = y
         raw = None
-        if behavior is not None:
+        if behavior is not None:  # read once; teacher and encoding take it as read
             categorical = (self.categorical_behavior if self.teacher is None
                            else self.teacher.categorical_behavior)
             raw = read_behavior(behavior, window, name=name, categorical=categorical)
@@ -943,63 +814,38 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
                 "as fit(X, b) with b of shape (n_trials, n_time, n_behavior), or use "
                 "strategy=None."
             )
-        self.device_ = _training.resolve_device(self.device)
         self.mask_ratio_ = self._mask_ratio
         self.n_behavior_in_ = 0 if raw is None else len(raw.names)
-        rng = check_random_state(self.random_state)
-        teacher_seed, student_seed = rng.randint(_training.MAX_SEED, size=2)
+        return dict(inputs=inputs, targets=targets, raw=raw, name=name,
+                    behavior_forward=behavior_forward)
 
+    def _fit_models(self, data, seeds):
+        inputs, targets, raw = data["inputs"], data["targets"], data["raw"]
+        window = targets[:, : self.n_time_in_]
+        behavior = None
         self.teacher_ = None
-        teacher_model = None
         if self.strategy is not None:
-            forward = targets[:, self.n_time_in_ :] if self.forward_bins else None
-            self.teacher_ = self._fit_teacher(window, behavior, forward, int(teacher_seed),
-                                              behavior_forward)
+            fit_params = {"spikes_forward": targets[:, self.n_time_in_ :]
+                          if self.forward_bins else None}
+            if data["behavior_forward"] is not None:
+                fit_params["behavior_forward"] = data["behavior_forward"]
+            self.teacher_ = self._fitted_teacher((window, raw), fit_params, seeds["teacher"])
             self._check_teacher(self.teacher_)
-            teacher_model = self.teacher_.model_
             # the behavior, encoded as the teacher's model reads it, zero over forward bins
             # unless behavior_forward gives them
             behavior = self._pad_behavior(
-                self.teacher_.encode_behavior(behavior, window, name=name,
-                                              behavior_forward=behavior_forward),
+                self.teacher_.encode_behavior(raw, window, name=data["name"],
+                                              behavior_forward=data["behavior_forward"]),
                 inputs.shape[1])
-        builder = self._student_builder(teacher_model, targets.mean(axis=(0, 1)))
-        self.student_net_ = _training.fit_net(
+        builder = self._student_builder(
+            None if self.teacher_ is None else self.teacher_.model_, targets.mean(axis=(0, 1)))
+        self.student_net_ = self._train(
             builder,
-            _training.pack({"spikes": inputs, "behavior": behavior}, {"spikes": targets}),
-            _training.training_config(self, self.device_),
-            int(student_seed),
-            description=(f"{strategy_name(self.strategy)} student" if self.strategy
-                         else "model (no behavior)"),
-        )
-        self.n_iter_ = len(self.student_net_.history)
-        return self
-
-    def _fit_teacher(self, spikes, behavior, spikes_forward, seed, behavior_forward=None):
-        """The fitted teacher: ``teacher`` as is when fitted, else fitted (or from the cache).
-
-        ``teacher=None`` trains a :class:`BlendTeacher` with this estimator's settings
-        (:meth:`teacher_params`); an unfitted ``teacher`` is cloned, given this estimator's
-        ``n_heldout`` and ``forward_bins`` (it must predict the same neurons and bins) and, if
-        it has no ``random_state`` of its own, a seed derived from this estimator's.
-        """
-        if self.teacher is not None and is_fitted(self.teacher):
-            return self.teacher
-        if self.teacher is None:
-            teacher = BlendTeacher(**self.teacher_params())
-            own_seed = False
-        else:
-            _teacher_cache.check_unwrapped(self.teacher)
-            teacher = clone(self.teacher).set_params(n_heldout=self.n_heldout,
-                                                     forward_bins=self.forward_bins)
-            own_seed = teacher.random_state is not None
-        fit_params = {"spikes_forward": spikes_forward}
-        if behavior_forward is not None:
-            fit_params["behavior_forward"] = behavior_forward
-        return _teacher_cache.fit_teacher(
-            teacher, (spikes, behavior), fit_params, self.teacher_cache, own_seed=own_seed,
-            random_state=self.random_state, seed=seed,
-        )
+            _training.pack({self.signal.name: inputs, "behavior": behavior},
+                           {self.signal.name: targets}),
+            seeds["student"],
+            (f"{strategy_name(self.strategy)} student" if self.strategy
+             else "model (no behavior)"))
 
     def _check_teacher(self, teacher):
         """The teacher must predict this estimator's neurons and bins from the same inputs."""
@@ -1036,7 +882,7 @@ class BlendEstimator(TransformerMixin, _MaskedModelEstimator):
             self._model_config(),
             self.mask_ratio_,
             mean_counts,
-            modalities={SPIKES.name: SPIKES},
+            modalities={self.signal.name: self.signal},
             n_forward=self.forward_bins,
             teacher=teacher_model,
             strategy=None if teacher_model is None else build_strategy(self.strategy,

@@ -36,43 +36,35 @@ from torch import nn
 
 
 class ModelOutput(NamedTuple):
-    """What a base model returns, once normalised.
-
-    ``log_rates`` ``(batch, time, n_outputs)``; ``latents`` ``(batch, time, width)`` or ``None``
-    (the representation ``output="latents"`` returns); ``features`` one ``(batch, time, width)``
-    tensor per aligned layer (what feature distillation matches), possibly empty.
-    """
-
-    log_rates: torch.Tensor
-    latents: torch.Tensor | None
-    features: list
-
-
-class ModalityOutput(NamedTuple):
-    """What a model returns to the training core: predictions keyed by modality.
+    """What a model returns: its predictions, latents and per-layer features.
 
     ``predictions`` maps a modality name (:mod:`sklearn_blend.modalities`) to a
     ``(batch, time, channels)`` tensor in that modality's prediction units (log-rates for
-    spikes, z-scored values for continuous signals, logits for labels); ``latents`` and
-    ``features`` are as in :class:`ModelOutput`.
+    spikes, z-scored values for continuous signals, logits for labels): what the training core
+    reads. A base (the protocol above) may give one tensor instead, its log-rates, which
+    :class:`BaseAdapter` files under its modality. ``latents`` ``(batch, time, width)`` or
+    ``None`` is the representation ``output="latents"`` returns; ``features`` one
+    ``(batch, time, width)`` tensor per aligned layer (what feature distillation matches),
+    possibly empty.
     """
 
-    predictions: dict
-    latents: torch.Tensor | None
-    features: list
+    predictions: dict | torch.Tensor
+    latents: torch.Tensor | None = None
+    features: list | tuple = ()
 
     @property
     def log_rates(self):
-        """``predictions["spikes"]``: the log-rates of a spike model."""
+        """The log-rates: ``predictions["spikes"]``, or a base's single tensor."""
+        if isinstance(self.predictions, torch.Tensor):
+            return self.predictions
         return self.predictions["spikes"]
 
     def float(self):
         """The same outputs in float32 (after a bfloat16 autocast region)."""
-        return ModalityOutput(
-            {name: value.float() for name, value in self.predictions.items()},
-            None if self.latents is None else self.latents.float(),
-            [feature.float() for feature in self.features],
-        )
+        predictions = (self.predictions.float() if isinstance(self.predictions, torch.Tensor)
+                       else {name: value.float() for name, value in self.predictions.items()})
+        return ModelOutput(predictions, None if self.latents is None else self.latents.float(),
+                           [feature.float() for feature in self.features])
 
 
 @dataclass(frozen=True)
@@ -309,7 +301,7 @@ class BaseAdapter(nn.Module):
     ``(batch, time, n_inputs)``) and, for a model built with behavior, ``"behavior"``: per-bin
     ``(batch, time, n_behavior)`` or, with ``trial_behavior > 0``, trial-level
     ``(batch, trial_behavior)``, embedded per bin. Other entries are ignored, so a student and
-    its teacher read the same mapping. It returns a :class:`ModalityOutput` whose
+    its teacher read the same mapping. It returns a :class:`ModelOutput` whose
     ``predictions`` hold ``{modality: outputs}`` (log-rates for spikes).
     ``model(spikes, behavior)`` works too.
     """
@@ -325,11 +317,6 @@ class BaseAdapter(nn.Module):
         self.n_behavior = n_behavior
         self.n_time = n_time
         self.trial_behavior = trial_behavior
-
-    @property
-    def reads(self):
-        """The modalities this model reads: its own, and behavior for a teacher."""
-        return (self.modality, "behavior") if self.n_behavior else (self.modality,)
 
     @property
     def predicts(self):
@@ -375,5 +362,5 @@ class BaseAdapter(nn.Module):
         else:
             output = _as_output(self.base(spikes))
         _check_output(output, spikes, self.n_outputs, self.base)
-        return ModalityOutput({self.modality: output.log_rates}, output.latents,
+        return ModelOutput({self.modality: output.log_rates}, output.latents,
                               output.features)

@@ -23,10 +23,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..persistence import registry
 from .base import ModelOutput, set_log_mean_bias
 from .layers import Dropout
 
 
+@registry.register("dataclass")
 @dataclass(frozen=True)
 class LFADSConfig:
     """Shape and size of an :class:`LFADS`.

@@ -31,10 +31,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..persistence import registry
 from .base import ModelOutput, set_log_mean_bias
 from .layers import Dropout, EncoderLayer, banded_attention_mask, sinusoidal_positions
 
 
+@registry.register("dataclass")
 @dataclass(frozen=True)
 class NDTConfig:
     """Shape and size of an :class:`NDT`.

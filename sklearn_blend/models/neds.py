@@ -36,10 +36,12 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..persistence import registry
 from .base import TrialBehaviorEmbedding, set_session_biases
 from .layers import Dropout, EncoderLayer, carry_weights, per_session, rotary_codes
 
 
+@registry.register("dataclass")
 @dataclass(frozen=True)
 class NedsConfig:
     """Shapes and size of a :class:`NEDS`.

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..persistence import registry
 from .base import ModelOutput, set_log_mean_bias
 from .layers import Dropout, EncoderLayer, banded_attention_mask, sinusoidal_positions
 
@@ -44,6 +45,7 @@ from .layers import Dropout, EncoderLayer, banded_attention_mask, sinusoidal_pos
 N_POPULATION_STATISTICS = 2
 
 
+@registry.register("dataclass")
 @dataclass(frozen=True)
 class NeuPRINTConfig:
     """Shape and size of a :class:`NeuPRINT`.

@@ -22,10 +22,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import ModalityOutput, set_session_biases
+from ..persistence import registry
+from .base import ModelOutput, set_session_biases
 from .layers import Dropout, EncoderLayer, carry_weights, per_session
 
 
+@registry.register("dataclass")
 @dataclass(frozen=True)
 class SessionConfig:
     """Shapes and size of a :class:`SessionTransformer`.
@@ -58,7 +60,7 @@ class SessionTransformer(nn.Module):
 
     ``forward(inputs)`` reads ``inputs[config.modality]`` ``(batch, time, max_channels)``
     (zero past each session's channels) and ``inputs["session"]`` ``(batch,)`` (each row's
-    session) and returns a :class:`~sklearn_blend.models.ModalityOutput` with the predictions
+    session) and returns a :class:`~sklearn_blend.models.ModelOutput` with the predictions
     of every channel ``{modality: (batch, time, max_channels)}``, the latents
     ``(batch, time, hidden_size)`` and the per-layer features.
 
@@ -95,10 +97,6 @@ class SessionTransformer(nn.Module):
                 nn.init.zeros_(module.bias)
         for parameter in (self.position, *self.session_embedding):
             nn.init.normal_(parameter, std=0.02)
-
-    @property
-    def reads(self):
-        return (self.modality,)
 
     @property
     def predicts(self):
@@ -140,7 +138,7 @@ class SessionTransformer(nn.Module):
             features.append(x)
         latents = self.norm(x)
         out = per_session(self.outputs, latents, session, values.shape[-1])
-        return ModalityOutput({self.modality: out}, latents, features)
+        return ModelOutput({self.modality: out}, latents, features)
 
 
 __all__ = ["SessionConfig", "SessionTransformer"]

@@ -1,25 +1,23 @@
-"""Cross-modal distillation under the training core: session-aware masking, the teacher's
-latents as targets, and the recipe of a :class:`~sklearn_blend.models.SessionTransformer`.
+"""Cross-modal distillation under the training core: session-aware masking and the recipe of a
+:class:`~sklearn_blend.models.SessionTransformer`.
 
-The spike teacher and the LFP student are both session transformers trained by masked
-time-step modelling of their own signal (:class:`SessionMasking`: Poisson for spikes, Gaussian
-on z-scored LFP; padded channels of sessions with fewer channels are never scored). The
-student is also pulled toward the teacher: the teacher's latents of the simultaneously
-recorded spikes are computed once, before the student trains (the teacher is frozen and reads
-the whole, unmasked spikes, its privileged view), and travel in the batch as
-``inputs.teacher_latents``; :class:`LatentTargets` plays the teacher's part in the
-:class:`~sklearn_blend.training.objective.Objective` by returning them, and
-:class:`~sklearn_blend.distill.LatentAlignment` compares them with the student's latents.
+Teacher and student are both session transformers trained by masked time-step modelling of
+their own signal (:class:`SessionMasking`: Poisson for counts, Gaussian on z-scored continuous
+signals; padded channels of sessions with fewer channels are never scored). The student is
+also pulled toward the teacher, an offline one: the teacher's latents of the simultaneously
+recorded privileged signal are computed once, before the student trains (the teacher is frozen
+and reads the whole, unmasked signal), and travel in the batch as ``teacher.latents``
+(:class:`~sklearn_blend.training.objective.Precomputed`), where the strategy (latent
+alignment, :class:`~sklearn_blend.distill.LatentAlignment`, by default) compares them with the
+student's latents.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from ..models.base import ModalityOutput
 from ..models.sessions import SessionConfig, SessionTransformer
-from .objective import MaskedView, Objective, TimestepMasking
+from .objective import MaskedView, Objective, Precomputed, TimestepMasking
 
 
 class SessionMasking(TimestepMasking):
@@ -39,19 +37,7 @@ class SessionMasking(TimestepMasking):
         own = torch.arange(values.shape[-1], device=values.device)[None] < widths[:, None]
         scored = dict(view.scored)
         scored[self.modality] = scored[self.modality] & own[:, None, :]
-        return MaskedView(view.inputs, view.targets, scored, view.hidden)
-
-
-class LatentTargets(nn.Module):
-    """The teacher's part in a student's objective: its precomputed latents, read from the
-    batch (``inputs["teacher_latents"]``, ``(batch, time, width)``)."""
-
-    def __init__(self, width):
-        super().__init__()
-        self.latent_width = width
-
-    def forward(self, inputs):
-        return ModalityOutput({}, inputs["teacher_latents"], [])
+        return MaskedView(view.inputs, view.targets, scored)
 
 
 class SessionBuilder:
@@ -66,9 +52,10 @@ class SessionBuilder:
     mean_counts : list of ndarray or None
         For counts: where each session's readout bias starts (``None`` entries: keep).
     teacher_width : int, optional
-        The teacher's latent width: with it, the objective adds
-        :class:`~sklearn_blend.distill.LatentAlignment` (``metric``) weighted ``1 - alpha``.
-    metric : {"mse", "cosine"}
+        The width of the offline teacher's latents: with it, the objective adds the
+        ``strategy`` term weighted ``1 - alpha``.
+    strategy : torch.nn.Module, optional
+        The distillation term (needed with ``teacher_width``), fresh for this fit.
     alpha : float
     start : SessionTransformer, optional
         A fitted model of the first sessions of ``config``: its weights are carried over.
@@ -79,22 +66,20 @@ class SessionBuilder:
     """
 
     def __init__(self, config, modalities, mask_ratio, mean_counts=None, *, teacher_width=None,
-                 metric="mse", alpha=1.0, start=None, train_only_sessions=None,
+                 strategy=None, alpha=1.0, start=None, train_only_sessions=None,
                  precision="float32"):
         self.config = config
         self.modalities = modalities
         self.mask_ratio = mask_ratio
         self.mean_counts = mean_counts
         self.teacher_width = teacher_width
-        self.metric = metric
+        self.strategy = strategy
         self.alpha = alpha
         self.start = start
         self.train_only_sessions = train_only_sessions
         self.precision = precision
 
     def __call__(self):
-        from ..distill import LatentAlignment
-
         model = SessionTransformer(self.config)
         if self.start is not None:
             model.load_shared(self.start)
@@ -106,16 +91,14 @@ class SessionBuilder:
                 for module in (model.inputs[s], model.outputs[s]):
                     module.requires_grad_(True)
                 model.session_embedding[s].requires_grad_(True)
-        teacher = strategy = None
-        if self.teacher_width is not None:
-            teacher, strategy = LatentTargets(self.teacher_width), LatentAlignment(self.metric)
+        teacher = None if self.teacher_width is None else Precomputed(self.teacher_width)
         objective = Objective(
             SessionMasking(self.mask_ratio, self.config.n_channels,
                            modality=self.config.modality),
-            self.modalities, teacher=teacher, strategy=strategy, student=model,
+            self.modalities, teacher=teacher, strategy=self.strategy, student=model,
             alpha=self.alpha if teacher is not None else 1.0, precision=self.precision,
         )
         return model, objective
 
 
-__all__ = ["LatentTargets", "SessionBuilder", "SessionConfig", "SessionMasking"]
+__all__ = ["SessionBuilder", "SessionConfig", "SessionMasking"]

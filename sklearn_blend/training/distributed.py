@@ -22,7 +22,7 @@ import torch
 from skorch.dataset import unpack_data
 from skorch.hf import AccelerateMixin
 
-from .core import ObjectiveNet
+from .net import ObjectiveNet
 
 
 def make_accelerator(device):

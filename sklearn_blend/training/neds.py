@@ -26,7 +26,7 @@ from torch import nn
 from .. import seeding
 from ..masking import SCHEMES, multitask_mask
 from ..modalities import BEHAVIOR, SPIKES, Modality
-from ..models.base import ModalityOutput
+from ..models.base import ModelOutput
 from ..models.neds import NEDS
 from .objective import MaskedView, Objective
 
@@ -163,7 +163,7 @@ class NedsModel(nn.Module):
 
     ``forward(inputs)`` reads ``spikes``, ``behavior``, ``trial``, ``labels``, ``session`` and
     ``token_mask`` from the mapping and returns a
-    :class:`~sklearn_blend.models.ModalityOutput` with ``{spikes: log-rates, behavior, trial,
+    :class:`~sklearn_blend.models.ModelOutput` with ``{spikes: log-rates, behavior, trial,
     label<v>: logits}``, the final spike tokens as latents and the spike tokens after every
     layer as features.
     """
@@ -171,10 +171,6 @@ class NedsModel(nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
-
-    @property
-    def reads(self):
-        return ("spikes", "behavior", "trial", "labels")
 
     @property
     def predicts(self):
@@ -193,15 +189,14 @@ class NedsModel(nn.Module):
         if out.trial is not None:
             predictions["trial"] = out.trial
         predictions.update({f"label{v}": logits for v, logits in enumerate(out.labels)})
-        return ModalityOutput(predictions, out.latents, out.features)
+        return ModelOutput(predictions, out.latents, out.features)
 
 
 class NedsTeacherModel(nn.Module):
     """A fitted single-session NEDS as the teacher model of a BLEND student.
 
     It reads the student's batch: ``spikes`` ``(n, time, n_held_in)`` (the student's masked
-    input, zero in hidden bins), ``hidden`` ``(n, time)`` (the bins the student's masking hid,
-    given because the class declares ``reads_hidden_bins``) and ``behavior``
+    input, zero in hidden bins), ``hidden`` ``(n, time)`` (the bins the student's time-step masking hid) and ``behavior``
     ``(n, time, width)`` as :meth:`~sklearn_blend.NedsEstimator.encode_behavior` packs it:
     the per-bin continuous streams, then the per-trial continuous variables and the class
     codes of the categorical ones repeated over the bins (NaN / -1 where missing). The bins
@@ -211,19 +206,12 @@ class NedsTeacherModel(nn.Module):
     tokens as latents and features.
     """
 
-    #: the training core passes the hidden bins of the student's masking as inputs["hidden"]
-    reads_hidden_bins = True
-
     def __init__(self, model, n_forward=0):
         super().__init__()
         self.model = model
         config = model.config
         self.masking = MultiTaskMasking(config, [1.0] * len(SCHEMES), 0.5, n_forward=n_forward)
         self.widths = (config.n_behavior, config.n_trial, len(config.n_classes))
-
-    @property
-    def reads(self):
-        return ("spikes", "behavior")
 
     @property
     def predicts(self):
@@ -252,7 +240,7 @@ class NedsTeacherModel(nn.Module):
         out = self.model(view.inputs["spikes"], view.inputs.get("behavior"),
                          view.inputs.get("trial"), view.inputs.get("labels"),
                          session=parts["session"], token_mask=view.inputs["token_mask"])
-        return ModalityOutput({"spikes": out.log_rates}, out.latents, out.features)
+        return ModelOutput({"spikes": out.log_rates}, out.latents, out.features)
 
 
 class NedsBuilder:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models import ModalityOutput
+from ..models import ModelOutput
 from ..models.neuprint import N_POPULATION_STATISTICS, NeuPRINT, NeuPRINTConfig
 from .core import fit_net, pack, trained_model
 from .objective import EntryMasking, Objective
@@ -29,7 +29,7 @@ __all__ = [
     "NeuronModel",
     "fit_new_embeddings",
     "neuron_samples",
-    "train_neuron_model",
+    "mean_activity",
 ]
 
 
@@ -124,7 +124,7 @@ class NeuronModel(nn.Module):
     ``forward(inputs)`` reads the activity modality (``modality``: ``"fluorescence"`` for MSE,
     ``"spikes"`` for Poisson), the context ``"population"`` and ``"neuron_ids"`` and, for a
     model built with behavior (a teacher), ``"behavior"``; it returns a
-    :class:`~sklearn_blend.models.ModalityOutput` with ``{modality: predictions}`` and the
+    :class:`~sklearn_blend.models.ModelOutput` with ``{modality: predictions}`` and the
     hidden state of every layer as features. ``frozen_dynamics=True`` keeps the NeuPRINT in
     evaluation mode while training (an embedding fit: no dropout in the frozen dynamics).
     """
@@ -135,10 +135,6 @@ class NeuronModel(nn.Module):
         self.modality = modality
         self.reads_behavior = reads_behavior
         self.frozen_dynamics = frozen_dynamics
-
-    @property
-    def reads(self):
-        return (self.modality, "behavior") if self.reads_behavior else (self.modality,)
 
     @property
     def predicts(self):
@@ -158,7 +154,7 @@ class NeuronModel(nn.Module):
         behavior = inputs.get("behavior") if self.reads_behavior else None
         output = self.model(inputs[self.modality], behavior, neuron_ids=inputs["neuron_ids"],
                             population=inputs["population"])
-        return ModalityOutput({self.modality: output.log_rates}, None, output.features)
+        return ModelOutput({self.modality: output.log_rates}, None, output.features)
 
 
 class NeuronModelBuilder:
@@ -177,8 +173,7 @@ class NeuronModelBuilder:
 
     def __call__(self):
         model = NeuPRINT(self.model_config)
-        if self.modality.likelihood == "poisson":
-            model.init_output_bias(self.mean_activity)
+        self.modality.init_readout(model, self.mean_activity)
         model = NeuronModel(model, self.modality.name,
                             reads_behavior=self.model_config.reads_behavior)
         objective = Objective(
@@ -202,32 +197,19 @@ def model_config(architecture, n_neurons, n_behavior):
     )
 
 
-def train_neuron_model(samples, *, architecture, n_neurons, modality, mask_ratio, config, seed,
-                       teacher=None, strategy=None, alpha=1.0, precision="float32",
-                       description="NeuPRINT"):
-    """Train a NeuPRINT on ``samples`` (from :func:`neuron_samples`); return the fitted net.
-
-    With ``teacher`` (a fitted :class:`NeuronModel` that reads behavior), the model is a student
-    distilled by ``strategy`` with weight ``alpha``; otherwise it is trained by masked
-    modelling, reading the behavior in ``samples`` if there is any (a teacher).
-    """
-    n_behavior = (samples["behavior"].shape[-1]
-                  if teacher is None and "behavior" in samples else 0)
-    builder = neuron_model_builder(
-        architecture=architecture, n_neurons=n_neurons, n_behavior=n_behavior,
-        modality=modality, mask_ratio=mask_ratio,
-        mean_activity=float(np.clip(samples["activity"], 0, None).mean()), teacher=teacher,
-        strategy=strategy, alpha=alpha, precision=precision,
-    )
-    return fit_net(builder, sample_data(samples, modality), config, seed, description)
+def mean_activity(samples):
+    """The mean (non-negative part of the) activity of ``samples``: where a Poisson readout
+    starts."""
+    return float(np.clip(samples["activity"], 0, None).mean())
 
 
 def neuron_model_builder(*, architecture, n_neurons, n_behavior, modality, mask_ratio,
                          mean_activity, teacher=None, strategy=None, alpha=1.0,
                          precision="float32"):
     """The recipe of a NeuPRINT of ``architecture`` (``n_behavior`` behavior inputs: a
-    teacher) and its objective, the one :func:`train_neuron_model` trains and a saved model
-    is rebuilt from (:mod:`sklearn_blend.persistence`)."""
+    teacher) and its objective, distilled from ``teacher`` (an online teacher model) by
+    ``strategy`` when given; what the estimator trains and a saved model is rebuilt from
+    (:mod:`sklearn_blend.persistence`)."""
     return NeuronModelBuilder(
         model_config(architecture, n_neurons, n_behavior), modality, mask_ratio,
         mean_activity, teacher=teacher, strategy=strategy, alpha=alpha, precision=precision,

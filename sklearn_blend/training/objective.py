@@ -8,13 +8,20 @@
 * the reconstruction loss of every target modality, looked up from its
   :class:`~sklearn_blend.modalities.Modality` (Poisson for counts, MSE for continuous signals,
   cross-entropy for labels);
-* for a student, the frozen teacher and the distillation strategy (a
-  :class:`~sklearn_blend.distill.Strategy`, whose own parameters, such as feature projections,
-  train with the student): ``loss = alpha * reconstruction + (1 - alpha) * distillation``.
+* for a student, the teacher and the distillation strategy (a
+  :class:`~sklearn_blend.distill.Strategy` or any module with ``forward(student, teacher)``,
+  whose own parameters, such as feature projections, train with the student):
+  ``loss = alpha * reconstruction + (1 - alpha) * distillation``. The teacher teaches in one
+  of two modes: **online**, a frozen model run on the student's (masked) batch, or
+  **offline**, outputs it computed before the student trained, carried in the batch
+  (:class:`Precomputed` says their shapes).
 
 Batches are mappings with flat keys (skorch datasets do not nest): ``"inputs.<modality>"``,
-``"targets.<modality>"`` and ``"valid_mask"`` / ``"hidden"``; :func:`pack` and :func:`unpack`
-convert.
+``"targets.<modality>"``, ``"teacher.<output>"`` (offline teacher outputs: ``latents`` or a
+modality's predictions) and ``"valid_mask"`` / ``"hidden"``; :func:`pack` and :func:`unpack`
+convert. Time-step masking gives the models the bins it hid as ``inputs["hidden"]``
+``(n, time)``, which a model may read (a NEDS teacher hides them behind its mask token) or
+ignore.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import torch
 from torch import nn
 
 from .. import seeding
+from ..models.base import ModelOutput
 from ..masking import (
     apply_mask,
     corrupt_entries,
@@ -39,14 +47,16 @@ from ..masking import (
 PRECISIONS = {"float32": None, "bfloat16": torch.bfloat16}
 
 
-def pack(inputs, targets=None, **extra):
-    """Flat batch dict from ``{modality: array}`` inputs and targets (``None`` values dropped).
+def pack(inputs, targets=None, *, teacher=None, **extra):
+    """Flat batch dict from ``{modality: array}`` inputs and targets, and an offline teacher's
+    outputs (``{"latents" or modality: array}``); ``None`` values are dropped.
 
     Every array that enters the training core passes here and leaves C-contiguous, so
     reversed or otherwise strided views of the user's arrays are safe for torch.
     """
     data = {f"inputs.{k}": v for k, v in inputs.items() if v is not None}
     data.update({f"targets.{k}": v for k, v in (targets or {}).items() if v is not None})
+    data.update({f"teacher.{k}": v for k, v in (teacher or {}).items() if v is not None})
     data.update({k: v for k, v in extra.items() if v is not None})
     return {k: np.ascontiguousarray(v) for k, v in data.items()}
 
@@ -69,20 +79,50 @@ class MaskedView(NamedTuple):
     """A batch after masking: what the models read, what is reconstructed, and where.
 
     ``scored`` maps each target modality to the boolean mask of the entries its loss scores
-    (``None``: every entry). ``hidden`` ``(n, time)`` marks the bins whose input was hidden
-    (time-step masking; ``None`` otherwise): a teacher whose model declares
-    ``reads_hidden_bins`` receives it as ``inputs["hidden"]``, so that it can hide the same
-    bins its own way (NEDS: behind its mask token) rather than read them as zero counts.
+    (``None``: every entry). ``teacher`` is an offline teacher's output for the batch (a
+    :class:`~sklearn_blend.models.ModelOutput` of the ``teacher.*`` entries), or ``None``.
     """
 
     inputs: dict
     targets: dict
     scored: dict
-    hidden: object = None
+    teacher: object = None
+
+
+def precomputed_outputs(extra):
+    """The offline teacher outputs of a batch (its ``teacher.*`` entries) as a
+    :class:`~sklearn_blend.models.ModelOutput`, or ``None`` when there are none."""
+    outputs = {key.partition(".")[2]: value for key, value in extra.items()
+               if key.startswith("teacher.")}
+    if not outputs:
+        return None
+    latents = outputs.pop("latents", None)
+    return ModelOutput(outputs, latents, [])
+
+
+class Precomputed:
+    """An offline teacher in an :class:`Objective`: the shapes of the outputs it computed
+    before the student trained (they come with each batch, :func:`precomputed_outputs`), for
+    the strategy's :meth:`~sklearn_blend.distill.Strategy.setup`.
+
+    Parameters
+    ----------
+    latent_width : int, optional
+        Width of the precomputed latents.
+    feature_widths : sequence of int, default=()
+        Widths of precomputed per-layer features (none yet).
+    """
+
+    def __init__(self, latent_width=None, feature_widths=()):
+        self.latent_width = latent_width
+        self._feature_widths = list(feature_widths)
+
+    def feature_widths(self):
+        return list(self._feature_widths)
 
 
 def run_model(model, inputs, precision="float32"):
-    """``model(inputs)`` in ``precision``; its :class:`~sklearn_blend.models.ModalityOutput` in
+    """``model(inputs)`` in ``precision``; its :class:`~sklearn_blend.models.ModelOutput` in
     float32.
 
     ``"bfloat16"`` runs the model under :func:`torch.autocast` (matrix products in bfloat16,
@@ -121,9 +161,10 @@ class TimestepMasking:
 
     In training every (trial, bin) of ``modality`` is hidden with probability ``ratio`` (zeros);
     in validation the fixed ``valid_mask`` of the data is used, so the loss is comparable from
-    epoch to epoch; at inference the bins in ``hidden`` (if any) are hidden. The loss of the
-    same modality scores masked bins of the input channels, every bin of the channels that are
-    never input (held-out neurons) and the last ``n_forward`` bins (forward prediction).
+    epoch to epoch; at inference the bins in ``hidden`` (if any) are hidden. The hidden bins
+    ``(n, time)`` go to the models as ``inputs["hidden"]``. The loss of the same modality
+    scores masked bins of the input channels, every bin of the channels that are never input
+    (held-out neurons) and the last ``n_forward`` bins (forward prediction).
     """
 
     def __init__(self, ratio, *, modality="spikes", n_forward=0):
@@ -148,14 +189,14 @@ class TimestepMasking:
                                         generator=seeding.current())
         else:
             mask = extra["valid_mask"][..., None]
-        masked = dict(inputs, **{self.modality: apply_mask(values, mask)})
+        masked = dict(inputs, **{self.modality: apply_mask(values, mask)}, hidden=mask[..., 0])
         scored = {}
         if self.modality in targets:
             target = targets[self.modality]
             scored[self.modality] = scored_entries(
                 mask, values.shape[2], target.shape[2], target.shape[1] - self.n_forward
             )
-        return MaskedView(masked, targets, scored, mask[..., 0])
+        return MaskedView(masked, targets, scored)
 
 
 class EntryMasking:
@@ -198,14 +239,17 @@ class Objective(nn.Module):
         Applied by the net to every batch before the model runs.
     modalities : dict of str to Modality
         The target modalities; each one's likelihood gives its reconstruction loss.
-    teacher : torch.nn.Module, optional
-        A fitted model that reads the same inputs mapping (including privileged modalities
-        the student does not read). Frozen here (its parameters stop requiring gradients, so
-        the net's optimizer never sees them) and kept in evaluation mode; its outputs are
-        computed without gradients, as constants of the loss. It must live on the device the
-        student trains on.
-    strategy : Strategy, optional
-        Distillation term ``strategy(student_output, teacher_output)``; set up with both models.
+    teacher : torch.nn.Module or Precomputed, optional
+        Online: a fitted model that reads the same inputs mapping (including privileged
+        modalities the student does not read). Frozen here (its parameters stop requiring
+        gradients, so the net's optimizer never sees them) and kept in evaluation mode; its
+        outputs are computed without gradients, as constants of the loss. It must live on the
+        device the student trains on. Offline: a :class:`Precomputed`, whose outputs each
+        batch carries (``view.teacher``).
+    strategy : torch.nn.Module, optional
+        Distillation term ``strategy(student_output, teacher_output)`` (a
+        :class:`~sklearn_blend.distill.Strategy`, whose ``setup`` is called with both models,
+        or any module with that ``forward``).
     student : torch.nn.Module, optional
         The model being trained (to check that it predicts every target modality and to set
         the strategy up; not stored).
@@ -218,8 +262,8 @@ class Objective(nn.Module):
 
     Returns (forward)
     -----------------
-    dict of scalar tensors: ``"mtm"`` (reconstruction, summed over modalities with
-    ``weights``), one ``"mtm_<modality>"`` per modality when there are several, ``"distill"``
+    dict of scalar tensors: ``"recon"`` (reconstruction, summed over modalities with
+    ``weights``), one ``"recon_<modality>"`` per modality when there are several, ``"distill"``
     in training of a student, and ``"loss"`` (what training minimises; validation scores
     reconstruction alone).
     """
@@ -245,25 +289,27 @@ class Objective(nn.Module):
                 f"the objective reconstructs {missing}, which the model does not predict (it "
                 f"predicts {list(predicts)})."
             )
-        self.teacher = None if teacher is None else teacher.requires_grad_(False).eval()
+        self.online = isinstance(teacher, nn.Module)
+        self.teacher = teacher.requires_grad_(False).eval() if self.online else teacher
         self.strategy = None
         if teacher is not None:
             if strategy is None:
                 raise ValueError("a teacher needs a distillation strategy")
-            self.strategy = strategy.setup(student, teacher)
+            setup = getattr(strategy, "setup", None)
+            self.strategy = strategy if setup is None else setup(student, teacher)
 
     def train(self, mode=True):
         super().train(mode)
-        if self.teacher is not None:
+        if self.online:
             self.teacher.eval()  # frozen: no dropout, fixed normalisation statistics
         return self
 
     def term_names(self):
         """``{"train": [...], "valid": [...]}``: the terms :meth:`forward` returns besides
         ``"loss"`` in training and in validation (where a student skips its teacher)."""
-        names = ["mtm"]
+        names = ["recon"]
         if len(self.modalities) > 1:
-            names += [f"mtm_{name}" for name in self.modalities]
+            names += [f"recon_{name}" for name in self.modalities]
         train = names + (["distill"] if self.teacher is not None else [])
         return {"train": train, "valid": names}
 
@@ -277,21 +323,21 @@ class Objective(nn.Module):
 
     def forward(self, output, view):
         terms = self.reconstruction(output, view)
-        mtm = (sum(self.weights[name] * value for name, value in terms.items())
-               if len(terms) > 1 else next(iter(terms.values())))
-        result = {"mtm": mtm}
+        recon = (sum(self.weights[name] * value for name, value in terms.items())
+                 if len(terms) > 1 else next(iter(terms.values())))
+        result = {"recon": recon}
         if len(terms) > 1:
-            result.update({f"mtm_{name}": value for name, value in terms.items()})
+            result.update({f"recon_{name}": value for name, value in terms.items()})
         if self.teacher is None or not self.training:
-            result["loss"] = mtm
+            result["loss"] = recon
             return result
-        # no_grad, not inference_mode: a strategy may save teacher outputs for its backward
-        teacher_inputs = view.inputs
-        if getattr(self.teacher, "reads_hidden_bins", False):
-            teacher_inputs = dict(view.inputs, hidden=view.hidden)
-        with torch.no_grad():
-            teacher_output = run_model(self.teacher, teacher_inputs, self.precision)
+        if self.online:
+            # no_grad, not inference_mode: a strategy may save teacher outputs for its backward
+            with torch.no_grad():
+                teacher_output = run_model(self.teacher, view.inputs, self.precision)
+        else:
+            teacher_output = view.teacher
         distill = self.strategy(output, teacher_output)
         result["distill"] = distill
-        result["loss"] = self.alpha * mtm + (1.0 - self.alpha) * distill
+        result["loss"] = self.alpha * recon + (1.0 - self.alpha) * distill
         return result

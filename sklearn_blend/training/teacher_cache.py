@@ -57,7 +57,7 @@ import joblib
 import numpy as np
 import torch
 
-from .. import __version__
+from .._version import __version__
 
 #: how many fitted teachers the in-process cache keeps (least recently used are dropped)
 MAX_CACHED_TEACHERS = 16
