@@ -10,25 +10,39 @@ for the official NLB'21 test trials (and its training trials) as a leaderboard s
 (:mod:`sklearn_blend.nlb`). Both read models with :func:`sklearn_blend.load`, which refuses
 pickles.
 
-Bad options fail before any work (``--set`` and ``--out`` are checked before the data is
-loaded); a user error prints one line ``error: ...`` and exits with status 2; an interrupt
-exits with 130. Every file is written under a temporary name in its folder and then renamed,
-so a crash or a full disk never leaves a truncated file under its final name.
+Bad options fail before any work (``--set``, the numeric options and ``--out`` are checked
+before the data is loaded). Exit statuses: 0 done; 2 a user error (bad options, a file that is
+not what the command needs, a model that does not fit the data), one line ``error: ...``;
+1 the system failed (a full disk, an I/O error), one line ``error: ...``; 130 interrupted
+(Ctrl-C, or SIGTERM, which is handled as Ctrl-C). Every file is written under a temporary
+name in its folder and then renamed, so a crash, an interrupt or a full disk never leaves a
+truncated file under its final name.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
+import math
 import os
 import platform
+import signal
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .persistence.files import write_atomic
+from .persistence.files import write_atomic, write_h5_atomic
+
+#: ``BlendEstimator`` parameters the command line sets itself (from the data and its options)
+SET_BY_THE_COMMAND = {"n_heldout": "the data's held-out neurons",
+                      "forward_bins": "the data's forward bins (--forward-ms)",
+                      "random_state": "--seed", "verbose": "--quiet"}
+#: errors of the system, not of the user: exit status 1
+SYSTEM_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
 
 
 def _value(text):
@@ -78,9 +92,31 @@ def _add_data_options(parser):
     return data
 
 
+def check_data_options(args):
+    """The numeric data options in range, before any work (a ``ValueError`` naming each)."""
+    def finite(name, value):
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number of ms, got {value!r}")
+
+    finite("--bin-size", args.bin_size)
+    if args.bin_size <= 0:
+        raise ValueError(f"--bin-size must be a positive number of ms, got {args.bin_size:g}")
+    start, stop = args.align_range
+    finite("--align-range START", start), finite("--align-range STOP", stop)
+    if stop <= start:
+        raise ValueError(f"--align-range must be START STOP with START < STOP (ms), got "
+                         f"{start:g} {stop:g}")
+    finite("--forward-ms", args.forward_ms)
+    if args.forward_ms < 0:
+        raise ValueError(f"--forward-ms must be 0 or more (ms), got {args.forward_ms:g}")
+    finite("--behavior-lag", args.behavior_lag)
+
+
 def load_data(args):
     """The dataset Bunch the options describe."""
     from .datasets import load_mc_maze_small, load_nlb_h5, load_nwb
+
+    check_data_options(args)
 
     if args.data == "mc_maze_small":
         return load_mc_maze_small()
@@ -122,6 +158,10 @@ def _checked_settings(args):
     from .estimators.trials import BlendEstimator
 
     params = parse_assignments(args.set)
+    for name, source in SET_BY_THE_COMMAND.items():
+        if name in params:
+            raise ValueError(f"--set {name}=...: the command sets {name} from {source}; leave "
+                             "it out of --set")
     try:
         BlendEstimator(**params)._validate_params()
     except TypeError as error:
@@ -149,6 +189,7 @@ def command_fit(args):
     from .evaluation import decoded_velocity, evaluate_split, plot_velocity
 
     params = _checked_settings(args)
+    check_data_options(args)
     out = _writable_folder(args.out)
     _writable_folder(out / "models")
     data = load_data(args)
@@ -210,16 +251,36 @@ def command_fit(args):
           "and JSON, whose loading never runs code from the file")
 
 
-def command_predict(args):
-    import h5py
+def _check_neurons(model, data):
+    """The data's held-in (and held-out) neurons are the model's, or a ``ValueError``."""
+    n_heldout = getattr(model, "n_heldout", 0) or 0
+    n_features = getattr(model, "n_features_in_", None)
+    if n_features is None:
+        return
+    held_in = data.spikes.shape[-1]
+    held_out = 0 if data.get("spikes_heldout") is None else data.spikes_heldout.shape[-1]
+    if held_in != n_features - n_heldout or held_out not in (0, n_heldout):
+        raise ValueError(
+            f"the data has {held_in} held-in and {held_out} held-out neurons, but the model "
+            f"was fitted on {n_features - n_heldout} held-in and {n_heldout} held-out "
+            "neurons: give it data of the same neurons")
 
+
+def command_predict(args):
     from .evaluation import split_arrays
     from .persistence import load
 
+    check_data_options(args)
     out = Path(args.out)
     _writable_folder(out.parent)
     model = load(args.model)
+    if not hasattr(model, "predict_rates"):
+        raise ValueError(
+            f"{args.model!r} holds a {type(model).__name__}, which predicts no rates; predict "
+            "takes a model of spike rates (BlendEstimator, BlendTeacher, NedsEstimator or "
+            "SmoothingGLM, as fit writes them)")
     data = load_data(args)
+    _check_neurons(model, data)
     X, behavior, _ = split_arrays(data)
     if hasattr(model, "behavior_encoding_"):  # a teacher needs behavior
         if behavior is None:
@@ -228,12 +289,11 @@ def command_predict(args):
     else:
         rates = model.predict_rates(X)
 
-    def write(tmp):
-        with h5py.File(tmp, "w") as f:
-            f["rates"] = rates
-            f["rates"].attrs["model"] = os.fspath(args.model)
+    def fill(f):
+        f["rates"] = rates
+        f["rates"].attrs["model"] = os.fspath(args.model)
 
-    write_atomic(out, write)
+    write_h5_atomic(out, fill)
     print(f"wrote rates {rates.shape} to {out}")
 
 
@@ -265,6 +325,7 @@ def command_submit(args):
     if args.bin_size not in (5, 20):
         raise ValueError(f"--bin-size must be 5 or 20 (the bin widths the NLB'21 leaderboard "
                          f"evaluates), got {args.bin_size:g}")
+    check_data_options(args)
     group = group_name(args.dataset, args.bin_size)  # bad options fail before any work
     out = Path(args.out)
     _writable_folder(out.parent)
@@ -359,15 +420,35 @@ def build_parser():
     return parser
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a scheduler's kill, ``timeout``) handled as Ctrl-C while a command runs, so
+    that it unwinds the same way: temporary files removed, nothing half-written."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: signals stay as they are
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None):
-    """Run the command line; return the exit status (0, 2 for a user error, 130 on Ctrl-C)."""
+    """Run the command line; return the exit status: 0 done, 2 a user error, 1 a system error
+    (a full disk), 130 interrupted (Ctrl-C or SIGTERM)."""
     args = build_parser().parse_args(argv)
     try:
-        args.handler(args)
+        with _sigterm_as_interrupt():
+            args.handler(args)
     except (ValueError, TypeError, OSError) as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"error: {message}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(error, OSError) and error.errno in SYSTEM_ERRORS else 2
     except KeyboardInterrupt:
         print("interrupted: nothing was written for the unfinished step", file=sys.stderr)
         return 130

@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
-from .data.validation import check_in, check_number, reject_sparse
+from .data.validation import check_float32_range, check_in, check_number, reject_sparse
 from .persistence import SaveMixin
 
 __all__ = ["BandPower", "LFPPreprocessor", "ringing_samples"]
@@ -36,6 +36,12 @@ RINGING_THRESHOLD = 0.01
 _MAX_RINGING = 2 ** 22
 
 DEFAULT_BANDS = ((1, 4), (4, 8), (8, 13), (13, 30), (30, 50))
+
+
+#: the lowest notch frequency (line noise is 50 or 60 Hz; 16.7 Hz on some railways)
+MIN_NOTCH_HZ = 10.0
+#: at most this many notch filters (the line frequency and its harmonics below Nyquist)
+MAX_NOTCH_HARMONICS = 50
 
 
 def _check_lfp(X, *, name="X"):
@@ -71,6 +77,7 @@ def _check_lfp(X, *, name="X"):
             f"{name} must be a non-empty array of LFP {LFP_SHAPE}; got shape "
             f"{array.shape[1:] if was_2d else array.shape}."
         )
+    check_float32_range(array, name, "LFP")
     finite = np.isfinite(array)
     if not finite.all():
         bad = np.argwhere(~finite)[0]
@@ -205,7 +212,8 @@ class LFPPreprocessor(SaveMixin, TransformerMixin, BaseEstimator):
     h_freq : float or None, default=50.0
         Low-pass edge, Hz, below the Nyquist frequency ``sfreq / 2``; ``None``: no low-pass.
     notch : float or None, default=None
-        Line frequency (e.g. 50 or 60 Hz), removed with its harmonics below ``sfreq / 2``.
+        Line frequency (e.g. 50 or 60 Hz; at least :data:`MIN_NOTCH_HZ`), removed with its
+        harmonics below ``sfreq / 2`` (the first :data:`MAX_NOTCH_HARMONICS` of them).
     common_average : bool, default=True
         Subtract the mean over channels at every sample; needs at least 2 channels.
     target_rate : float or None, default=100.0
@@ -283,6 +291,10 @@ class LFPPreprocessor(SaveMixin, TransformerMixin, BaseEstimator):
                 "a low-pass only."
             )
         _check_frequency(self.notch, "notch", nyquist)
+        if self.notch is not None and self.notch < MIN_NOTCH_HZ:
+            raise ValueError(
+                f"notch={self.notch!r} Hz is not a line frequency (50 or 60 Hz, 16.7 Hz on "
+                f"some railways): it must be at least {MIN_NOTCH_HZ:g} Hz.")
         check_in(self.common_average, "common_average", (True, False))
         check_in(self.zscore, "zscore", (True, False))
         if self.target_rate is not None:
@@ -293,7 +305,7 @@ class LFPPreprocessor(SaveMixin, TransformerMixin, BaseEstimator):
         filters = []  # (label, "sos" or "ba", coefficients, padlen)
         if self.notch is not None:
             harmonic = float(self.notch)
-            while harmonic < nyquist:
+            while harmonic < nyquist and len(filters) < MAX_NOTCH_HARMONICS:
                 b, a = signal.iirnotch(harmonic, 30.0, fs=sfreq)
                 filters.append((f"{harmonic:g} Hz notch", "ba", (b, a),
                                 ringing_samples(signal.tf2sos(b, a))))

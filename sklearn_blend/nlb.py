@@ -456,9 +456,7 @@ def write_submission(submission, path):
     path : str or path-like
         The ``.h5`` file; its folder must exist.
     """
-    import h5py
-
-    from .persistence.files import write_atomic
+    from .persistence.files import write_h5_atomic
 
     path = Path(path)
     if path.is_dir():
@@ -469,11 +467,10 @@ def write_submission(submission, path):
             "exist."
         )
 
-    def write(tmp):
-        with h5py.File(tmp, "w") as f:
-            for group, arrays in submission.items():
-                target = f.create_group(group)
-                for name, array in arrays.items():
-                    target.create_dataset(name, data=array, dtype="float32", compression="gzip")
+    def fill(f):
+        for group, arrays in submission.items():
+            target = f.create_group(group)
+            for name, array in arrays.items():
+                target.create_dataset(name, data=array, dtype="float32", compression="gzip")
 
-    write_atomic(path, write)
+    write_h5_atomic(path, fill)

@@ -628,8 +628,8 @@ def test_a_teacher_cache_folder_is_not_loaded(data, tmp_path):
     pipe = make_pipeline(BlendEstimator(random_state=0, **TINY), PerBin(RidgeCV())).fit(X, b)
     pipe[0].set_params(teacher_cache=tmp_path / "cache")  # as a crafted file could say
     save(pipe, tmp_path / "pipe.safetensors")
-    with pytest.warns(UserWarning, match=r"sets BlendEstimator.teacher_cache=.*cache'\)?; "
-                                         r"loading resets it to True .* pickles"):
+    with pytest.warns(UserWarning, match=r"sets BlendEstimator.teacher_cache=.*cache'\)? "
+                                         r"\(now True\): loading resets .* pickles"):
         loaded = load(tmp_path / "pipe.safetensors")
     assert loaded[0].teacher_cache is True
     same(loaded.predict(X), pipe.predict(X))

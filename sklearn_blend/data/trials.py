@@ -82,6 +82,15 @@ class SessionTrials:
                 "(cut or pad the trials)."
             )
         keys = list(range(len(arrays))) if keys is None else list(keys)
+        for key in keys:  # a key must find itself: NaN never equals NaN
+            try:
+                hash(key)
+                usable = key == key
+            except TypeError:
+                usable = False
+            if usable is not True:
+                raise ValueError(f"keys must be hashable values that equal themselves (a name "
+                                 f"or a number), got {key!r}.")
         if len(keys) != len(arrays) or len(set(keys)) != len(keys):
             raise ValueError(
                 f"keys must name each of the {len(arrays)} sessions once, got {keys!r}."

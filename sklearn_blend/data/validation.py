@@ -28,7 +28,34 @@ def reject_sparse(value, name, what):
         )
 
 
+def check_float32_range(array, name, what):
+    """A ``ValueError`` when float64 values of ``array`` would become inf or 0 in float32:
+    a magnitude above float32's largest (about 3.4e38), or every nonzero magnitude below its
+    smallest normal number (about 1.2e-38). It names ``name`` and says how to rescale."""
+    array = np.asarray(array)
+    if array.dtype.kind != "f" or array.dtype.itemsize <= 4 or not array.size:
+        return
+    magnitude = np.abs(array[np.isfinite(array)])
+    if not magnitude.size:
+        return
+    largest, info = float(magnitude.max()), np.finfo(np.float32)
+    if largest > float(info.max):
+        raise ValueError(f"{name} holds {what} up to {largest:.3g}, beyond the float32 range "
+                         f"(at most {info.max:.3g}) the models compute in; rescale it (say to "
+                         "other units) before passing it.")
+    if 0 < largest < float(info.tiny):
+        raise ValueError(f"{name} holds {what} of at most {largest:.3g}, below the float32 "
+                         f"range (from {info.tiny:.3g}), where it would become 0; rescale it "
+                         "(say to microvolts) before passing it.")
+
+
 def _as_float32(value, name, what, shape):
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError):  # check_array says what is wrong with it
+        raw = None
+    if raw is not None and raw.dtype.kind == "f":
+        check_float32_range(raw, name, what)
     try:
         array = check_array(
             value,

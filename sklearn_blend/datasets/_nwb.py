@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -12,7 +13,7 @@ def open_nwb(path, reader="load_nwb"):
     """An open ``pynwb.NWBHDF5IO`` reading ``path`` (use it in a ``with``), or a clear error:
     pynwb missing (how to install it), no such file, not an NWB file."""
     try:
-        from pynwb import NWBHDF5IO
+        import pynwb  # noqa: F401 (installed?)
     except ImportError as error:
         raise ImportError(
             f"{reader} reads NWB files with pynwb, which is not installed: "
@@ -22,9 +23,28 @@ def open_nwb(path, reader="load_nwb"):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no NWB file at {path!r}.")
     try:
-        return NWBHDF5IO(path, "r", load_namespaces=True)
+        return _reader_class()(path, "r", load_namespaces=True)
     except OSError as error:
         raise OSError(f"cannot read {path!r} as an NWB file: {error}") from error
+
+
+@functools.cache
+def _reader_class():
+    """pynwb's ``NWBHDF5IO`` with a clear error for a file that is no NWB file (made on first
+    use: pynwb is an optional dependency)."""
+    from pynwb import NWBHDF5IO
+
+    class CheckedIO(NWBHDF5IO):
+        """pynwb's reader, whose ``read`` of a file that is no NWB file (an HDF5 file of
+        another kind) is a ``ValueError`` naming the file."""
+
+        def read(self, *args, **kwargs):
+            try:
+                return super().read(*args, **kwargs)
+            except (TypeError, KeyError) as error:
+                raise ValueError(f"{self.source!r} is not a valid NWB file ({error}).") from None
+
+    return CheckedIO
 
 
 def _time_series(nwbfile):
@@ -70,6 +90,31 @@ def _bin_means(times, values, edges):
              for k in range(values.shape[1])]
         )
     return means
+
+
+def available_memory():
+    """Bytes of memory this machine can still give (``MemAvailable``, else the physical
+    memory), or ``None`` where neither can be read."""
+    try:
+        with open("/proc/meminfo") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(n_bytes, what):
+    """A ``ValueError`` saying how large ``what`` would be when it cannot fit in memory."""
+    available = available_memory()
+    if available is not None and n_bytes > available:
+        raise ValueError(f"{what} would take {n_bytes / 2**30:.1f} GiB, more than the "
+                         f"{available / 2**30:.1f} GiB of memory available; bin more coarsely "
+                         "or cut a shorter window.")
 
 
 def load_nwb(path, *, align_field="move_onset_time", align_range_ms=(-250, 450),
@@ -138,12 +183,16 @@ def load_nwb(path, *, align_field="move_onset_time", align_range_ms=(-250, 450),
         if trials.empty:
             raise ValueError(f"{path!r} has no trials with a {align_field!r} time.")
         events = trials[align_field].to_numpy(dtype=np.float64)
-        offsets = (start_ms + bin_size_ms * np.arange(n_time + 1)) / 1000.0
-        edges = events[:, None] + offsets[None, :]
-
         units = nwbfile.units
         if units is None or len(units) == 0:
             raise ValueError(f"{path!r} has no units table with spike times.")
+        # the bin edges (float64) and the counts (float32) of every trial, bin and unit
+        check_fits_in_memory(len(events) * (n_time + 1) * (16 + 4 * len(units)),
+                             f"{len(events)} trials x {n_time} bins of {bin_size_ms:g} ms x "
+                             f"{len(units)} units")
+        offsets = (start_ms + bin_size_ms * np.arange(n_time + 1)) / 1000.0
+        edges = events[:, None] + offsets[None, :]
+
         heldout = (
             np.asarray(units["heldout"][:], dtype=bool)
             if "heldout" in units.colnames else np.zeros(len(units), dtype=bool)

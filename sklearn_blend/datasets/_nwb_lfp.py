@@ -8,7 +8,7 @@ import os
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..data.validation import check_in, check_number
+from ..data.validation import check_float32_range, check_in, check_number
 from ._nwb import _sample_times, open_nwb
 
 
@@ -69,7 +69,11 @@ def _parent(series):
 def _rate(series, name):
     """Sampling rate (Hz) of ``series``, from ``rate`` or from regular timestamps."""
     if series.rate is not None:
-        return float(series.rate)
+        rate = float(series.rate)
+        if not (math.isfinite(rate) and rate > 0):
+            raise ValueError(f"ElectricalSeries {name!r} has a sampling rate of {rate:g} Hz; "
+                             "a recording's rate is a positive number of samples per second.")
+        return rate
     times = np.asarray(series.timestamps[()], dtype=np.float64)
     steps = np.diff(times)
     if len(steps) == 0 or np.median(steps) <= 0:
@@ -251,6 +255,11 @@ def load_nwb_lfp(path, *, series=None, trials=True, align_field=None, align_rang
             trial_ids = np.asarray(table.index)
             if align_range_ms is None:
                 stops = table["stop_time"].to_numpy(dtype=np.float64)
+                bad = trial_ids[~np.isfinite(stops)]
+                if len(bad):
+                    raise ValueError(
+                        f"trials {bad.tolist()[:10]} of {path!r} have no stop_time (NaN or "
+                        "inf); give them one, or cut fixed windows with align_range_ms.")
                 first = np.array(
                     [_first_index(lfp_series, t, sfreq, timestamps) for t in events])
                 ends = np.minimum(
@@ -334,6 +343,7 @@ def load_nwb_lfp(path, *, series=None, trials=True, align_field=None, align_rang
             lfp = fitted.fit_transform(lfp)
         out_rate = fitted.sfreq_out_
     else:
+        check_float32_range(lfp, f"the LFP of {series_path!r}", "values")
         lfp = lfp.astype(np.float32)
         out_rate = sfreq
 

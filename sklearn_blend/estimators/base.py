@@ -32,6 +32,7 @@ student trains and travel in the batch (:class:`~sklearn_blend.training.objectiv
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import textwrap
 from typing import NamedTuple
@@ -54,6 +55,23 @@ from ..distill import check_strategy
 from ..persistence import SaveMixin
 from ..training import core as _training
 from ..training import teacher_cache as _teacher_cache
+
+
+#: the largest width (units, features, neurons of an embedding table) and depth a model
+#: parameter may ask for: far above any model that trains, and what keeps a crafted model file
+#: from building a model of millions of layers before its weights are compared
+MAX_WIDTH = 1 << 16
+MAX_LAYERS = 1024
+
+
+def width(default, *, none=False):
+    """A width parameter: an int in ``[1, MAX_WIDTH]``."""
+    return Parameter(default, Interval(int, 1, MAX_WIDTH, none=none))
+
+
+def depth(default, *, none=False):
+    """A depth parameter (layers): an int in ``[1, MAX_LAYERS]``."""
+    return Parameter(default, Interval(int, 1, MAX_LAYERS, none=none))
 
 
 class Parameter(NamedTuple):
@@ -286,6 +304,20 @@ class ModelEstimator(SaveMixin, BaseEstimator):
         """The builder ``fit`` trained the net in ``attribute`` from, for the fitted state
         (:func:`sklearn_blend.load` loads saved weights into it)."""
         raise NotImplementedError
+
+    def _check_loaded(self):
+        """What :func:`sklearn_blend.load` checks of a decoded estimator before it builds its
+        nets: every parameter in range, and a fitted config (``config_``) that agrees with the
+        parameters it shares names with."""
+        self._validate_params()
+        config = getattr(self, "config_", None)
+        if dataclasses.is_dataclass(config):
+            params = self.get_params(deep=False)
+            for field in dataclasses.fields(config):
+                value = params.get(field.name)
+                if value is not None and getattr(config, field.name) != value:
+                    raise ValueError(f"config_.{field.name}={getattr(config, field.name)!r} "
+                                     f"differs from the parameter {field.name}={value!r}")
 
     @contextlib.contextmanager
     def _atomic(self):

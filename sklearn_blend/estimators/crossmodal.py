@@ -27,7 +27,7 @@ from ..models.sessions import SessionConfig
 from ..training import core as _training
 from ..training.crossmodal import SessionBuilder
 from ..training.objective import pack
-from .base import Distiller, ModelEstimator, Parameter, parameters
+from .base import Distiller, ModelEstimator, Parameter, depth, parameters, width
 
 
 def _check_signal(value, name):
@@ -40,10 +40,10 @@ def _check_signal(value, name):
 
 #: the architecture of a session transformer (teacher and student alike)
 SIZES = {
-    "hidden_size": Parameter(64, Interval(int, 1)),
-    "n_layers": Parameter(2, Interval(int, 1)),
-    "n_heads": Parameter(2, Interval(int, 1)),
-    "ffn_size": Parameter(128, Interval(int, 1)),
+    "hidden_size": width(64),
+    "n_layers": depth(2),
+    "n_heads": width(2),
+    "ffn_size": width(128),
     "dropout": Parameter(0.2, Interval(float, 0, 1, closed="left")),
     "mask_ratio": Parameter(0.25, Interval(float, 0, 1, closed="neither")),
 }
@@ -387,7 +387,7 @@ class CrossModalEstimator(Distiller, _SessionModel):
         "teacher": Parameter(None),
         "strategy": Distiller.PARAMETERS["strategy"]._replace(default="latent"),
         "alpha": Parameter(0.5, Interval(float, 0, 1)),
-        "teacher_hidden_size": Parameter(None, Interval(int, 1, none=True)),
+        "teacher_hidden_size": width(None, none=True),
         **SIZES,
         "teacher_cache": Distiller.PARAMETERS["teacher_cache"],
     }, defaults=SESSION_DEFAULTS)

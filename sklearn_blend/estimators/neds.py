@@ -25,7 +25,7 @@ from ..persistence import registry
 from ..training import core as _training
 from ..training.neds import NedsBuilder, NedsTeacherModel, neds_modalities
 from ..training.objective import pack
-from .base import ModelEstimator, Parameter, parameters
+from .base import ModelEstimator, Parameter, depth, parameters, width
 
 
 @registry.register("object", "sklearn_blend:NedsRoles")
@@ -170,10 +170,10 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
         "scheme_probs": Parameter(None),
         "mask_ratio": Parameter(0.3, Interval(float, 0, 1, closed="neither")),
         "modality_weights": Parameter(None),
-        "hidden_size": Parameter(128, Interval(int, 1)),
-        "n_layers": Parameter(4, Interval(int, 1)),
-        "n_heads": Parameter(4, Interval(int, 1)),
-        "ffn_size": Parameter(256, Interval(int, 1)),
+        "hidden_size": width(128),
+        "n_layers": depth(4),
+        "n_heads": width(4),
+        "ffn_size": width(256),
         "dropout": Parameter(0.2, Interval(float, 0, 1, closed="left")),
         "embedding_dropout": Parameter(0.1, Interval(float, 0, 1, closed="left")),
         "rotary": Parameter(True, Flag()),
@@ -211,6 +211,9 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
         return [p / sum(probs) for p in probs]
 
     def _modality_weights(self):
+        if self.modality_weights is not None and not isinstance(self.modality_weights, dict):
+            raise TypeError(f"modality_weights must be a dict {{modality: weight}}, got "
+                            f"{type(self.modality_weights).__name__}.")
         weights = dict(self.modality_weights or {})
         unknown = sorted(set(weights) - {"spikes", "behavior", "trial", "labels"})
         if unknown:
@@ -544,6 +547,11 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
             key = "labels" if name.startswith("label") else name
             if key in weights:
                 loss_weights[name] = weights[key]
+        if not any(loss_weights.get(name, 1.0) > 0 for name in neds_modalities(self.config_)):
+            raise ValueError(
+                f"modality_weights={self.modality_weights!r} weighs every loss of this model "
+                f"({sorted(neds_modalities(self.config_))}) 0, so nothing would train; give "
+                "one a positive weight.")
         return NedsBuilder(self.config_, scheme_probs, self.mask_ratio, mean_counts,
                            weights=loss_weights, precision=self.precision,
                            n_forward=self.forward_bins, **options)
@@ -666,6 +674,10 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
             slot = self.sessions_.index(key)
             n_trials = len(b)
             n_time = np.shape(b)[1] if np.ndim(b) == 3 else self.n_time_in_
+            if n_time > self.n_time_in_:
+                raise ValueError(f"b has {n_time} bins; the model was fitted on trials of "
+                                 f"{self.n_time_in_} (b must be (n_trials, n_time <= "
+                                 f"{self.n_time_in_}, n_behavior) or trial-level).")
             if forward and n_time != self.n_time_in_:
                 raise ValueError(f"forward=True follows trials of the fitted length "
                                  f"({self.n_time_in_} bins); b has {n_time}.")

@@ -19,7 +19,7 @@ from ..distill import build_strategy, strategy_name
 from ..modalities import FLUORESCENCE, SPIKES
 from ..training import core as _training
 from ..training import neurons as _neuron_training
-from .base import Distiller, ModelEstimator, Parameter, parameters
+from .base import Distiller, ModelEstimator, Parameter, depth, parameters, width
 
 
 class NeuronEmbedding(Distiller, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
@@ -157,18 +157,18 @@ class NeuronEmbedding(Distiller, ClassNamePrefixFeaturesOutMixin, TransformerMix
         "tau": Parameter(2.0, Interval(float, 0, closed="right")),
         "loss": Parameter("mse", Options("mse", "poisson")),
         "mask_ratio": Parameter(0.25, Interval(float, 0, 1, closed="neither")),
-        "embedding_dim": Parameter(64, Interval(int, 1)),
-        "hidden_size": Parameter(64, Interval(int, 1)),
-        "n_layers": Parameter(1, Interval(int, 1)),
-        "n_heads": Parameter(2, Interval(int, 1)),
-        "ffn_size": Parameter(128, Interval(int, 1)),
+        "embedding_dim": width(64),
+        "hidden_size": width(64),
+        "n_layers": depth(1),
+        "n_heads": width(2),
+        "ffn_size": width(128),
         "dropout": Parameter(0.1, Interval(float, 0, 1, closed="left")),
         "context_backward": Parameter(None, Interval(int, 0, none=True)),
         "context_forward": Parameter(0, Interval(int, 0, none=True)),
         "teacher": Parameter(None),
-        "teacher_hidden_size": Parameter(None, Interval(int, 1, none=True)),
-        "n_window": Parameter(64, Interval(int, 1)),
-        "group_size": Parameter(32, Interval(int, 1)),
+        "teacher_hidden_size": width(None, none=True),
+        "n_window": width(64),
+        "group_size": width(32),
         "embedding_epochs": Parameter(100, Interval(int, 1)),
         "teacher_cache": Distiller.PARAMETERS["teacher_cache"],
     }, defaults=dict(

@@ -21,7 +21,7 @@ from ..data.validation import Interval, Options, check_fitted_shape
 from ..distill import build_strategy, strategy_name
 from ..modalities import SPIKES
 from ..training import core as _training
-from .base import Distiller, ModelEstimator, Parameter, parameters
+from .base import Distiller, ModelEstimator, Parameter, depth, parameters, width
 
 #: estimator parameters that shape a base's architecture; a base receives those its registry
 #: entry forwards (its own defaults where they are None), and the others must stay None
@@ -59,17 +59,16 @@ def _check_columns(value, name):
         )
 
 
-_optional_int = Interval(int, 1, none=True)
 #: the parameters teacher and student share: the base and its architecture, masking, the
 #: neurons and bins predicted, inference (then the training parameters of every estimator)
 TRIAL_PARAMETERS = {
     "base": Parameter("ndt", _check_base),
     "base_params": Parameter(None, _check_base_params),
     "mask_ratio": Parameter(None, Interval(float, 0, 1, closed="neither", none=True)),
-    "hidden_size": Parameter(None, _optional_int),
-    "n_layers": Parameter(None, _optional_int),
-    "n_heads": Parameter(None, _optional_int),
-    "ffn_size": Parameter(None, _optional_int),
+    "hidden_size": width(None, none=True),
+    "n_layers": depth(None, none=True),
+    "n_heads": width(None, none=True),
+    "ffn_size": width(None, none=True),
     "dropout": Parameter(None, Interval(float, 0, 1, closed="left", none=True)),
     "context_backward": Parameter(None, Interval(int, 0, none=True)),
     "context_forward": Parameter(None, Interval(int, 0, none=True)),
@@ -702,7 +701,7 @@ class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
         "alpha": Parameter(0.7, Interval(float, 0, 1)),
         "tau": Parameter(2.0, Interval(float, 0, closed="right")),
         "teacher": Parameter(None),
-        "teacher_hidden_size": Parameter(None, Interval(int, 1, none=True)),
+        "teacher_hidden_size": width(None, none=True),
         **TRIAL_OUTPUTS,
         "output": Parameter("rates", Options("rates", "latents")),
         "categorical_behavior": Parameter(None, _check_columns),

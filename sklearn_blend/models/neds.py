@@ -264,10 +264,13 @@ class NEDS(nn.Module):
         stream = 1
         behavior_out = None
         if config.behavior_groups:
-            behavior_out = x.new_zeros(batch, n_time, config.n_behavior)
-            for g, group in enumerate(config.behavior_groups):
-                behavior_out[..., list(group)] = self.behavior_out[g](x[:, :, stream])
-                stream += 1
+            outputs = [self.behavior_out[g](x[:, :, stream + g])
+                       for g in range(len(config.behavior_groups))]
+            # in the dtype the heads compute in (bfloat16 under autocast)
+            behavior_out = outputs[0].new_zeros(batch, n_time, config.n_behavior)
+            for group, value in zip(config.behavior_groups, outputs):
+                behavior_out[..., list(group)] = value
+            stream += len(config.behavior_groups)
         trial_out = None
         if config.n_trial:
             trial_out = self.trial_out(self.trial_pool(x[:, :, stream]))

@@ -103,6 +103,7 @@ True
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import warnings
@@ -110,7 +111,8 @@ from pathlib import Path
 
 from . import registry
 from .codec import MAX_TEXT_BYTES, TEXT_EXPANSION, Decoder, Encoder, short
-from .files import FORMAT, checksum, not_a_model_file, read_header, write_atomic
+from .files import (FORMAT, checksum, not_a_model_file, read_header, read_model_bytes,
+                    write_atomic)
 
 __all__ = ["FORMAT_VERSION", "InconsistentVersionWarning", "SaveMixin", "load", "register",
            "save", "write_atomic"]
@@ -257,9 +259,16 @@ def save(estimator, path):
     metadata = dict(fields, checksum=checksum(fields, encoder.tensors))
 
     def write(tmp):
+        from safetensors import SafetensorError
         from safetensors.numpy import save_file
 
-        save_file(encoder.tensors, tmp, metadata=metadata)
+        try:
+            save_file(encoder.tensors, tmp, metadata=metadata)
+        except SafetensorError as error:  # its I/O errors (a full disk) as the OSError they are
+            text = " ".join(str(error).split())
+            code = errno.ENOSPC if "No space left" in text else errno.EIO
+            raise OSError(code, f"could not write the model file ({text})",
+                          os.fspath(path)) from None
 
     write_atomic(path, write)
 
@@ -323,12 +332,13 @@ def load(path, *, device=None):
 
     if device is not None:
         device = resolve_device(device)
-    data = Path(path).read_bytes()
+    data = read_model_bytes(path)
     metadata = read_header(path, data)
-    try:
-        version = int(metadata.get("format_version", ""))
-    except ValueError:
-        raise not_a_model_file(path, data, "its format version is damaged") from None
+    text = metadata.get("format_version", "")
+    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+        raise not_a_model_file(path, data, f"its format version {text!r} is damaged (a "
+                                           "positive whole number is written)")
+    version = int(text)
     if version > FORMAT_VERSION:
         raise ValueError(
             f"{os.fspath(path)!r} was written in model format {version} by sklearn_blend "
@@ -349,6 +359,9 @@ def load(path, *, device=None):
         tree = content["object"]
     except (KeyError, TypeError, ValueError, RecursionError):
         raise not_a_model_file(path, data, "its content is damaged") from None
+    if type(tree) is not dict or tree.get("t") != "estimator":
+        raise not_a_model_file(path, data, "its content is no estimator (save writes one "
+                                           "estimator or pipeline per file)")
     current = _versions()
     if metadata.get("sklearn_blend_version") != current["sklearn_blend_version"]:
         warnings.warn(InconsistentVersionWarning(
@@ -366,14 +379,14 @@ def load(path, *, device=None):
         raise ValueError(f"{os.fspath(path)!r} is not a valid sklearn_blend model file: its "
                          f"content is malformed ({short(error)}).") from error
     if decoder.reset_caches:
-        folders = ", ".join(f"{name}.teacher_cache={short(folder)}"
-                            for name, folder in decoder.reset_caches)
+        folders = ", ".join(f"{name}.{parameter}={short(folder)} (now {value!r})"
+                            for name, parameter, folder, value in decoder.reset_caches)
         warnings.warn(
-            f"the model file sets {folders}; loading resets it to True (the in-process "
-            "cache). A folder cache holds pickles, which a later fit or clone would load, "
-            "and a model file must not choose that folder. Set it again with "
-            "set_params(teacher_cache=folder) for a folder you trust.",
-            UserWarning, stacklevel=2)
+            f"the model file sets {folders}: loading resets each cache folder (a teacher "
+            "cache to True, the in-process one; a Pipeline's memory to None). A cache folder "
+            "holds pickles, which a later fit, refit or clone would load, and a model file "
+            "must not choose that folder. Set it again with set_params for a folder you "
+            "trust.", UserWarning, stacklevel=2)
     return estimator
 
 

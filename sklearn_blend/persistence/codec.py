@@ -29,6 +29,8 @@ MAX_ITEM_BYTES = 1 << 20
 #: :data:`TEXT_EXPANSION` times the length of its JSON: what its text can justify
 MAX_TEXT_BYTES = 64 << 20
 TEXT_EXPANSION = 16
+#: parameters that name a cache folder (of pickles), and what loading resets them to
+CACHE_FOLDERS = {"teacher_cache": True, "memory": None}
 #: builtin types that may appear as parameter values (say ``dtype=float``)
 BUILTIN_TYPES = {"bool": bool, "int": int, "float": float, "complex": complex, "str": str,
                  "bytes": bytes, "object": object}
@@ -336,7 +338,7 @@ class Decoder:
         self.memo = {}
         self.warned_device = False
         self.text_budget = text_budget  # bytes left for string and bytes arrays
-        self.reset_caches = []  # (estimator, folder) whose teacher_cache was reset
+        self.reset_caches = []  # (estimator, parameter, folder, new value) of reset caches
 
     def _fail(self, message):
         raise ValueError(f"invalid model file: {message}.")
@@ -571,6 +573,14 @@ class Decoder:
         state = node.get("state")
         if type(state) is not dict:
             self._fail(f"{name} has no state")
+        parameters = set(cls._get_param_names())
+        for attribute in state:
+            # what a file sets is data: parameters and fitted attributes, never a name of the
+            # class (a method, a property, a class-level table) that it would replace
+            if not isinstance(attribute, str) or attribute.startswith("__") or (
+                    attribute not in parameters and hasattr(cls, attribute)):
+                self._fail(f"{name} sets {short(attribute)}, which is neither a parameter nor "
+                           "a fitted attribute of the class")
         for attribute, value in state.items():
             kind = value.get("t") if type(value) is dict else None
             if kind == "net":
@@ -581,14 +591,20 @@ class Decoder:
                 obj.__dict__[attribute] = None
             else:
                 obj.__dict__[attribute] = self.decode(value)
-        cache = obj.__dict__.get("teacher_cache")
-        if isinstance(cache, (str, bytes, os.PathLike)):
-            # a folder cache holds pickles that a later fit would load: a file must not
-            # point the model at one
-            obj.__dict__["teacher_cache"] = True
-            self.reset_caches.append((type(obj).__name__, cache))
+        for parameter, reset in CACHE_FOLDERS.items():
+            folder = obj.__dict__.get(parameter)
+            if parameter in parameters and isinstance(folder, (str, bytes, os.PathLike)):
+                # a folder cache holds pickles that a later fit would load: a file must not
+                # point the model at one
+                obj.__dict__[parameter] = reset
+                self.reset_caches.append((type(obj).__name__, parameter, folder, reset))
         if "device_" in obj.__dict__ and package:
             obj.__dict__["device_"] = self._device_for(obj.__dict__["device_"])
+        if package and hasattr(obj, "_check_loaded"):
+            try:  # parameters in range, sizes consistent, before any net is built
+                obj._check_loaded()
+            except (TypeError, ValueError) as error:
+                self._fail(f"{name}: {' '.join(str(error).split())[:300]}")
         for attribute, value in nets:
             obj.__dict__[attribute] = decode_net(self, obj, attribute, value)
         for attribute in rebuilt:

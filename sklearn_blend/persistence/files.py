@@ -1,7 +1,7 @@
 """The bytes of model files: atomic writes, the checksum and the header of a safetensors file.
 
 Imports nothing of the package (the command line and the NLB submissions write through
-:func:`write_atomic` too).
+:func:`write_atomic` and :func:`write_h5_atomic` too).
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def write_atomic(path, write):
             break
         except FileExistsError:
             continue
+        except OSError as error:  # a missing or read-only folder: say the user's path
+            raise OSError(error.errno, f"cannot write {os.fspath(path)!r} "
+                                       f"({error.strerror or error})", os.fspath(path)) from None
     else:
         raise FileExistsError(f"could not create a temporary file beside {os.fspath(path)!r}")
     try:
@@ -53,6 +56,22 @@ def write_atomic(path, write):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_h5_atomic(path, fill):
+    """Write an HDF5 file: ``fill(f)`` fills an ``h5py.File`` made in memory, whose bytes are
+    then written atomically (:func:`write_atomic`). HDF5 never touches the disk itself, so a
+    full disk is a plain ``OSError`` of the write, never a file HDF5 left open (which crashed
+    the interpreter at exit)."""
+    import io
+
+    import h5py
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as file:
+        fill(file)
+    data = buffer.getvalue()
+    write_atomic(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
 def contiguous(array):
@@ -83,6 +102,31 @@ def not_a_model_file(path, data, reason):
         hint = ""
     return ValueError(f"{os.fspath(path)!r} is not a valid sklearn_blend model file: "
                       f"{reason}.{hint}")
+
+
+def read_model_bytes(path):
+    """The bytes of the model file ``path``: a regular file only (never a device, a FIFO or a
+    folder, which could block or never end), and its header's declared size checked against
+    :data:`MAX_HEADER_BYTES` and the file's size before the file is read."""
+    import stat
+
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        raise OSError(error.errno, f"cannot read the model file {os.fspath(path)!r} "
+                                   f"({error.strerror or error})", os.fspath(path)) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{os.fspath(path)!r} is not a regular file (a folder, a device or a "
+                         "pipe); a model file is one file that save wrote.")
+    with open(path, "rb") as file:
+        head = file.read(8)
+        if len(head) == 8:
+            size = int.from_bytes(head, "little")
+            if size > min(info.st_size - 8, MAX_HEADER_BYTES):
+                raise not_a_model_file(path, head, "its header is cut off or not a "
+                                                   "safetensors header (truncated or another "
+                                                   "kind of file)")
+        return head + file.read()
 
 
 def read_header(path, data):

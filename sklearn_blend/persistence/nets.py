@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 
 def net_types():
     """``(NeuralNet, ObjectiveNet)``: any skorch net, and the package's."""
@@ -84,6 +82,33 @@ def own_parameters(net, part):
             if not name.startswith("teacher.")]
 
 
+def _check_shapes(decoder, build, node, what):
+    """Refuse a file whose weights are not those of the net its parameters describe, before
+    the net is built: the model is built on PyTorch's ``meta`` device (shapes, no memory) and
+    every weight's shape compared with the tensor the file holds under its name."""
+    import torch
+
+    from .. import seeding
+
+    try:
+        with seeding.GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]), torch.device("meta"):
+            model, objective = build()
+    except Exception:  # noqa: BLE001 - a builder that cannot run on meta: the real build checks
+        return
+    expected = {"module": model.state_dict(),
+                "criterion": {key: value for key, value in objective.state_dict().items()
+                              if not key.startswith("teacher.")}}
+    for part, state in expected.items():
+        if type(node.get(part)) is not list or sorted(node[part]) != sorted(state):
+            decoder._fail(f"the weights of {what} in the file are not those of the net its "
+                          "parameters describe")
+        for key, value in state.items():
+            stored = decoder._array_of(f"net{node['id']}.{part}.{key}")
+            if tuple(stored.shape) != tuple(value.shape):
+                decoder._fail(f"{what}'s weight {key!r} has shape {tuple(stored.shape)} in the "
+                              f"file, but the parameters describe {tuple(value.shape)}")
+
+
 def decode_net(decoder, owner, attribute, node):
     """The net of ``owner.<attribute>`` rebuilt from its node: the estimator's own builder
     (``owner._net_builder``), an initialized net, then the saved weights, history and flags."""
@@ -99,6 +124,7 @@ def decode_net(decoder, owner, attribute, node):
     what = f"{type(owner).__name__}.{attribute}"
     try:
         build = owner._net_builder(attribute, dict(node["objective"]))
+        _check_shapes(decoder, build, node, what)
         # files written before the reconstruction term was named "recon" monitor "mtm"
         monitor = {"mtm": "recon"}.get(node["monitor"], node["monitor"])
         config = dataclasses.replace(core.training_config(owner, device), monitor=monitor)

@@ -423,6 +423,9 @@ def resolve_device(device):
     except RuntimeError as error:
         raise ValueError(f"device={device!r} is not a PyTorch device (use 'cpu', 'cuda', "
                          f"'cuda:N', 'mps' or 'auto'): {error}") from None
+    if parsed.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device={device!r} is no device to train and predict on; use 'cpu', "
+                         "'cuda', 'cuda:N', 'mps' or 'auto'.")
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device={device!r} was requested but CUDA is not available on "
