@@ -206,8 +206,26 @@ def neuron_cases():
     return out
 
 
+def random_state_cases():
+    """Fits seeded with a RandomState (consumed by the draws) instead of an int."""
+    X, b, _ = trials_data()
+    cells = make_cell_types(n_sessions=2, n_neurons=12, n_frames=64, random_state=0)
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(40, 12, 3))
+    spikes = rng.poisson(np.exp(latent @ rng.normal(size=(3, 9)) * 0.5)).astype(float)
+    lfp = latent @ rng.normal(size=(3, 5)) + rng.normal(size=(40, 12, 5))
+    state = np.random.RandomState
+    blend = BlendEstimator(strategy="soft", **TINY, random_state=state(3)).fit(X, b)
+    emb = NeuronEmbedding("hard", **TINY_NEURONS, random_state=state(3)).fit(cells.X[:18])
+    cross = fit_crossmodal(crossmodal("mse", **TINY_SESSIONS, random_state=state(3)), lfp,
+                           spikes)
+    return {"random_state.blend": dict(rates=blend.predict_rates(X)),
+            "random_state.neurons": dict(new=emb.transform(cells.X)),
+            "random_state.crossmodal": dict(latents=cross.transform(lfp))}
+
+
 CASES = {"blend": blend_cases, "neds": neds_cases, "sessions": session_cases,
-         "neurons": neuron_cases}
+         "neurons": neuron_cases, "random_state": random_state_cases}
 
 
 def run(groups):

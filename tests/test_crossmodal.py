@@ -98,7 +98,7 @@ def test_clear_errors(recording, sessions):
         multi.fit(many_spikes)
     with pytest.raises(ValueError, match="teacher='labels' holds labels"):
         CrossModalEstimator(teacher="labels", **TINY).fit(lfp, privileged=spikes)
-    with pytest.raises(ValueError, match="modality must be a Modality or one of"):
+    with pytest.raises(ValueError, match="student must be a modality name, one of"):
         CrossModalEstimator(student="eeg", **TINY).fit(lfp, privileged=spikes)
     with pytest.raises(TypeError, match="teacher must be None, a modality name"):
         CrossModalEstimator(teacher=3, **TINY).fit(lfp, privileged=spikes)

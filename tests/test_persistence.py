@@ -406,7 +406,7 @@ def test_format_and_package_versions(data, tmp_path, monkeypatch):
         warnings.simplefilter("error")
         load(path)  # the same versions: no warning
     _rewrite_metadata(path, format_version=str(persistence.FORMAT_VERSION + 1))
-    with pytest.raises(ValueError, match="format 2 .* reads formats up to 1. Upgrade"):
+    with pytest.raises(ValueError, match="format 3 .* reads formats up to 2. Upgrade"):
         load(path)
     monkeypatch.setattr("sklearn_blend._version.__version__", "0.0.1")
     glm.save(path)
@@ -531,7 +531,8 @@ def test_writes_are_atomic(data, tmp_path, monkeypatch):
     header = json.loads(path.read_bytes()[8 : 8 + int.from_bytes(path.read_bytes()[:8],
                                                                   "little")])
     metadata = header["__metadata__"]
-    assert metadata["format"] == "sklearn_blend" and metadata["format_version"] == "1"
+    assert metadata["format"] == "sklearn_blend"
+    assert metadata["format_version"] == str(persistence.FORMAT_VERSION)
     assert len(metadata["checksum"]) == 64 and json.loads(metadata["content"])["object"]
     assert os.path.getsize(path) < 20_000
     umask = os.umask(0)
@@ -720,3 +721,41 @@ def test_memory_bombs_and_deep_nesting_are_refused(glm_file, tmp_path):
     _crafted(glm_file, crafted, _with_node(
         f'{{"t":"ndarray","id":99,"dtype":"<U100","shape":[2,2],"items":{letters}}}'))
     assert load(crafted).kern_sd_ms.tolist() == [["a", "b"], ["c", "d"]]
+
+
+FORMAT1 = Path(__file__).parent / "data" / "format1"
+
+
+@pytest.mark.parametrize("name", ["crossmodal_mse", "crossmodal_cosine", "crossmodal_None",
+                                  "neurons_plain", "blend_hard", "neds"])
+def test_files_of_format_1_load_and_give_their_outputs(name):
+    """Files written by sklearn_blend 0.1 (``tests/data/format1``, written by that version)
+    load, upgraded (alignment= became strategy=, NeuronEmbedding gained teacher=), and give
+    the outputs they gave then."""
+    from sklearn_blend.datasets import make_cell_types
+
+    arrays = np.load(FORMAT1 / "inputs_outputs.npz")
+    with pytest.warns(persistence.InconsistentVersionWarning, match="0.1.0"):
+        model = load(FORMAT1 / f"{name}.safetensors")
+    if name.startswith("crossmodal"):
+        assert model.student == "lfp"
+        assert (model.strategy is None) == name.endswith("None")
+        if name.endswith("cosine"):
+            assert model.strategy.metric == "cosine"
+        out = model.transform(arrays["lfp"])
+    elif name == "neurons_plain":
+        cells = make_cell_types(n_sessions=2, n_neurons=8, n_frames=32, random_state=0)
+        assert model.teacher is None and model.teacher_ is None
+        out = model.transform(cells.X)
+    elif name == "neds":
+        out = model.predict(arrays["X"])
+    else:
+        out = model.transform(arrays["X"])
+    np.testing.assert_allclose(out, arrays[f"out_{name}"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_distilled_neuron_embedding_of_format_1_asks_for_a_refit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", persistence.InconsistentVersionWarning)
+        with pytest.raises(ValueError, match="saved by sklearn_blend 0.1.* refit it"):
+            load(FORMAT1 / "neurons_hard.safetensors")

@@ -217,3 +217,50 @@ def test_failed_add_sessions_leaves_the_model_as_it_was(cls, tmp_path, monkeypat
     np.testing.assert_array_equal(model.transform(lfp), latents)
     model.save(tmp_path / "model.safetensors")
     np.testing.assert_array_equal(load(tmp_path / "model.safetensors").transform(lfp), latents)
+
+
+def test_a_strategy_of_another_family_is_refused_before_any_fit(trials):
+    X, b = trials
+    with pytest.raises(ValueError, match="strategy='latent' compares latents, but "
+                                         "BlendEstimator's teacher and student are compared "
+                                         "by their predictions"):
+        BlendEstimator(strategy="latent", **TINY).fit(X, b)
+    with pytest.raises(ValueError, match="compares predictions, but CrossModalEstimator"):
+        CrossModalEstimator(strategy="hard", **SESSIONS).fit(X - 1.0, privileged=X)
+    with pytest.raises(ValueError, match="student must be a modality name"):
+        CrossModalEstimator(student="eeg", **SESSIONS).fit(X - 1.0, privileged=X)
+
+
+def test_the_neuron_teachers_stream_is_the_students(cells):
+    """With a RandomState, the default teacher draws the student's own data and teacher
+    seeds (from a copy of the state before the student drew), as with an int."""
+    settings = dict(TINY_NEURONS)
+    student = NeuronEmbedding("hard", **settings, random_state=np.random.RandomState(0))
+    student.fit(cells.X)
+    reference = NeuronEmbedding(None, behavior_inputs=True, **settings,
+                                random_state=np.random.RandomState(0)).fit(cells.X)
+    np.testing.assert_array_equal(student.teacher_.embeddings_, reference.embeddings_)
+    assert "_stream_start" not in vars(student)
+
+
+def test_shared_parameter_docs_go_to_the_end_of_the_parameters_section():
+    class Toy(ModelEstimator):
+        """A toy.
+
+        Parameters
+        ----------
+        extra : int, default=1
+            Extra.
+
+        Notes
+        -----
+        Trains slowly.
+        """
+
+        _parameters = parameters({"extra": Parameter(1)}, defaults=dict(max_epochs=7))
+
+    doc = Toy.__doc__
+    parameters_section = doc.split("Parameters\n----------\n")[1].split("Notes\n-----\n")[0]
+    assert "max_epochs : int, default=7" in parameters_section
+    assert "distributed :" in parameters_section
+    assert doc.rstrip().endswith("Trains slowly.")

@@ -339,6 +339,11 @@ def test_values_beyond_float32_are_an_error_not_inf(data, tmp_path):
         NedsEstimator(**SESSIONS).fit(X.astype(np.float64) * 1e300, b)
     with pytest.raises(ValueError, match="beyond the float32 range"):
         CrossModalEstimator(strategy=None, **SESSIONS).fit(huge[:, :10])
+    for scale in (1e300, 1e-300):  # behavior in extreme units: NEDS decodes it in them
+        neds = NedsEstimator(**SESSIONS).fit(X, b.astype(np.float64) * scale)
+        decoded = neds.predict(X)
+        assert decoded.dtype == np.float64 and np.isfinite(decoded).all()
+        assert 1e-3 < np.abs(decoded).max() / scale < 1e3
 
 
 def test_load_nwb_lfp_refuses_values_beyond_float32(tmp_path):

@@ -39,8 +39,9 @@ class Strategy(nn.Module):
 
     Subclasses implement ``forward(student, teacher) -> scalar tensor`` and may override
     :meth:`setup`; :attr:`compares` says which outputs they read (``"predictions"``, what
-    BLEND's strategies compare, or ``"latents"``). Register one with :func:`sklearn_blend.register_strategy` to use it by name;
-    a class or an instance works without registration.
+    BLEND's strategies compare, or ``"latents"``). Register one with
+    :func:`sklearn_blend.register_strategy` to use it by name; a class or an instance works
+    without registration.
     """
 
     #: the outputs the strategy compares: ``"predictions"`` or ``"latents"``
@@ -147,10 +148,10 @@ class Correlation(Hard):
 class LatentAlignment(Strategy):
     """Cross-modal distillation: the student's latents per bin pulled to the teacher's.
 
-    Both models return latents ``(batch, time, width)`` (the teacher's may come precomputed:
-    an offline teacher, :class:`~sklearn_blend.training.objective.Precomputed`); where the widths differ, a
-    learned linear projection (built in :meth:`setup`, trained with the student) maps the
-    student's to the teacher's width.
+    Both models return latents ``(batch, time, width)`` (the teacher's may come precomputed: an
+    offline teacher, :class:`~sklearn_blend.training.objective.Precomputed`); where the widths
+    differ, a learned linear projection (built in :meth:`setup`, trained with the student) maps
+    the student's to the teacher's width.
 
     Parameters
     ----------

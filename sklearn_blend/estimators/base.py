@@ -51,7 +51,7 @@ from ..data.validation import (
     check_teacher_cache,
     is_fitted,
 )
-from ..distill import check_strategy
+from ..distill import STRATEGIES, check_strategy
 from ..persistence import SaveMixin
 from ..training import core as _training
 from ..training import teacher_cache as _teacher_cache
@@ -215,15 +215,18 @@ def _with_shared_docs(doc, table):
     if not entries:
         return doc
     text = "\n".join(entries) + "\n"
-    section = "\nParameters\n----------\n" in doc
-    if not section:
+    lines = doc.splitlines()
+    headings = [k for k in range(len(lines) - 1)
+                if lines[k].strip() and set(lines[k + 1].strip()) == {"-"}]
+    section = next((k for k in headings if lines[k].strip() == "Parameters"), None)
+    if section is None:  # a Parameters section of its own, before the first section
         text = "Parameters\n----------\n" + text
-    for heading in ("\nAttributes\n", "\nSee Also\n", "\nReferences\n", "\nExamples\n"):
-        if heading in doc:
-            head, _, tail = doc.partition(heading)
-            gap = "\n" if section else "\n\n"
-            return head.rstrip("\n") + gap + text + heading + tail
-    return doc.rstrip("\n") + ("\n" if section else "\n\n") + text
+    following = [k for k in headings if section is None or k > section]
+    at = following[0] if following else len(lines)
+    head = "\n".join(lines[:at]).rstrip("\n")
+    tail = "\n".join(lines[at:])
+    gap = "\n" if section is not None else "\n\n"
+    return head + gap + text + ("\n" + tail if tail else "")
 
 
 class ModelEstimator(SaveMixin, BaseEstimator):
@@ -305,6 +308,12 @@ class ModelEstimator(SaveMixin, BaseEstimator):
         (:func:`sklearn_blend.load` loads saved weights into it)."""
         raise NotImplementedError
 
+    @classmethod
+    def _upgrade_state(cls, state, version):
+        """The saved state (JSON nodes by attribute) of a file of format ``version`` as this
+        version of the class stores it; each class renames here what it renamed since."""
+        return state
+
     def _check_loaded(self):
         """What :func:`sklearn_blend.load` checks of a decoded estimator before it builds its
         nets: every parameter in range, and a fitted config (``config_``) that agrees with the
@@ -342,12 +351,33 @@ class Distiller:
     the student (``_adapt_teacher``: say the held-out neurons it must predict).
     """
 
+    #: which outputs the family's strategies compare (a strategy class may say which it
+    #: compares, :attr:`~sklearn_blend.distill.Strategy.compares`)
+    _compares = "predictions"
+
     #: constraints of the protocol's parameters (each family adds them to its table)
     PARAMETERS = {
         "strategy": Parameter("hard", lambda value, name: check_strategy(value)),
         "teacher": Parameter(None),
         "teacher_cache": Parameter(True, check_teacher_cache),
     }
+
+    def _check_strategy_fits(self):
+        """A ``ValueError`` naming ``strategy`` when it compares other outputs than this
+        family's teacher and student share (latent alignment given to a BLEND student)."""
+        strategy = self.strategy
+        if strategy is None:
+            return
+        cls = STRATEGIES.get(strategy) if isinstance(strategy, str) else (
+            strategy if isinstance(strategy, type) else type(strategy))
+        compares = getattr(cls, "compares", self._compares)
+        if compares != self._compares:
+            names = [name for name, known in STRATEGIES.items()
+                     if getattr(known, "compares", "predictions") == self._compares]
+            raise ValueError(
+                f"strategy={strategy!r} compares {compares}, but {type(self).__name__}'s "
+                f"teacher and student are compared by their {self._compares} (strategies "
+                f"{names}, or a module of your own).")
 
     def _default_teacher(self):
         """The unfitted teacher of ``teacher=None`` (or of a name, where a family gives

@@ -32,7 +32,11 @@ from .base import Distiller, ModelEstimator, Parameter, depth, parameters, width
 
 def _check_signal(value, name):
     """A modality name of a signal a session model reads (counts or continuous)."""
-    modality = get_modality(value)
+    try:
+        modality = get_modality(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a modality name, one of {sorted(MODALITIES)}, got "
+                         f"{value!r}.") from None
     if modality.kind == "categorical":
         raise ValueError(f"{name}={value!r} holds labels; a session model reads counts or a "
                          f"continuous signal ({sorted(MODALITIES)}).")
@@ -310,8 +314,8 @@ class MaskedAutoencoder(_SessionModel):
 
 
 class CrossModalEstimator(Distiller, _SessionModel):
-    __doc__ = """Cross-modal distillation (Erturk, Hashemi, Shanechi): a model of the everyday signal
-    guided by a teacher of the privileged one.
+    __doc__ = """Cross-modal distillation (Erturk, Hashemi, Shanechi): an everyday signal's model
+    guided by a teacher of a privileged one.
 
     ``fit(X, privileged=S)`` trains a :class:`MaskedAutoencoder`-style model of ``X``
     (``student``: LFP by default; masked time-step modelling, Gaussian on z-scored values for
@@ -396,14 +400,36 @@ class CrossModalEstimator(Distiller, _SessionModel):
     def _modality(self):
         return get_modality(self.student)
 
+    @classmethod
+    def _upgrade_state(cls, state, version):
+        """Format 1 (sklearn_blend 0.1): ``alignment`` ("mse", "cosine" or None) was the
+        strategy, the student read LFP, and ``fit`` took the spikes as ``spikes=``."""
+        if version < 2 and "alignment" in state:
+            alignment = state.pop("alignment")
+            strategies = {"mse": "latent", None: None,
+                          "cosine": {"t": "strategy", "cls": "sklearn_blend:LatentAlignment",
+                                     "params": {"t": "dict", "s": {"metric": "cosine"}}}}
+            if alignment not in ("mse", "cosine", None):
+                raise ValueError(f"alignment={alignment!r} is no alignment of format 1")
+            state = {"student": "lfp", "strategy": strategies[alignment], **state}
+            request = state.get("_metadata_request")
+            if type(request) is dict and type(request.get("requests")) is dict:
+                fit = request["requests"].get("fit")
+                if type(fit) is dict and type(fit.get("s")) is dict and "spikes" in fit["s"]:
+                    fit["s"]["privileged"] = fit["s"].pop("spikes")
+        return state
+
     def _teacher_modality(self):
         """The modality the teacher reads."""
         if self.teacher is None or isinstance(self.teacher, str):
             return get_modality(self.teacher or "spikes")
         return get_modality(getattr(self.teacher, "modality", "spikes"))
 
+    _compares = "latents"
+
     def _check_params(self):
         super()._check_params()
+        self._check_strategy_fits()
         if isinstance(self.teacher, str):
             _check_signal(self.teacher, "teacher")
 

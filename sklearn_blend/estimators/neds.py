@@ -617,12 +617,23 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
         return shifted / shifted.sum(-1, keepdims=True)
 
     def _to_user(self, predictions, n_trials, n_time):
+        """Decoded behavior in the units and layout of fit. Continuous columns are float32, as
+        the models compute, or float64 when the behavior's units are beyond float32's range
+        (its statistics are kept in float64): never inf or a vanished 0."""
         roles, encoding = self.roles_, self.roles_.encoding
+        continuous = [*roles.bin, *roles.trial_continuous]
+        largest, smallest = float(np.finfo(np.float32).max), float(np.finfo(np.float32).tiny)
+        extreme = any(value > largest / 1e3 or 0 < value < smallest * 1e3
+                      for j in continuous
+                      for value in (abs(float(encoding.scale[j])), abs(float(encoding.mean[j]))))
+        precision = np.float64 if extreme else np.float32
         columns = {}
         for k, j in enumerate(roles.bin):
-            columns[j] = predictions["behavior"][..., k] * encoding.scale[j] + encoding.mean[j]
+            values = predictions["behavior"][..., k].astype(precision)
+            columns[j] = values * encoding.scale[j] + encoding.mean[j]
         for k, j in enumerate(roles.trial_continuous):
-            columns[j] = predictions["trial"][:, k] * encoding.scale[j] + encoding.mean[j]
+            values = predictions["trial"][:, k].astype(precision)
+            columns[j] = values * encoding.scale[j] + encoding.mean[j]
         for v, j in enumerate(roles.labels):
             columns[j] = self.classes_[v][predictions[f"label{v}"].argmax(-1)]
         numeric = all(np.asarray(c).dtype.kind in "biuf" for c in columns.values())
@@ -635,7 +646,7 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
             out = np.empty((n_trials, len(roles.names)), dtype=dtype)
             for j, values in columns.items():
                 out[:, j] = values
-        return out.astype(np.float32) if numeric else out
+        return out.astype(precision) if numeric else out
 
     def predict_rates(self, X=None, b=None, *, session=None, forward=False):
         """Firing rates (expected counts per bin) from spikes, from behavior, or from both.

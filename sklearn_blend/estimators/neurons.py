@@ -6,6 +6,7 @@ parameters, derives seeds, and maps neurons to rows of the learned embedding tab
 
 from __future__ import annotations
 
+import copy
 import numbers
 import warnings
 
@@ -33,18 +34,18 @@ class NeuronEmbedding(Distiller, ClassNamePrefixFeaturesOutMixin, TransformerMix
     ``strategy`` it first trains a teacher that also reads the behavior (running speed, pupil
     size) among its population inputs, then a student without behavior by
     ``alpha * masked loss + (1 - alpha) * distillation`` (BLEND, Guo et al., 2025).
-    The teacher follows the protocol of :class:`~sklearn_blend.BlendEstimator`: ``teacher=None``
-    is ``NeuronEmbedding(strategy=None, behavior_inputs=True)`` with this estimator's settings,
-    fitted on ``X`` (or reused from ``teacher_cache``), and teaches online: its model runs on
-    the student's batches. ``transform(X)`` returns the student's embedding of each selected neuron,
-    ``(n_neurons, embedding_dim)``: learned in ``fit`` for neurons it saw, and for others fitted
-    with the dynamics frozen (``embedding_epochs`` epochs), as NeuPRINT does for held-out
-    neurons. Neurons are recognised by their activity trace. The teacher reads each behavior
-    channel standardised over the frames of the fitted sessions, so any units work; behavior is
-    never needed after fitting. The embeddings of the new neurons of one ``transform`` call
-    are fitted together, so (like any stochastic fit) a new neuron's embedding varies a little
-    with which other new neurons come with it; with an int ``random_state`` the same call gives
-    the same result.
+    The teacher follows the protocol of :class:`~sklearn_blend.BlendEstimator`:
+    ``teacher=None`` is ``NeuronEmbedding(strategy=None, behavior_inputs=True)`` with this
+    estimator's settings, fitted on ``X`` (or reused from ``teacher_cache``), and teaches
+    online: its model runs on the student's batches. ``transform(X)`` returns the student's
+    embedding of each selected neuron, ``(n_neurons, embedding_dim)``: learned in ``fit`` for
+    neurons it saw, and for others fitted with the dynamics frozen (``embedding_epochs``
+    epochs), as NeuPRINT does for held-out neurons. Neurons are recognised by their activity
+    trace. The teacher reads each behavior channel standardised over the frames of the fitted
+    sessions, so any units work; behavior is never needed after fitting. The embeddings of the
+    new neurons of one ``transform`` call are fitted together, so (like any stochastic fit) a
+    new neuron's embedding varies a little with which other new neurons come with it; with an
+    int ``random_state`` the same call gives the same result.
 
     Put a classifier after it: ``Pipeline([("emb", NeuronEmbedding()), ("clf",
     LogisticRegression())])`` with ``X`` a :class:`~sklearn_blend.Recordings` and ``y`` the
@@ -110,11 +111,11 @@ class NeuronEmbedding(Distiller, ClassNamePrefixFeaturesOutMixin, TransformerMix
     teacher_cache : bool, str or joblib.Memory, default=True
         Reuse a teacher trained on the same neurons with the same teacher settings and seed
         (a grid over ``alpha``, ``tau`` or ``strategy`` trains one teacher per fold); see
-        :class:`~sklearn_blend.BlendEstimator`. Reuse needs an int ``random_state``: unseeded
-        fits group neurons differently every time.
+        :class:`~sklearn_blend.BlendEstimator`. An int ``random_state`` keys the teacher by
+        its seed; unseeded fits share any teacher fitted the same way; a ``RandomState`` is
+        never cached.
+
     Attributes
-    ----------
-    embeddings_ :    Attributes
     ----------
     embeddings_ : ndarray of shape (n_fitted_neurons, embedding_dim)
         Student embedding of each distinct neuron seen in ``fit``.
@@ -123,6 +124,8 @@ class NeuronEmbedding(Distiller, ClassNamePrefixFeaturesOutMixin, TransformerMix
         reads behavior); ``history`` per epoch.
     teacher_ : NeuronEmbedding or None
         The fitted teacher (``None`` without a strategy).
+    teacher_net_ : skorch.NeuralNet or None
+        The fitted teacher's net (``teacher_.student_net_``).
     n_iter_ : int
         Epochs the student trained.
     n_features_in_ : int
@@ -182,6 +185,19 @@ class NeuronEmbedding(Distiller, ClassNamePrefixFeaturesOutMixin, TransformerMix
     _net_attribute = "student_net_"
 
     # ------------------------------------------------------------------ checks
+    @classmethod
+    def _upgrade_state(cls, state, version):
+        """Format 1 (sklearn_blend 0.1) kept the teacher's net alone (``teacher_net_``), not the
+        teacher estimator: a model without a teacher upgrades, a distilled one must be
+        refitted."""
+        if version < 2 and "teacher_" not in state:
+            if state.pop("teacher_net_", None) is not None:
+                raise ValueError("this distilled NeuronEmbedding was saved by sklearn_blend 0.1, "
+                                 "which kept its teacher's net apart from the teacher; refit it "
+                                 "with this version")
+            state = {**state, "teacher": None, "teacher_": None}
+        return state
+
     def _check_params(self):
         if self.behavior_inputs and self.strategy is not None:
             raise ValueError(
@@ -190,6 +206,7 @@ class NeuronEmbedding(Distiller, ClassNamePrefixFeaturesOutMixin, TransformerMix
                 "behavior_inputs=True, or behavior_inputs=False for a student."
             )
         self._check_sizes(("teacher_hidden_size", self.teacher_hidden_size))
+        self._check_strategy_fits()
 
     def _recordings(self, X, *, reset):
         """``X`` as :class:`Recordings`; a 2-D array is one session, one row per neuron."""
@@ -314,6 +331,14 @@ class NeuronEmbedding(Distiller, ClassNamePrefixFeaturesOutMixin, TransformerMix
                 seeds["student"],
                 f"{strategy_name(self.strategy)} student" if self.strategy else "NeuPRINT")
         self.embeddings_ = _neuron_training.embedding_table(self.student_)
+        self.__dict__.pop("_stream_start", None)
+
+    def _draw_seeds(self, names=None):
+        # a RandomState is consumed by the draws: the default teacher gets a copy of its state
+        # before them, so that it draws the student's own data and teacher seeds
+        self._stream_start = (copy.deepcopy(self.random_state)
+                              if isinstance(self.random_state, np.random.RandomState) else None)
+        return super()._draw_seeds(names)
 
     # ------------------------------------------------------------------ the teacher
     def _default_teacher(self):
@@ -326,10 +351,14 @@ class NeuronEmbedding(Distiller, ClassNamePrefixFeaturesOutMixin, TransformerMix
                       teacher_hidden_size=None)
         if self.teacher_hidden_size is not None:
             params["hidden_size"] = self.teacher_hidden_size
-        # an int random_state is the teacher's own: it is then the very model that
-        # behavior_inputs=True fits with these settings
-        own_seed = isinstance(self.random_state, numbers.Integral)
-        params["random_state"] = self.random_state if own_seed else None
+        # the student's random_state is the teacher's own (a RandomState: its state before
+        # the student drew), so that the teacher is the very model that behavior_inputs=True
+        # fits with these settings, on the student's samples; unseeded, it is seeded from the
+        # student's teacher seed
+        stream = self.__dict__.pop("_stream_start", None)
+        own = stream if stream is not None else self.random_state
+        own_seed = isinstance(own, (numbers.Integral, np.random.RandomState))
+        params["random_state"] = own if own_seed else None
         return NeuronEmbedding(**params), own_seed
 
     def _check_teacher_type(self, teacher):

@@ -321,8 +321,9 @@ class BlendTeacher(_MaskedModelEstimator):
     ``set_params(n_heldout=..., forward_bins=...)`` and ``fit(X, b, spikes_forward=...,
     behavior_forward=...)``. The model reads the student's masked batch, which also holds the
     bins the student's masking hid (``inputs["hidden"]``; the model of a
-    :class:`~sklearn_blend.NedsEstimator` hides them behind its mask token). Its training parameters are
-    those below; the others have the meaning they have in :class:`BlendEstimator`.
+    :class:`~sklearn_blend.NedsEstimator` hides them behind its mask token). Its training
+    parameters are those below; the others have the meaning they have in
+    :class:`BlendEstimator`.
 
     Attributes
     ----------
@@ -717,6 +718,7 @@ class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
 
     def _check_params(self):
         super()._check_params()
+        self._check_strategy_fits()
         if self.teacher_hidden_size is not None:
             if "hidden_size" not in _training.resolve_base(self.base).estimator_params:
                 raise ValueError(

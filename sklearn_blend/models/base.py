@@ -67,6 +67,11 @@ class ModelOutput(NamedTuple):
                            [feature.float() for feature in self.features])
 
 
+#: the name :class:`ModelOutput` had while a second class held the models' predictions by
+#: modality (one class since); kept for code written then
+ModalityOutput = ModelOutput
+
+
 @dataclass(frozen=True)
 class BaseEntry:
     """A registered base: its builder, the estimator parameters forwarded to it, and the

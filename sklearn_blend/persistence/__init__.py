@@ -117,8 +117,10 @@ from .files import (FORMAT, checksum, not_a_model_file, read_header, read_model_
 __all__ = ["FORMAT_VERSION", "InconsistentVersionWarning", "SaveMixin", "load", "register",
            "save", "write_atomic"]
 
-#: the version of the file format this package writes; it reads files up to this version
-FORMAT_VERSION = 1
+#: the version of the file format this package writes; it reads files up to this version.
+#: 2 (sklearn_blend 0.2): estimators on one skeleton; files of version 1 are upgraded as they
+#: are read, each class's ``_upgrade_state`` renaming what it renamed (see the classes)
+FORMAT_VERSION = 2
 #: :func:`registry.register`: allow a class in model files (see :mod:`.registry`)
 register = registry.register
 
@@ -368,7 +370,7 @@ def load(path, *, device=None):
             original_version=metadata.get("sklearn_blend_version"),
             current_version=current["sklearn_blend_version"]), stacklevel=2)
     decoder = Decoder(tensors, device, text_budget=(
-        MAX_TEXT_BYTES + TEXT_EXPANSION * len(metadata["content"])))
+        MAX_TEXT_BYTES + TEXT_EXPANSION * len(metadata["content"])), version=version)
     try:
         if metadata.get("sklearn_version") != current["sklearn_version"]:
             _warn_sklearn_version(tree, metadata.get("sklearn_version"),

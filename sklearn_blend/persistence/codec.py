@@ -332,13 +332,14 @@ def short(value):
 class Decoder:
     """Rebuilds the object tree of the JSON nodes, the tensors and the allow-list."""
 
-    def __init__(self, tensors, device, text_budget=MAX_TEXT_BYTES):
+    def __init__(self, tensors, device, text_budget=MAX_TEXT_BYTES, version=None):
         self.tensors = tensors
         self.device = device
         self.memo = {}
         self.warned_device = False
         self.text_budget = text_budget  # bytes left for string and bytes arrays
         self.reset_caches = []  # (estimator, parameter, folder, new value) of reset caches
+        self.version = version  # the file's format version (None: the current one)
 
     def _fail(self, message):
         raise ValueError(f"invalid model file: {message}.")
@@ -573,6 +574,12 @@ class Decoder:
         state = node.get("state")
         if type(state) is not dict:
             self._fail(f"{name} has no state")
+        upgrade = getattr(cls, "_upgrade_state", None) if package else None
+        if upgrade is not None and self.version is not None:
+            try:  # a file of an earlier format: what the class has renamed since
+                state = upgrade(dict(state), self.version)
+            except (TypeError, ValueError, KeyError) as error:
+                self._fail(f"{name}: {' '.join(str(error).split())[:300]}")
         parameters = set(cls._get_param_names())
         for attribute in state:
             # what a file sets is data: parameters and fitted attributes, never a name of the
