@@ -216,8 +216,10 @@ def test_h5_files_are_written_from_memory(tmp_path):
 
 
 # ------------------------------------------------------------------ 8. crafted files
-def _rewrite(path, edit):
-    """Apply ``edit`` to the JSON tree of a model file and store it with a valid checksum."""
+def _rewrite(path, edit=None, **fields):
+    """Store the model file at ``path`` again with metadata ``fields`` replaced (``content``
+    too) and its JSON tree changed by ``edit`` (a function of the tree), under a valid
+    checksum: what a crafted file can do."""
     from safetensors.numpy import load_file, save_file
 
     from sklearn_blend.persistence.files import checksum
@@ -226,11 +228,13 @@ def _rewrite(path, edit):
     with open(path, "rb") as file:
         size = int.from_bytes(file.read(8), "little")
         metadata = json.loads(file.read(size))["__metadata__"]
-    content = json.loads(metadata["content"])
-    edit(content["object"])
-    metadata["content"] = json.dumps(content)
-    fields = {k: v for k, v in metadata.items() if k != "checksum"}
-    metadata["checksum"] = checksum(fields, tensors)
+    metadata.update(fields)
+    if edit is not None:
+        content = json.loads(metadata["content"])
+        edit(content["object"])
+        metadata["content"] = json.dumps(content)
+    metadata["checksum"] = checksum({k: v for k, v in metadata.items() if k != "checksum"},
+                                    tensors)
     save_file(tensors, path, metadata=metadata)
 
 
@@ -283,21 +287,10 @@ def test_a_file_cannot_replace_methods_or_class_attributes(data, tmp_path):
 
 @pytest.mark.parametrize("version", ["0", "-1", "\u0661", "", "1.0"])
 def test_a_damaged_format_version_is_refused(data, tmp_path, version):
-    from safetensors.numpy import load_file, save_file
-
-    from sklearn_blend.persistence.files import checksum
-
     X, b = data
     path = tmp_path / "model.safetensors"
     BlendEstimator(strategy=None, **TINY, random_state=0).fit(X).save(path)
-    tensors = load_file(path)
-    with open(path, "rb") as file:
-        size = int.from_bytes(file.read(8), "little")
-        metadata = json.loads(file.read(size))["__metadata__"]
-    metadata["format_version"] = version
-    fields = {k: v for k, v in metadata.items() if k != "checksum"}
-    metadata["checksum"] = checksum(fields, tensors)
-    save_file(tensors, path, metadata=metadata)
+    _rewrite(path, format_version=version)
     with pytest.raises(ValueError, match="format version .* is damaged"):
         load(path)
 
@@ -307,19 +300,7 @@ def test_a_file_whose_content_is_no_estimator_is_refused(data, tmp_path, top):
     X, b = data
     path = tmp_path / "model.safetensors"
     BlendEstimator(strategy=None, **TINY, random_state=0).fit(X).save(path)
-
-    from safetensors.numpy import load_file, save_file
-
-    from sklearn_blend.persistence.files import checksum
-
-    tensors = load_file(path)
-    with open(path, "rb") as file:
-        size = int.from_bytes(file.read(8), "little")
-        metadata = json.loads(file.read(size))["__metadata__"]
-    metadata["content"] = json.dumps({"object": top})
-    fields = {k: v for k, v in metadata.items() if k != "checksum"}
-    metadata["checksum"] = checksum(fields, tensors)
-    save_file(tensors, path, metadata=metadata)
+    _rewrite(path, content=json.dumps({"object": top}))
     with pytest.raises(ValueError, match="no estimator"):
         load(path)
 
