@@ -110,6 +110,9 @@ def check_data_options(args):
     if args.forward_ms < 0:
         raise ValueError(f"--forward-ms must be 0 or more (ms), got {args.forward_ms:g}")
     finite("--behavior-lag", args.behavior_lag)
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < 2 ** 32:
+        raise ValueError(f"--seed must be a whole number in [0, 2**32 - 1], got {seed}")
 
 
 def load_data(args):
@@ -147,9 +150,11 @@ def _writable_folder(folder):
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(folder / ".write-check", lambda tmp: Path(tmp).write_text("ok"))
         (folder / ".write-check").unlink()
-    except OSError as error:
-        raise ValueError(f"cannot write to the output folder {os.fspath(folder)!r}: "
-                         f"{error.strerror or error}") from None
+    except OSError as error:  # an OSError still: a full disk is the system's (exit 1)
+        raise OSError(error.errno, f"cannot write to the output folder "
+                                   f"{os.fspath(folder)!r}: "
+                                   f"{os.strerror(error.errno) if error.errno else error}",
+                      os.fspath(folder)) from None
     return folder
 
 
@@ -438,6 +443,17 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _message(error):
+    """The error's text for the one line the command prints: an ``OSError`` without its
+    ``[Errno N]`` prefix, its path added where the text does not name it."""
+    if isinstance(error, OSError) and error.strerror:
+        path = error.filename
+        if path is None or os.fspath(path) in error.strerror:
+            return error.strerror
+        return f"{error.strerror}: {os.fspath(path)!r}"
+    return str(error)
+
+
 def main(argv=None):
     """Run the command line; return the exit status: 0 done, 2 a user error, 1 a system error
     (a full disk), 130 interrupted (Ctrl-C or SIGTERM)."""
@@ -446,7 +462,7 @@ def main(argv=None):
         with _sigterm_as_interrupt():
             args.handler(args)
     except (ValueError, TypeError, OSError) as error:
-        message = " ".join(str(error).split()) or type(error).__name__
+        message = " ".join(_message(error).split()) or type(error).__name__
         print(f"error: {message}", file=sys.stderr)
         return 1 if isinstance(error, OSError) and error.errno in SYSTEM_ERRORS else 2
     except KeyboardInterrupt:

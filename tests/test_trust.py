@@ -136,6 +136,8 @@ def test_cli_predict_checks_the_neurons_against_the_model(tmp_path, capsys):
     (["--forward-ms", "-5"], "--forward-ms must be 0 or more"),
     (["--align-range", "100", "-100"], "--align-range must be START STOP with START < STOP"),
     (["--set", "n_heldout=3"], "--set n_heldout=...: the command sets n_heldout"),
+    (["--seed", "-1"], "--seed must be a whole number in [0, 2**32 - 1], got -1"),
+    (["--seed", str(2**32)], "--seed must be a whole number in [0, 2**32 - 1]"),
 ])
 def test_cli_numeric_options_are_checked_before_any_work(tmp_path, capsys, monkeypatch, argv,
                                                           message):
@@ -188,6 +190,30 @@ def test_a_full_disk_is_exit_1_with_one_line_and_no_file(tmp_path, capsys, monke
     with pytest.raises(OSError, match="No space left"):
         load(model).save(tmp_path / "again.safetensors")
     assert not (tmp_path / "again.safetensors").exists()
+
+
+def test_a_full_disk_at_the_output_folder_is_exit_1(tmp_path, capsys, monkeypatch):
+    _full_disk(monkeypatch)
+    monkeypatch.setattr("sklearn_blend.cli.write_atomic",
+                        sys.modules["sklearn_blend.persistence.files"].write_atomic)
+    monkeypatch.setattr("sklearn_blend.datasets.load_mc_maze_small",
+                        lambda: pytest.fail("loaded data despite a full disk"))
+    assert main(["fit", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write to the output folder") and err.count("\n") == 1
+    assert "No space left" in err
+
+
+def test_write_errors_name_the_users_path_and_keep_their_errno(tmp_path):
+    from sklearn_blend.persistence.files import write_atomic
+
+    def full(tmp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as caught:
+        write_atomic(tmp_path / "rates.h5", full)
+    assert caught.value.errno == errno.ENOSPC and "rates.h5" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_safetensors_write_errors_become_os_errors(data, tmp_path, monkeypatch):
@@ -255,11 +281,41 @@ def test_a_crafted_size_is_refused_before_anything_is_built(data, tmp_path):
     BlendEstimator(strategy=None, **TINY, random_state=0).fit(X).save(path)
 
     def long(tree):  # a fitted shape that the weights in the file do not have
-        tree["state"]["n_time_in_"] = 10**9
+        tree["state"]["n_time_in_"] = 10**6
 
     _rewrite(path, long)
     with pytest.raises(ValueError, match="in the file, but the parameters describe"):
         load(path)
+
+
+def test_a_crafted_fitted_size_is_refused_before_the_builder_allocates(data, tmp_path):
+    X, b = data
+    path = tmp_path / "model.safetensors"
+    for value in (1_500_000_000, -3, 2.5, [6, 10**12]):
+        BlendEstimator(strategy=None, **TINY, random_state=0).fit(X).save(path)
+        _rewrite(path, lambda tree: tree["state"].__setitem__("n_features_in_", value))
+        start = time.perf_counter()
+        with pytest.raises(ValueError, match=r"n_features_in_=.* is not a size"):
+            load(path)
+        assert time.perf_counter() - start < 5
+
+
+def test_parameters_changed_after_fit_and_list_parameters_save_and_load(data, tmp_path):
+    """A file is refused for weights of other shapes, not for a parameter set after fit
+    (``set_params`` before ``save``) or a list the fitted config holds as a tuple."""
+    X, b = data
+    model = BlendEstimator(**TINY, random_state=0).fit(X, b)
+    model.set_params(dropout=0.3)
+    model.save(tmp_path / "blend.safetensors")
+    loaded = load(tmp_path / "blend.safetensors")
+    assert loaded.dropout == 0.3
+    np.testing.assert_array_equal(loaded.transform(X), model.transform(X))
+    neds = NedsEstimator(behavior_groups=[[0, 1]], hidden_size=8, n_layers=1, n_heads=2,
+                         max_epochs=2, batch_size=8, early_stopping=False,
+                         random_state=0).fit(X, b)
+    neds.save(tmp_path / "neds.safetensors")
+    np.testing.assert_array_equal(load(tmp_path / "neds.safetensors").predict(X),
+                                  neds.predict(X))
 
 
 def test_special_files_are_refused(tmp_path):
@@ -285,7 +341,25 @@ def test_a_file_cannot_replace_methods_or_class_attributes(data, tmp_path):
             load(path)
 
 
-@pytest.mark.parametrize("version", ["0", "-1", "\u0661", "", "1.0"])
+def test_a_file_cannot_replace_methods_of_the_objects_inside_an_estimator(data, tmp_path):
+    X, b = data
+    path = tmp_path / "model.safetensors"
+
+    def shadow(name):
+        def edit(tree):
+            encoding = tree["state"]["teacher_"]["state"]["behavior_encoding_"]
+            assert encoding["t"] == "object"
+            encoding["state"]["s"][name] = None
+        return edit
+
+    for name in ("check_compatible", "__class__", "__reduce__"):
+        BlendEstimator(**TINY, random_state=0).fit(X, b).save(path)
+        _rewrite(path, shadow(name))
+        with pytest.raises(ValueError, match="BehaviorEncoding sets .*neither a parameter"):
+            load(path)
+
+
+@pytest.mark.parametrize("version", ["0", "-1", "\u0661", "", "1.0", "9" * 5000])
 def test_a_damaged_format_version_is_refused(data, tmp_path, version):
     X, b = data
     path = tmp_path / "model.safetensors"

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import inspect
+import numbers
 import textwrap
 from typing import NamedTuple
 
@@ -62,6 +63,8 @@ from ..training import teacher_cache as _teacher_cache
 #: from building a model of millions of layers before its weights are compared
 MAX_WIDTH = 1 << 16
 MAX_LAYERS = 1024
+#: the largest fitted size (features, time bins, trials seen) a loaded model may state
+MAX_SIZE = 1 << 24
 
 
 def width(default, *, none=False):
@@ -316,17 +319,26 @@ class ModelEstimator(SaveMixin, BaseEstimator):
 
     def _check_loaded(self):
         """What :func:`sklearn_blend.load` checks of a decoded estimator before it builds its
-        nets: every parameter in range, and a fitted config (``config_``) that agrees with the
-        parameters it shares names with."""
+        nets: every parameter in range, and every fitted size (an ``n_*`` attribute or field
+        of ``config_``) a non-negative int of at most :data:`MAX_SIZE`, so that a crafted size
+        cannot make the builder allocate before the weights' shapes are compared (the shapes
+        themselves are compared with the net the parameters describe, on the meta device)."""
         self._validate_params()
+        sizes = {name: value for name, value in vars(self).items()
+                 if name.startswith("n_") and name.endswith("_")}
         config = getattr(self, "config_", None)
         if dataclasses.is_dataclass(config):
-            params = self.get_params(deep=False)
-            for field in dataclasses.fields(config):
-                value = params.get(field.name)
-                if value is not None and getattr(config, field.name) != value:
-                    raise ValueError(f"config_.{field.name}={getattr(config, field.name)!r} "
-                                     f"differs from the parameter {field.name}={value!r}")
+            sizes.update({f"config_.{field.name}": getattr(config, field.name)
+                          for field in dataclasses.fields(config)
+                          if field.name.startswith("n_")})
+        for name, value in sizes.items():
+            for item in (value if isinstance(value, (list, tuple)) else [value]):
+                if item is None:
+                    continue
+                if (isinstance(item, bool) or not isinstance(item, numbers.Integral)
+                        or not 0 <= item <= MAX_SIZE):
+                    raise ValueError(f"{name}={' '.join(repr(value).split())[:80]} is not a "
+                                     f"size: expected ints in [0, {MAX_SIZE}]")
 
     @contextlib.contextmanager
     def _atomic(self):

@@ -545,8 +545,21 @@ class Decoder:
         if cls is None:
             self._fail(f"class {node.get('cls')!r} is not on the allow-list")
         obj = self._remember(node, cls.__new__(cls))
-        obj.__dict__.update(self.decode(node["state"]))
+        state = self.decode(node["state"])
+        if type(state) is not dict:
+            self._fail(f"{cls.__name__} has no state")
+        for attribute in state:
+            self._check_data_attribute(cls, attribute, ())
+        obj.__dict__.update(state)
         return obj
+
+    def _check_data_attribute(self, cls, attribute, parameters):
+        """What a file sets on an object is data: a parameter or a fitted attribute, never a
+        name of the class (a method, a property, a class-level table) it would replace."""
+        if not isinstance(attribute, str) or attribute.startswith("__") or (
+                attribute not in parameters and hasattr(cls, attribute)):
+            self._fail(f"{cls.__name__} sets {short(attribute)}, which is neither a parameter "
+                       "nor a fitted attribute of the class")
 
     def _metadata_request(self, node):
         from sklearn.utils._metadata_requests import MetadataRequest
@@ -582,12 +595,7 @@ class Decoder:
                 self._fail(f"{name}: {' '.join(str(error).split())[:300]}")
         parameters = set(cls._get_param_names())
         for attribute in state:
-            # what a file sets is data: parameters and fitted attributes, never a name of the
-            # class (a method, a property, a class-level table) that it would replace
-            if not isinstance(attribute, str) or attribute.startswith("__") or (
-                    attribute not in parameters and hasattr(cls, attribute)):
-                self._fail(f"{name} sets {short(attribute)}, which is neither a parameter nor "
-                           "a fitted attribute of the class")
+            self._check_data_attribute(cls, attribute, parameters)
         for attribute, value in state.items():
             kind = value.get("t") if type(value) is dict else None
             if kind == "net":

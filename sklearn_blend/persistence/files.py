@@ -53,6 +53,12 @@ def write_atomic(path, write):
         finally:
             os.close(handle)
         os.replace(tmp, path)
+    except OSError as error:  # a full disk while writing: say the user's path, keep errno
+        tmp.unlink(missing_ok=True)
+        if os.fspath(path) in str(error):
+            raise
+        raise OSError(error.errno, f"cannot write {os.fspath(path)!r} "
+                                   f"({error.strerror or error})", os.fspath(path)) from error
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
