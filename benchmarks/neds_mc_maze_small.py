@@ -15,18 +15,25 @@ every number:
   1}``): the multi-task gain is NEDS minus that;
 * encoding: bits/spike of all 142 neurons from behavior alone (``predict_rates(b=b)``), NLB's
   pooled form and NEDS's per-neuron average, against a Poisson GLM per neuron on the velocity
-  at several lags (``GLM_LAGS``; its penalty chosen by inner 3-fold CV on the training trials),
-  and against an encoding-only NEDS of the same size (``scheme_probs={"encoding": 1}``);
+  at several lags (``GLM_LAGS``) and a basis of the bin's time in the trial (``GLM_TIME``
+  Gaussian bumps: NEDS knows each bin's position, and the trials are aligned to movement
+  onset), its penalty chosen by inner 3-fold CV on the training trials, and against an
+  encoding-only NEDS of the same size (``scheme_probs={"encoding": 1}``);
 * NEDS as a BLEND teacher: the hard student distilled from this NEDS (``teacher=`` the fitted
-  model) beside the hard student of the ``BlendTeacher`` (co-bps, fp-bps, Vel-R2).
+  model) beside the hard student of the ``BlendTeacher`` (co-bps, fp-bps, Vel-R2), and the
+  teacher's own co-bps and fp-bps as the student sees it, with the behavior visible
+  (``predict_rates(X, b)``).
 
 ``--methods`` trains some rows only (their CSV merges with the others'; ``--override`` lets
 a rerun's rows replace older ones). The NDT models use the package defaults; the NEDS models
-``NEDS_PARAMS`` (a small NEDS for 2 CPU cores, trained with early stopping on the masked
-validation loss of validation trials drawn from the training trials). Every NEDS row (multi-task,
-decoding-only, encoding-only) fits each learning-rate schedule of ``SCHEDULES`` (``max_epochs``,
-the length of the cosine decay) and keeps the fit with the lowest validation loss: the same
-budget, chosen on training data only.
+``NEDS_PARAMS`` (a small NEDS for 2 CPU cores). Each NEDS keeps the weights of its best epoch
+by NEDS's task metrics on validation trials drawn from the training trials (``monitor="task"``,
+as the authors' trainer: decoding R2 from a pass with every behavior token hidden, per-neuron
+encoding bits/spike from a pass with every spike token hidden, each row the tasks it trains;
+warm-up epochs not selected). Every NEDS row (multi-task, decoding-only, encoding-only) fits
+each learning-rate schedule of ``SCHEDULES`` (``max_epochs``, the length of the cosine decay)
+and keeps the fit with the best validation task score: the same budget, chosen on training
+data only. ``--monitor loss`` reruns the earlier protocol (the masked validation loss).
 
 **Sessions part** (``--part sessions``): ``make_synthetic("hierarchical", n_sessions=5)``
 (sessions of one latent family, different neurons and readouts). NEDS is pretrained on 4
@@ -69,14 +76,17 @@ NEDS_PARAMS = dict(hidden_size=64, n_layers=2, n_heads=2, ffn_size=128, lr=3e-3,
 SCHEDULES = (300, 800)
 #: velocity lags (bins; positive: the velocity after the bin, which the neurons lead) of the GLM
 GLM_LAGS = (-10, -5, 0, 5, 10, 15, 20, 25, 30)
-GLM_ALPHAS = (1e-3, 1e-2, 1e-1)
+#: Gaussian bumps over the trial's bins (time in trial) in the GLM, evenly spaced
+GLM_TIME = 10
+GLM_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1)
 N_HELDOUT, FORWARD_BINS = 35, 40
 #: what identifies a row of the MC_Maze_Small results
 ROW_KEY = ["method", "fold", "seed"]
 LABELS = {"smoothing": "smoothing + NLB ridge (ridge on smoothed spikes)",
           "ndt": "NDT + NLB ridge", "hard": "BLEND hard (BlendTeacher) + NLB ridge",
           "neds": "NEDS", "neds_decoding": "NEDS, decoding only",
-          "neds_encoding": "NEDS, encoding only", "glm": "Poisson GLM on lagged velocity",
+          "neds_encoding": "NEDS, encoding only",
+          "glm": "Poisson GLM on lagged velocity and time in trial",
           "hard_neds": "BLEND hard (NEDS teacher) + NLB ridge"}
 
 
@@ -88,17 +98,33 @@ def lagged(velocity, lags=GLM_LAGS):
     return shifted.reshape(*velocity.shape[:2], -1)
 
 
+def time_basis(n_trials, n_time, n_basis=GLM_TIME):
+    """``(n_trials, n_time, n_basis)``: Gaussian bumps of the bin's time in the trial, centred
+    evenly over the bins, each as wide as their spacing."""
+    centres = np.linspace(0, n_time - 1, n_basis)
+    width = centres[1] - centres[0]
+    bumps = np.exp(-0.5 * ((np.arange(n_time)[:, None] - centres[None]) / width) ** 2)
+    return np.broadcast_to(bumps, (n_trials, n_time, n_basis))
+
+
+def glm_features(b):
+    """The GLM's features of each bin: lagged velocity and the time-in-trial basis."""
+    features = np.concatenate([lagged(b), time_basis(*b.shape[:2])], axis=-1)
+    return features.reshape(-1, features.shape[-1])
+
+
 def glm_rates(b_train, X_train, b_test, alphas=GLM_ALPHAS, n_inner=3):
-    """Rates of every neuron from a Poisson GLM on lagged velocity, its penalty (one for all
-    neurons) chosen by inner ``n_inner``-fold CV over training trials (pooled bits/spike)."""
+    """Rates of every neuron from a Poisson GLM on lagged velocity and time in trial, its
+    penalty (one for all neurons) chosen by inner ``n_inner``-fold CV over training trials
+    (pooled bits/spike)."""
     from sklearn.linear_model import PoissonRegressor
     from sklearn.model_selection import KFold
     from sklearn.preprocessing import StandardScaler
 
     def fit_predict(alpha, b_fit, X_fit, b_eval):
-        scaler = StandardScaler().fit(lagged(b_fit).reshape(-1, 2 * len(GLM_LAGS)))
-        features = scaler.transform(lagged(b_fit).reshape(-1, 2 * len(GLM_LAGS)))
-        evaluate = scaler.transform(lagged(b_eval).reshape(-1, 2 * len(GLM_LAGS)))
+        scaler = StandardScaler().fit(glm_features(b_fit))
+        features = scaler.transform(glm_features(b_fit))
+        evaluate = scaler.transform(glm_features(b_eval))
         counts = X_fit.reshape(-1, X_fit.shape[-1])
         rates = np.empty((len(evaluate), counts.shape[1]))
         for j in range(counts.shape[1]):
@@ -144,21 +170,32 @@ def _neds_row(name, model, X, b, forward, train, test, n_in, fold, seed, seconds
 SINGLE_TASK = {"neds_decoding": "decoding", "neds_encoding": "encoding"}
 
 
+def selected_score(model):
+    """The validation score of the weights a NEDS kept: its task score at the early-stopping
+    callback's best epoch (``monitor="task"``), or minus its best masked validation loss."""
+    if model.monitor == "loss":
+        return -min(model.net_.history[:, "valid_loss"])
+    stopper = dict(model.net_.callbacks_)["early_stopping"]
+    return model.net_.history[stopper.best_epoch_ - 1, "valid_task"] if stopper.best_epoch_ \
+        else model.net_.history[-1, "valid_task"]
+
+
 def select_schedule(model, X, b, forward, schedules=SCHEDULES):
     """``model`` fitted with each ``max_epochs`` of ``schedules`` (the length of its cosine
-    learning-rate schedule); the fit whose early-stopping validation loss (the masked loss of
-    its validation trials, drawn from the training trials) is lowest. Training data only."""
+    learning-rate schedule); the fit whose kept weights score best on its validation trials
+    (drawn from the training trials; :func:`selected_score`). Training data only."""
     from sklearn.base import clone
 
     if model.max_epochs < min(schedules):
         schedules = [model.max_epochs]  # --quick
     fits = [clone(model).set_params(max_epochs=n).fit(X, b, spikes_forward=forward)
             for n in schedules]
-    return min(fits, key=lambda fit: min(fit.net_.history[:, "valid_loss"]))
+    return max(fits, key=selected_score)
 
 
-def run_mc_maze(fold, seed, train, test, methods, params, n_threads):
-    """The rows of ``methods`` (names of :data:`LABELS`) on one fold and seed."""
+def run_mc_maze(fold, seed, train, test, methods, monitor, params, n_threads):
+    """The rows of ``methods`` (names of :data:`LABELS`) on one fold and seed; the NEDS rows
+    select their weights by ``monitor`` (``NedsEstimator``'s)."""
     import torch
 
     torch.set_num_threads(n_threads)
@@ -180,12 +217,13 @@ def run_mc_maze(fold, seed, train, test, methods, params, n_threads):
         extra = {"scheme_probs": {SINGLE_TASK[name]: 1.0}} if name in SINGLE_TASK else {}
         start = time.perf_counter()
         model = select_schedule(NedsEstimator(
-            n_heldout=N_HELDOUT, forward_bins=FORWARD_BINS, random_state=seed,
+            n_heldout=N_HELDOUT, forward_bins=FORWARD_BINS, random_state=seed, monitor=monitor,
             **dict(NEDS_PARAMS, **extra, **params)), X[train], b[train], forward[train])
         neds[name] = model
         rows.append(dict(_neds_row(name, model, X, b, forward, train, test, n_in, fold, seed,
                                    time.perf_counter() - start),
-                         max_epochs=model.max_epochs))
+                         max_epochs=model.max_epochs, monitor=monitor,
+                         valid_score=selected_score(model)))
     if "glm" in methods:
         start = time.perf_counter()
         rates, alpha = glm_rates(b[train], X[train], b[test])
@@ -201,7 +239,12 @@ def run_mc_maze(fold, seed, train, test, methods, params, n_threads):
     student.fit(X[train], b[train], spikes_forward=forward[train])
     heldin = X[..., :n_in]
     rates = student.predict_rates(heldin[test], forward=True)
+    # the teacher as the student reads it: spikes and behavior visible
+    teacher = neds["neds"].predict_rates(heldin[test], b[test], forward=True)
     rows.append(dict(method="hard_neds", fold=fold, seed=seed,
+                     teacher_co_bps=metrics.co_bps(teacher[:, :-FORWARD_BINS, n_in:],
+                                                   X[test][..., n_in:]),
+                     teacher_fp_bps=metrics.fp_bps(teacher[:, -FORWARD_BINS:], forward[test]),
                      co_bps=metrics.co_bps(rates[:, :-FORWARD_BINS, n_in:],
                                            X[test][..., n_in:]),
                      fp_bps=metrics.fp_bps(rates[:, -FORWARD_BINS:], forward[test]),
@@ -276,8 +319,16 @@ def summarize_mc_maze(results):
                                    rows.max_epochs.value_counts().sort_index().items()}
                   for method, rows in results.dropna(subset=["max_epochs"]).groupby(
                       "method", sort=False)}
-        lines.append("- NEDS schedule chosen (max_epochs, by validation loss on training "
+        selection = ("the masked validation loss" if "monitor" not in results
+                     or set(results.monitor.dropna()) == {"loss"}
+                     else "the validation task score")
+        lines.append(f"- NEDS schedule chosen (max_epochs, by {selection} on training "
                      f"trials): {chosen}")
+    if "teacher_co_bps" in results:
+        rows = results.dropna(subset=["teacher_co_bps"])
+        lines.append(f"- The NEDS teacher as the student reads it (spikes and behavior "
+                     f"visible): co-bps {mean_sd(rows.teacher_co_bps)}, fp-bps "
+                     f"{mean_sd(rows.teacher_fp_bps)}")
     lines += ["", "Decoding R2: NEDS rows decode velocity directly (`predict`); the other rows "
               "are NLB's ridge decoder on the model's rates (Vel-R2). Encoding: rates of all "
               "142 neurons of the test trials from their velocity alone."]
@@ -377,6 +428,10 @@ def main(argv=None):
     parser.add_argument("--override", nargs="+", metavar="CSV", default=[],
                         help="with --merge: rows of these CSVs replace the rows of the same "
                              "(method, fold, seed) in the merged ones (a rerun of some methods)")
+    parser.add_argument("--monitor", choices=["task", "loss"], default="task",
+                        help="what the NEDS rows select their weights and schedule by: NEDS's "
+                             "validation task metrics (default) or the masked validation loss "
+                             "(the earlier protocol)")
     parser.add_argument("--merge", nargs="+", metavar="CSV",
                         help="write --out's table from these CSVs of earlier runs (say, seeds "
                              "run in parallel with their own --out); trains nothing")
@@ -415,7 +470,7 @@ def main(argv=None):
         parts = [pd.read_csv(f"{args.out}.csv")] if args.append else []
         for seed in args.seeds[:1] if args.quick else args.seeds:
             results, n_folds, _ = run_folds(run_mc_maze, argparse.Namespace(
-                **dict(vars(args), seeds=[seed])), args.methods)
+                **dict(vars(args), seeds=[seed])), args.methods, args.monitor)
             parts.append(results)
             results = pd.concat(parts, ignore_index=True)
             seeds = sorted(int(x) for x in results.seed.unique())
@@ -424,8 +479,9 @@ def main(argv=None):
                       f"{(time.perf_counter() - start) / 60:.0f} min with n_jobs={args.n_jobs}"
                       f"{' (this run; earlier rows appended to)' if args.append else ''}; "
                       "command `python benchmarks/neds_mc_maze_small.py"
-                      + ("`." if args.methods == list(LABELS)
-                         else f" --methods {' '.join(args.methods)}`."))
+                      + ("" if args.methods == list(LABELS)
+                         else f" --methods {' '.join(args.methods)}")
+                      + ("`." if args.monitor == "task" else f" --monitor {args.monitor}`."))
             write_results(args.out, header, summarize_mc_maze(results), results)
         return
     from joblib import Parallel, delayed

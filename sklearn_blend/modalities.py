@@ -193,7 +193,7 @@ class Continuous(Kind):
 
 
 class Categorical(Kind):
-    """Labels: logits, cross-entropy, accuracy."""
+    """Labels: logits, cross-entropy, balanced accuracy."""
 
     name, likelihood = "categorical", "categorical"
 
@@ -213,10 +213,16 @@ class Categorical(Kind):
         return shifted / shifted.sum(-1, keepdims=True)
 
     def score(self, prediction, target):
-        """Accuracy; label codes below 0 (missing) are left out."""
+        """Balanced accuracy (the recall of each class present in ``target``, averaged over
+        them, as NEDS scores discrete behavior): a model that always answers the most frequent
+        class scores ``1 / n_classes``, not that class's share. Label codes below 0 (missing)
+        are left out."""
         target = np.asarray(target)
         observed = target >= 0
-        return float(np.mean(np.argmax(prediction, -1)[observed] == target[observed]))
+        guess, truth = np.argmax(prediction, -1)[observed], target[observed]
+        if not truth.size:
+            raise ValueError("no observed label to score (every label code is below 0).")
+        return float(np.mean([np.mean(guess[truth == k] == k) for k in np.unique(truth)]))
 
 
 #: ``kind=`` name -> :class:`Kind` instance; see :func:`register_kind`

@@ -630,3 +630,102 @@ def test_decoding_beats_ridge_where_the_mapping_is_nonlinear():
                          random_state=0).fit(spikes[train], b[train])
     assert ridge_r2 < 0.05
     assert neds.score(spikes[test], b[test]) > ridge_r2 + 0.15
+
+
+# ---------------------------------------------------------------- selection on task metrics
+def test_task_metrics_score_the_decoding_and_encoding_passes():
+    from sklearn_blend.metrics import bits_per_spike_per_neuron
+    from sklearn_blend.training.neds import TaskMetrics
+
+    rng = np.random.default_rng(0)
+    config = NedsConfig(n_neurons=(6, 4), n_time=10, behavior_groups=((0, 1),), n_trial=1,
+                        n_classes=(3,))
+    metrics = TaskMetrics(config, ("decoding", "encoding"), n_forward=2)
+    behavior = rng.normal(size=(20, 10, 2))
+    behavior[:, -2:] = np.nan  # forward bins: missing, and left out anyway
+    labels = np.array([0] * 16 + [1, 1, 2, 2])
+    logits = np.eye(3)[np.zeros(20, int)]  # always the most frequent class
+    perfect = {"behavior": np.nan_to_num(behavior), "target.behavior": behavior,
+               "trial": np.arange(20.0)[:, None], "target.trial": np.arange(20.0)[:, None],
+               "label0": logits, "target.label0": labels}
+    # R2 1 and 1, balanced accuracy 1/3 (the plain accuracy would be 0.8)
+    assert metrics.decoding(perfect) == pytest.approx((1 + 1 + 1 / 3) / 3)
+    counts = rng.poisson(2.0, size=(20, 10, 6)).astype(float)
+    log_rates = np.log(rng.uniform(1, 3, size=(20, 10, 6)))
+    sessions = np.array([0] * 12 + [1] * 8)
+    collected = {"spikes": log_rates, "target.spikes": counts, "session": sessions}
+    first = bits_per_spike_per_neuron(np.exp(log_rates[:12, :8]), counts[:12, :8])
+    second = bits_per_spike_per_neuron(np.exp(log_rates[12:, :8, :4]), counts[12:, :8, :4])
+    assert metrics.encoding(collected) == pytest.approx((6 * first + 4 * second) / 10)
+
+
+def test_the_kept_weights_are_the_best_task_epoch_after_the_warmup(reaching):
+    from sklearn_blend import NedsEstimator
+
+    spikes, velocity, _, _ = reaching
+    params = dict(TINY_NEDS, early_stopping=True, max_epochs=12, n_iter_no_change=4,
+                  warmup_steps=8)  # 32 training trials in batches of 8: 2 warm-up epochs
+    neds = NedsEstimator(**params).fit(spikes, velocity)
+    history = neds.net_.history
+    task = np.asarray(history[:, "valid_task"])
+    assert np.allclose(task, (np.asarray(history[:, "valid_decoding"])
+                              + np.asarray(history[:, "valid_encoding"])) / 2)
+    stopper = dict(neds.net_.callbacks_)["early_stopping"]
+    best = int(np.argmax(task[2:])) + 2
+    assert stopper.best_epoch_ == best + 1 and stopper.monitor == "valid_task"
+    # single-task models select on their own task; "loss" keeps the masked loss
+    decoding = NedsEstimator(scheme_probs={"decoding": 1.0}, **params).fit(spikes, velocity)
+    assert "valid_decoding" in decoding.net_.history[-1]
+    assert "valid_encoding" not in decoding.net_.history[-1]
+    encoding = NedsEstimator(scheme_probs={"encoding": 1.0}, **params).fit(spikes, velocity)
+    assert "valid_decoding" not in encoding.net_.history[-1]
+    loss = NedsEstimator(monitor="loss", **params).fit(spikes, velocity)
+    assert "valid_task" not in loss.net_.history[-1]
+    assert dict(loss.net_.callbacks_)["early_stopping"].monitor == "valid_loss"
+    with pytest.raises(ValueError, match="monitor"):
+        NedsEstimator(monitor="r2").fit(spikes, velocity)
+
+
+def test_held_out_rates_come_from_one_full_pass_and_held_in_bins_hide_every_stream(reaching):
+    from sklearn_blend import NedsEstimator
+
+    spikes, velocity, _, _ = reaching
+    neds = NedsEstimator(n_heldout=3, **TINY_NEDS).fit(spikes, velocity)
+    rates = neds.predict_rates(spikes)
+    # the held-out neurons: one pass, whatever bins the interleaved passes hide
+    other = neds.set_params(mask_ratio=0.5).predict_rates(spikes)
+    np.testing.assert_array_equal(rates[..., 5:], other[..., 5:])
+    assert not np.array_equal(rates[..., :5], other[..., :5])
+    neds.set_params(mask_ratio=0.3)
+    # with behavior: a held-in bin's rates come from a pass hiding that bin's spikes and
+    # behavior, so neither reaches its own bin
+    with_b = neds.predict_rates(spikes, velocity)
+    changed_x, changed_b = spikes.copy(), velocity.copy()
+    changed_x[:, 5] += 4
+    changed_b[:, 5] += 3.0
+    again = neds.predict_rates(changed_x, changed_b)
+    np.testing.assert_allclose(again[:, 5, :5], with_b[:, 5, :5], rtol=1e-5)
+    assert not np.allclose(again[:, 5, 5:], with_b[:, 5, 5:])
+
+
+def test_balanced_accuracy_scores_labels():
+    from sklearn_blend.modalities import LABELS
+
+    logits = np.eye(2)[[0, 0, 0, 0, 1]]
+    assert LABELS.score(logits, np.array([0, 0, 0, 1, 1])) == pytest.approx((1 + 0.5) / 2)
+    assert LABELS.score(logits, np.array([0, -1, 0, 1, 1])) == pytest.approx((1 + 0.5) / 2)
+
+
+def test_the_official_softsign_input_maps(reaching, tmp_path):
+    from sklearn_blend import NedsEstimator, load
+    from sklearn_blend.models.layers import SoftsignMap
+
+    spikes, velocity, _, _ = reaching
+    neds = NedsEstimator(input_map="softsign", n_heldout=2, **TINY_NEDS).fit(spikes, velocity)
+    model = neds.net_.module_.model
+    assert isinstance(model.spike_in[0], SoftsignMap)
+    assert model.spike_in[0].expand.weight.shape == (12, 6)  # held-in 6 -> 12 -> hidden
+    assert isinstance(model.behavior_in[0], SoftsignMap)
+    neds.save(tmp_path / "neds.safetensors")
+    np.testing.assert_array_equal(load(tmp_path / "neds.safetensors").predict(spikes),
+                                  neds.predict(spikes))

@@ -406,7 +406,9 @@ def test_format_and_package_versions(data, tmp_path, monkeypatch):
         warnings.simplefilter("error")
         load(path)  # the same versions: no warning
     _rewrite_metadata(path, format_version=str(persistence.FORMAT_VERSION + 1))
-    with pytest.raises(ValueError, match="format 3 .* reads formats up to 2. Upgrade"):
+    newer, current = persistence.FORMAT_VERSION + 1, persistence.FORMAT_VERSION
+    with pytest.raises(ValueError, match=f"format {newer} .* reads formats up to {current}. "
+                                         "Upgrade"):
         load(path)
     monkeypatch.setattr("sklearn_blend._version.__version__", "0.0.1")
     glm.save(path)
@@ -759,3 +761,20 @@ def test_a_distilled_neuron_embedding_of_format_1_asks_for_a_refit():
         warnings.simplefilter("ignore", persistence.InconsistentVersionWarning)
         with pytest.raises(ValueError, match="saved by sklearn_blend 0.1.* refit it"):
             load(FORMAT1 / "neurons_hard.safetensors")
+
+
+FORMAT2 = Path(__file__).parent / "data" / "format2"
+
+
+@pytest.mark.parametrize("name", ["neds", "blend_neds_teacher"])
+def test_files_of_format_2_load_and_give_their_outputs(name):
+    """Files written by sklearn_blend 0.2 (``tests/data/format2``, written by that version)
+    load, upgraded (NedsEstimator gained ``monitor``, which such a model was selected with as
+    ``"loss"``, and ``input_map``), and give the outputs they gave then."""
+    arrays = np.load(FORMAT2 / "inputs_outputs.npz")
+    with pytest.warns(persistence.InconsistentVersionWarning, match="0.2.0"):
+        model = load(FORMAT2 / f"{name}.safetensors")
+    neds = model if name == "neds" else model.teacher_
+    assert neds.monitor == "loss" and neds.input_map == "linear"
+    out = model.predict(arrays["X"]) if name == "neds" else model.transform(arrays["X"])
+    np.testing.assert_allclose(out, arrays[f"out_{name}"], rtol=1e-5, atol=1e-6)

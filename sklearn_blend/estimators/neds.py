@@ -17,13 +17,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..data.behavior import BehaviorEncoding, read_behavior
 from ..data.trials import SessionTrials, read_known_sessions, read_sessions
-from ..data.validation import Flag, Interval, check_number
+from ..data.validation import Flag, Interval, Options, check_number
 from ..masking import SCHEMES, interleaved_masks
 from ..modalities import BEHAVIOR, LABELS, SPIKES
 from ..models.neds import NedsConfig
 from ..persistence import registry
 from ..training import core as _training
-from ..training.neds import NedsBuilder, NedsTeacherModel, neds_modalities
+from ..training.neds import NedsBuilder, NedsTeacherModel, TaskMetrics, neds_modalities
 from ..training.objective import pack
 from .base import ModelEstimator, Parameter, depth, parameters, width
 
@@ -119,6 +119,23 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
         token through the learned positions alone: on a synthetic session a small NEDS then
         memorised the training trials and decoded at R2 about 0, against 0.44 with them
         (``benchmarks/neds_rotary.py``).
+    input_map : {"linear", "softsign"}, default="linear"
+        How a session's spikes and each behavior group become tokens: one linear map, or the
+        official code's ``n -> 2n -> softsign -> hidden``
+        (:class:`~sklearn_blend.models.layers.SoftsignMap`).
+    monitor : {"task", "decoding", "encoding", "loss"}, default="task"
+        What early stopping watches and selects the kept weights by, on the validation trials
+        (drawn from the training trials, ``validation_fraction``), as the authors' trainer:
+        ``"decoding"``, the decoding score of a pass with every behavior token hidden (R2 of
+        continuous behavior, balanced accuracy of labels, averaged over variables);
+        ``"encoding"``, NEDS's per-neuron bits per spike of a pass with every spike token
+        hidden; ``"task"``, the mean of the tasks the masking trains (decoding when
+        ``scheme_probs`` gives ``"decoding"`` weight, encoding when it gives ``"encoding"``
+        weight; both otherwise); ``"loss"``, the summed masked loss of one random scheme per
+        validation trial (held-out neurons and forward bins included). With a task metric the
+        epochs of the learning-rate warm-up (``warmup_steps``) are not selected and do not
+        count toward the patience. Each epoch's metrics are in ``net_.history``
+        (``valid_decoding``, ``valid_encoding``, ``valid_task``).
     n_heldout : int, default=0
         The last ``n_heldout`` neurons of every session (NLB's held-out neurons) are predicted
         but never read: the spike tokens carry the other neurons, and the spike loss scores the
@@ -177,12 +194,23 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
         "dropout": Parameter(0.2, Interval(float, 0, 1, closed="left")),
         "embedding_dropout": Parameter(0.1, Interval(float, 0, 1, closed="left")),
         "rotary": Parameter(True, Flag()),
+        "input_map": Parameter("linear", Options("linear", "softsign")),
+        "monitor": Parameter("task", Options("task", "decoding", "encoding", "loss")),
         "n_heldout": Parameter(0, Interval(int, 0)),
         "forward_bins": Parameter(0, Interval(int, 0)),
     }, defaults=dict(
         # the official NEDS recipe's weight decay; patience for small CPU runs
         weight_decay=0.01, n_iter_no_change=30))
     _seed_names = ("model", "finetune")
+
+    @classmethod
+    def _upgrade_state(cls, state, version):
+        """Formats 1 and 2 (sklearn_blend 0.1, 0.2): no ``monitor`` (those models were
+        selected on the masked validation loss, ``"loss"``) and no ``input_map``
+        (``"linear"``)."""
+        if version < 3:
+            state = {"monitor": "loss", "input_map": "linear", **state}
+        return state
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
@@ -446,6 +474,7 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
             hidden_size=self.hidden_size, n_layers=self.n_layers, n_heads=self.n_heads,
             ffn_size=self.ffn_size, dropout=self.dropout,
             embedding_dropout=self.embedding_dropout, rotary=self.rotary,
+            input_map=self.input_map,
         )
         return self._training_data(spikes, slots, raw, spikes_forward=forward,
                                    behavior_forward=behavior_forward), slots
@@ -456,7 +485,24 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
         builder = self._builder(self._scheme_probs(), self._modality_weights(),
                                 self._mean_counts(data["targets.spikes"], slots,
                                                   self.n_neurons_, range(len(self.sessions_))))
-        self.net_ = self._train(builder, data, seeds["model"], "NEDS")
+        self.net_ = self._train(builder, data, seeds["model"], "NEDS",
+                                stop_on=self._selection())
+
+    def _tasks(self):
+        """The task metrics ``monitor`` selects on (empty for ``"loss"``)."""
+        if self.monitor == "loss":
+            return ()
+        if self.monitor != "task":
+            return (self.monitor,)
+        probs = dict(zip(SCHEMES, self._scheme_probs()))
+        tasks = tuple(task for task in ("decoding", "encoding") if probs[task] > 0)
+        return tasks or ("decoding", "encoding")
+
+    def _selection(self):
+        """What early stopping watches: the masked validation loss, or NEDS's task metrics."""
+        tasks = self._tasks()
+        return TaskMetrics(self.config_, tasks, n_forward=self.forward_bins) if tasks \
+            else "masked"
 
     def finetune(self, X, b, *, max_epochs=None):
         """Continue training on trials ``X`` (``SessionTrials``), adding their new sessions.
@@ -526,7 +572,8 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
                 frozen_sessions=[s for s in range(old_sessions) if s not in present],
             )
             self.net_ = self._train(builder, data, int(self._seeds[1]), "NEDS (fine-tuning)",
-                                    max_epochs=max_epochs or self.max_epochs)
+                                    max_epochs=max_epochs or self.max_epochs,
+                                    stop_on=self._selection())
             self.n_iter_ = len(self.net_.history)
         return self
 
@@ -654,9 +701,11 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
         Parameters
         ----------
         X : array-like of shape (n_trials, n_time, n_neurons) or SessionTrials, optional
-            Spikes. Each bin's rates come from a pass in which that bin's spike token was
-            hidden (interleaved masks, each hiding about ``mask_ratio`` of the bins), as in
-            training.
+            Spikes. The held-in neurons' rates in each bin come from a pass in which that bin
+            was hidden in every per-bin stream (interleaved masks, each hiding about
+            ``mask_ratio`` of the bins: the cross-modal scheme), as in training; the held-out
+            neurons (never read) and the forward bins from one pass with every spike token
+            visible (with behavior hidden: the decoding scheme).
         b : array-like, optional
             Behavior in the layout of fit. Alone (``X=None``): encoding, every spike token
             hidden. With ``X``: the behavior is visible too.
@@ -705,14 +754,23 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
             raise ValueError(f"forward=True follows trials of the fitted length "
                              f"({self.n_time_in_} bins); X has {n_time}.")
         encoded = self._encoded_b(b, spikes)
-        rates = np.empty((n_trials, n_time + self.forward_bins, spikes.shape[2]), np.float32)
-        for k, hidden in enumerate(interleaved_masks(n_time, self.mask_ratio).numpy()):
+        # held-out neurons and forward bins: one pass with every spike token visible (without
+        # b every behavior token is hidden: the decoding scheme)
+        predictions, _ = self._run(spikes, slots, encoded, self._mask(n_trials, n_time))
+        rates = np.exp(predictions["spikes"][..., : spikes.shape[2]]).astype(np.float32)
+        # the held-in neurons of each bin: a pass in which that bin is hidden in every per-bin
+        # stream (the cross-modal scheme; the behavior is hidden everywhere without b)
+        per_bin = np.array([name == "spikes" or name.startswith("behavior")
+                            for name in self.config_.streams])
+        n_heldin = np.asarray(self.n_neurons_)[slots] - self.n_heldout
+        heldin = (np.arange(rates.shape[-1])[None, :] < n_heldin[:, None])[:, None, :]
+        for hidden in interleaved_masks(n_time, self.mask_ratio).numpy():
             mask = self._mask(n_trials, n_time)
-            mask[:, hidden, 0] = True
+            mask[:, hidden] = per_bin
             predictions, _ = self._run(spikes, slots, encoded, mask)
-            rates[:, :n_time][:, hidden] = np.exp(predictions["spikes"][:, :n_time][:, hidden])
-            if k == 0:  # the forward bins are hidden in every pass
-                rates[:, n_time:] = np.exp(predictions["spikes"][:, n_time:])
+            window = rates[:, :n_time]
+            masked = np.exp(predictions["spikes"][:, :n_time, : spikes.shape[2]])
+            window[:, hidden] = np.where(heldin, masked, window)[:, hidden]
         if not forward:
             rates = rates[:, :n_time]
         width = np.asarray(self.n_neurons_)[slots]
@@ -771,9 +829,9 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
     def score(self, X, y):
         """Decoding R2 from spikes alone, averaged over the continuous behavior columns (per-bin
         columns pooled over trials and bins, per-trial ones over trials; NaN targets skipped).
-        With categorical columns only: mean accuracy over them. ``y`` is the behavior ``b``
-        in the layout of fit. Both are the behavior modalities' own scores
-        (:meth:`~sklearn_blend.modalities.Modality.score`)."""
+        With categorical columns only: mean balanced accuracy over them (NEDS's metric).
+        ``y`` is the behavior ``b`` in the layout of fit. Both are the behavior modalities' own
+        scores (:meth:`~sklearn_blend.modalities.Modality.score`)."""
         check_is_fitted(self)
         predictions, _, n_trials, n_time = self._from_spikes(X)
         predicted = self._to_user(predictions, n_trials, n_time)

@@ -250,6 +250,25 @@ def sinusoidal_positions(n_time, width, device=None):
     return code
 
 
+class SoftsignMap(nn.Module):
+    """NEDS's official input map: ``n_in -> 2 n_in -> softsign -> out`` (two linear maps with
+    a softsign between), where a plain input map is one ``nn.Linear``. ``in_features`` is
+    what :func:`per_session` reads."""
+
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.in_features = in_features
+        self.expand = nn.Linear(in_features, 2 * in_features)
+        self.project = nn.Linear(2 * in_features, out_features)
+
+    def forward(self, x):
+        return self.project(nn.functional.softsign(self.expand(x)))
+
+
+#: input maps by name (``NedsConfig.input_map``)
+INPUT_MAPS = {"linear": nn.Linear, "softsign": SoftsignMap}
+
+
 def per_session(maps, x, session, width):
     """``maps[s](x[rows of s])`` for every session ``s`` present in ``session``.
 

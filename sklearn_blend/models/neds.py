@@ -38,7 +38,8 @@ from torch import nn
 
 from ..persistence import registry
 from .base import TrialBehaviorEmbedding, set_session_biases
-from .layers import Dropout, EncoderLayer, carry_weights, per_session, rotary_codes
+from .layers import (INPUT_MAPS, Dropout, EncoderLayer, carry_weights, per_session,
+                     rotary_codes)
 
 
 @registry.register("dataclass")
@@ -74,6 +75,9 @@ class NedsConfig:
         Rotate queries and keys by their token's time bin inside attention
         (:func:`~sklearn_blend.models.layers.rotary_codes`), as the official code does, on top
         of the learned position embedding.
+    input_map : {"linear", "softsign"}, default="linear"
+        How spikes and per-bin behavior become tokens: one linear map, or the official code's
+        ``n -> 2n -> softsign -> hidden`` (:class:`~sklearn_blend.models.layers.SoftsignMap`).
     """
 
     n_neurons: tuple
@@ -89,6 +93,7 @@ class NedsConfig:
     embedding_dropout: float = 0.1
     n_heldout: int = 0
     rotary: bool = True
+    input_map: str = "linear"
 
     @property
     def streams(self):
@@ -164,10 +169,13 @@ class NEDS(nn.Module):
         super().__init__()
         self.config = config
         d, n_time = config.hidden_size, config.n_time
-        self.spike_in = nn.ModuleList(nn.Linear(n - config.n_heldout, d)
+        if config.input_map not in INPUT_MAPS:
+            raise ValueError(f"input_map={config.input_map!r} is none of {list(INPUT_MAPS)}")
+        input_map = INPUT_MAPS[config.input_map]
+        self.spike_in = nn.ModuleList(input_map(n - config.n_heldout, d)
                                       for n in config.n_neurons)
         self.spike_out = nn.ModuleList(nn.Linear(d, n) for n in config.n_neurons)
-        self.behavior_in = nn.ModuleList(nn.Linear(len(g), d) for g in config.behavior_groups)
+        self.behavior_in = nn.ModuleList(input_map(len(g), d) for g in config.behavior_groups)
         self.behavior_out = nn.ModuleList(nn.Linear(d, len(g)) for g in config.behavior_groups)
         self.trial_in = TrialBehaviorEmbedding(config.n_trial, d, n_time) if config.n_trial \
             else None

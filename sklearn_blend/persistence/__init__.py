@@ -119,8 +119,10 @@ __all__ = ["FORMAT_VERSION", "InconsistentVersionWarning", "SaveMixin", "load", 
 
 #: the version of the file format this package writes; it reads files up to this version.
 #: 2 (sklearn_blend 0.2): estimators on one skeleton; files of version 1 are upgraded as they
-#: are read, each class's ``_upgrade_state`` renaming what it renamed (see the classes)
-FORMAT_VERSION = 2
+#: are read, each class's ``_upgrade_state`` renaming what it renamed (see the classes).
+#: 3 (sklearn_blend 0.3): NedsEstimator gained ``monitor`` and ``input_map`` (files of
+#: versions 1 and 2 load with ``monitor="loss"``, the selection they were trained with)
+FORMAT_VERSION = 3
 #: :func:`registry.register`: allow a class in model files (see :mod:`.registry`)
 register = registry.register
 
@@ -337,7 +339,7 @@ def load(path, *, device=None):
     data = read_model_bytes(path)
     metadata = read_header(path, data)
     text = metadata.get("format_version", "")
-    if not (text.isascii() and text.isdigit() and int(text) >= 1):
+    if not (text.isascii() and text.isdigit() and len(text) <= 9 and int(text) >= 1):
         raise not_a_model_file(path, data, f"its format version {text!r} is damaged (a "
                                            "positive whole number is written)")
     version = int(text)

@@ -67,9 +67,17 @@ GRAD_CLIP = 1.0
 
 class StopEarly(EarlyStopping):
     """skorch's ``EarlyStopping``, telling the net when it is the one that stops training (it
-    stops by raising ``KeyboardInterrupt``, as a user's Ctrl-C does)."""
+    stops by raising ``KeyboardInterrupt``, as a user's Ctrl-C does). The first
+    ``skip_epochs`` epochs (the learning-rate warm-up, where a selection asks for it) are
+    neither candidates for the best weights nor count toward the patience."""
+
+    def __init__(self, *args, skip_epochs=0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.skip_epochs = skip_epochs
 
     def on_epoch_end(self, net, **kwargs):
+        if len(net.history) <= self.skip_epochs:
+            return
         try:
             super().on_epoch_end(net, **kwargs)
         except KeyboardInterrupt:
@@ -106,6 +114,18 @@ class HeldoutLoss(Callback):
                 total += float(loss) * len(target)
                 count += len(target)
         net.history.record("valid_heldout", total / max(count, 1))
+
+
+class Selection(Callback):
+    """What early stopping may watch besides the validation loss: a callback that records
+    ``key`` in the history at the end of every epoch (a task metric of the validation
+    samples, say), ``lower_is_better`` saying its direction. With ``after_warmup`` the epochs
+    of the learning-rate warm-up are neither selected nor count toward the patience. A
+    subclass computes the score (:class:`~sklearn_blend.training.neds.TaskMetrics`)."""
+
+    key = "valid_score"
+    lower_is_better = False
+    after_warmup = True
 
 
 class WarmupCosine:
@@ -170,9 +190,10 @@ class TrainingConfig:
     verbose: int
     #: the objective's term that validation reports (``valid_loss``)
     monitor: str = "recon"
-    #: what early stopping watches: ``"masked"`` (the ``monitor`` term) or ``"heldout"`` (the
-    #: loss of the never-input channels of the validation samples, read with full input)
-    stop_on: str = "masked"
+    #: what early stopping watches: ``"masked"`` (the ``monitor`` term), ``"heldout"`` (the
+    #: loss of the never-input channels of the validation samples, read with full input) or a
+    #: :class:`Selection` (a score it records, a task metric)
+    stop_on: object = "masked"
     #: ``None`` (one process) or ``"accelerate"`` (data-parallel over the processes that
     #: ``accelerate launch`` or ``torchrun`` started: :mod:`~sklearn_blend.training.distributed`)
     distributed: str | None = None
@@ -217,14 +238,20 @@ def _callbacks(config, n_train, use_validation, description, terms):
     if use_validation:
         callbacks += [(f"valid_{name}", PassthroughScoring(f"valid_{name}"))
                       for name in terms["valid"]]
-        watched = "valid_loss"
+        watched, lower_is_better, skip = "valid_loss", True, 0
         if config.stop_on == "heldout":
             callbacks.append(("valid_heldout", HeldoutLoss()))
             watched = "valid_heldout"
+        elif isinstance(config.stop_on, Selection):
+            selection = config.stop_on
+            callbacks.append((selection.key, selection))
+            watched, lower_is_better = selection.key, selection.lower_is_better
+            if selection.after_warmup:  # epochs whose steps all fall in the warm-up
+                skip = config.warmup_steps // math.ceil(n_train / config.batch_size)
         callbacks.append(
             ("early_stopping",
              StopEarly(monitor=watched, patience=config.n_iter_no_change, threshold=0.0,
-                       load_best=True))
+                       lower_is_better=lower_is_better, load_best=True, skip_epochs=skip))
         )
     if config.verbose == 1:
         callbacks.append(("progress", EpochProgressBar(description)))
@@ -278,7 +305,8 @@ def fit_net(build, data, config, seed, description="training"):
         )
     warn_if_bfloat16_is_emulated(objective.precision, config.device)
     inputs, targets, _ = unpack(data)
-    if config.stop_on not in ("masked", "heldout"):
+    if not isinstance(config.stop_on, Selection) and config.stop_on not in ("masked",
+                                                                             "heldout"):
         raise ValueError(f"early_stopping_on must be 'masked' or 'heldout', got "
                          f"{config.stop_on!r}.")
     name = getattr(objective.masking, "modality", None)

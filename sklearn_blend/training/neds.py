@@ -23,12 +23,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import seeding
+from skorch.utils import to_tensor
+from torch.utils.data import DataLoader
+
+from .. import metrics, seeding
 from ..masking import SCHEMES, multitask_mask
 from ..modalities import BEHAVIOR, SPIKES, Modality
 from ..models.base import ModelOutput
 from ..models.neds import NEDS
-from .objective import MaskedView, Objective
+from .core import Selection
+from .objective import MaskedView, Objective, run_model, unpack
 
 
 def label_modality(v):
@@ -156,6 +160,115 @@ class MultiTaskMasking:
                 scored[f"label{v}"] = mask[:, 0, stream] & (target >= 0)
                 clean_targets[f"label{v}"] = target.clamp_min(0)
         return MaskedView(clean, clean_targets, scored)
+
+
+#: the task metrics :class:`TaskMetrics` can select on
+TASKS = ("decoding", "encoding")
+
+
+class TaskMetrics(Selection):
+    """NEDS's checkpoint selection, as its authors' trainer: the task metrics of the
+    validation samples after every epoch.
+
+    * ``valid_decoding``: every behavior token hidden, spikes visible (the decoding scheme);
+      R2 of each per-bin behavior group (bins and trials pooled, channels averaged) and of the
+      per-trial continuous variables, balanced accuracy of each categorical variable, averaged
+      over the variables;
+    * ``valid_encoding``: every spike token hidden, behavior visible (the encoding scheme);
+      bits per spike of every neuron against its own mean rate, averaged over neurons (NEDS's
+      encoding metric, :func:`~sklearn_blend.metrics.bits_per_spike_per_neuron`), per session,
+      then over sessions weighted by their neurons.
+
+    Both are over the trials' own bins (forward bins left out) and their observed values.
+    ``tasks`` names the metrics whose mean is recorded as ``valid_task``, the score early
+    stopping watches (higher is better); the epochs of the learning-rate warm-up are not
+    selected. The passes draw nothing from the fit's random generators.
+
+    Parameters
+    ----------
+    config : NedsConfig
+    tasks : sequence of {"decoding", "encoding"}
+    n_forward : int, default=0
+        Forward bins at the end of every sample (left out of both metrics).
+    """
+
+    key = "valid_task"
+
+    def __init__(self, config, tasks, *, n_forward=0):
+        self.config = config
+        self.tasks = tuple(tasks)
+        self.n_forward = n_forward
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        passes = {task: {} for task in self.tasks}
+        net.module_.eval()
+        loader = DataLoader(dataset_valid, batch_size=net.batch_size,
+                            generator=torch.Generator())
+        n_streams = len(self.config.streams)
+        with torch.inference_mode():
+            for batch, _ in loader:
+                inputs, targets, _ = unpack(to_tensor(batch, device=net.batch_device()))
+                n, n_time = inputs["spikes"].shape[:2]
+                for task, collected in passes.items():
+                    mask = torch.zeros(n, n_time, n_streams, dtype=torch.bool,
+                                       device=inputs["spikes"].device)
+                    if task == "decoding":
+                        mask[..., 1:] = True
+                    else:
+                        mask[..., 0] = True
+                    view = net.criterion_.masking(dict(inputs, token_mask=mask), {}, {},
+                                                  training=False)
+                    output = run_model(net.module_, view.inputs, "float32")
+                    collected.setdefault("session", []).append(inputs["session"].cpu())
+                    for name, value in output.predictions.items():
+                        collected.setdefault(name, []).append(value.float().cpu())
+                        collected.setdefault(f"target.{name}", []).append(
+                            targets[name].float().cpu())
+        scores = {}
+        for task, collected in passes.items():
+            collected = {name: torch.cat(parts).numpy() for name, parts in collected.items()}
+            score = (self.decoding(collected) if task == "decoding"
+                     else self.encoding(collected))
+            net.history.record(f"valid_{task}", score)
+            scores[task] = score
+        net.history.record(self.key, float(np.mean(list(scores.values()))))
+
+    def _window(self, values):
+        return values[:, : values.shape[1] - self.n_forward]
+
+    def decoding(self, collected):
+        """The mean decoding score over the behavior variables (NaN when there is none)."""
+        scores = []
+        if "behavior" in collected:
+            prediction = self._window(collected["behavior"])
+            target = self._window(collected["target.behavior"])
+            for group in self.config.behavior_groups:
+                scores.append(BEHAVIOR.score(prediction[..., list(group)],
+                                             target[..., list(group)]))
+        if "trial" in collected:
+            for k in range(collected["trial"].shape[-1]):
+                scores.append(TRIAL.score(collected["trial"][:, k : k + 1],
+                                          collected["target.trial"][:, k : k + 1]))
+        for v in range(len(self.config.n_classes)):
+            codes = collected[f"target.label{v}"].astype(np.int64)
+            if (codes >= 0).any():
+                scores.append(label_modality(v).score(collected[f"label{v}"], codes))
+        return float(np.mean(scores)) if scores else float("nan")
+
+    def encoding(self, collected):
+        """NEDS's per-neuron bits per spike of the spikes from behavior alone."""
+        rates = np.exp(self._window(collected["spikes"]).astype(np.float64))
+        counts = self._window(collected["target.spikes"])
+        sessions = collected["session"]
+        total, weights = 0.0, 0
+        for s, n_neurons in enumerate(self.config.n_neurons):
+            rows = sessions == s
+            if not rows.any() or not (counts[rows, :, :n_neurons] > 0).any():
+                continue
+            score = metrics.bits_per_spike_per_neuron(rates[rows, :, :n_neurons],
+                                                      counts[rows, :, :n_neurons])
+            total, weights = total + score * n_neurons, weights + n_neurons
+        return total / weights if weights else float("nan")
 
 
 class NedsModel(nn.Module):
@@ -299,4 +412,4 @@ class NedsBuilder:
 
 
 __all__ = ["MultiTaskMasking", "NedsBuilder", "NedsModel", "NedsTeacherModel", "SCHEMES",
-           "neds_modalities"]
+           "TASKS", "TaskMetrics", "neds_modalities"]
