@@ -21,14 +21,20 @@ its test trials, mean over x and y):
 * ``LFP-only, single session``: ``CrossModalEstimator(strategy=None)`` fit on one session;
 * ``LFP-only, multi-session``: the same fit on all seen sessions;
 * ``distilled``: ``CrossModalEstimator(teacher=<that spike teacher>)`` fit on all seen
-  sessions (``strategy="latent"``, ``alpha=0.5``), and the variants of ``--variants``
-  (``strategy=LatentAlignment(metric="cosine")``; ``alpha`` 0.2 and 0.8);
+  sessions (``strategy="latent"``: a linear head, ``alpha=0.5``), and the variants of
+  ``--variants`` (``strategy=LatentAlignment(metric="cosine")``; ``alpha`` 0.2 and 0.8;
+  ``LatentAlignment(head=None)``, the latents compared as they are, as sklearn_blend 0.2 did);
 * unseen session: the multi-session LFP-only model and the distilled model get input maps for
   session 4's layout with ``add_sessions`` (shared model frozen, LFP reconstruction only, no
   spikes), beside a single-session LFP-only model of session 4.
 
-Every model has the sizes of ``SIZES``. Run ``python benchmarks/crossmodal.py`` (it writes
-``benchmarks/results/crossmodal.{csv,md,png}``); ``--quick`` checks the script.
+Every model has the sizes of ``SIZES``; each LFP model's row also records the spread of its
+latents across test trials (:func:`spread`: near 0 for a model that gives every trial the same
+latents). ``--simulator harder`` runs the same protocol on an LFP where aligning to the spikes
+conflicts with reconstructing it (``SIMULATORS``: latents of the LFP alone, the tuned part only
+in beta power, a weak and late spike-LFP relation). Run ``python benchmarks/crossmodal.py`` (it
+writes ``benchmarks/results/crossmodal.{csv,md,png}``, ``crossmodal_harder.*`` for the harder
+simulator); ``--quick`` checks the script.
 """
 
 from __future__ import annotations
@@ -56,7 +62,14 @@ N_SESSIONS, UNSEEN = 5, 4
 CONTEXT = 5
 SUPERVISED = f"LFP, supervised MLP (+-{CONTEXT} bins)"
 VARIANTS = {"distilled (cosine)": dict(strategy=LatentAlignment(metric="cosine")),
-            "distilled (alpha 0.2)": dict(alpha=0.2), "distilled (alpha 0.8)": dict(alpha=0.8)}
+            "distilled (alpha 0.2)": dict(alpha=0.2), "distilled (alpha 0.8)": dict(alpha=0.8),
+            "distilled (no head)": dict(strategy=LatentAlignment(head=None))}
+#: the simulators: ``make_spikes_lfp``'s defaults, and an LFP where aligning to the spikes
+#: conflicts with reconstructing it (its own latents, the tuned part only in beta power, a weak
+#: and late spike-LFP relation)
+SIMULATORS = {"default": {},
+              "harder": dict(private_latents=2, coupling="band_power", tuned_weight=0.1,
+                             lfp_lag_ms=100)}
 
 
 def preprocess(data, splits):
@@ -82,11 +95,11 @@ def decode(latents, velocity, train, test):
     return float(r2_score(velocity[test].reshape(-1, 2), predicted))
 
 
-def seed_data(seed, quick):
+def seed_data(seed, quick, simulator="default"):
     """The sessions, each session's 80/20 split of this seed, and the preprocessed LFP."""
     data = make_spikes_lfp(n_sessions=N_SESSIONS, n_trials=60 if quick else 150,
                            n_neurons=[50, 70, 60, 80, 65], n_channels=[24, 32, 16, 28, 20],
-                           random_state=0)
+                           random_state=0, **SIMULATORS[simulator])
     rng = np.random.default_rng(seed)
     splits = []
     for n in (len(a) for a in data.spikes.arrays):
@@ -103,14 +116,14 @@ def context(lfp, width=CONTEXT):
     return lfp[:, index].reshape(*lfp.shape[:2], -1)
 
 
-def supervised_rows(seed, quick):
+def supervised_rows(seed, quick, simulator="default"):
     """A supervised LFP decoder per session: an MLP from each bin's LFP in a +-CONTEXT-bin
     window to its velocity, fit on the session's training trials (early stopping on 10% of
     them), scored on its test trials."""
     from sklearn.metrics import r2_score
     from sklearn.neural_network import MLPRegressor
 
-    data, splits, lfp = seed_data(seed, quick)
+    data, splits, lfp = seed_data(seed, quick, simulator)
     rows = []
     for s in range(N_SESSIONS):
         train, test = splits[s]
@@ -127,12 +140,19 @@ def supervised_rows(seed, quick):
     return rows
 
 
-def run_seed(seed, quick, variants):
+def spread(latents):
+    """How much the latents differ from trial to trial: their s.d. across trials (per bin and
+    unit, averaged) over their overall s.d.; near 0 for latents that are the same sequence for
+    every trial (a collapsed model)."""
+    return float(latents.std(axis=0).mean() / max(latents.std(), 1e-12))
+
+
+def run_seed(seed, quick, variants, simulator="default"):
     import torch
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", module="sklearn")
-    data, splits, lfp = seed_data(seed, quick)
+    data, splits, lfp = seed_data(seed, quick, simulator)
     spikes = data.spikes.arrays
     velocity = [data.behavior[data.session == s] for s in range(N_SESSIONS)]
     sizes = dict(SIZES, random_state=seed, **({"max_epochs": 3} if quick else {}))
@@ -148,6 +168,7 @@ def run_seed(seed, quick, variants):
         latents = model.transform(arrays[s], session=kwargs.get("session", s))
         rows.append(dict(method=method, session=s, seen=s != UNSEEN, seed=seed,
                          r2=decode(latents, velocity[s], *splits[s]),
+                         spread=spread(latents[splits[s][1]]),
                          epochs=getattr(model, "n_iter_", np.nan)))
 
     teacher = MaskedAutoencoder(**sizes).fit(trials(spikes))
@@ -175,8 +196,9 @@ def run_seed(seed, quick, variants):
     return rows
 
 
-def run_all(seed, quick, variants):
-    return run_seed(seed, quick, variants) + supervised_rows(seed, quick)
+def run_all(seed, quick, variants, simulator="default"):
+    return (run_seed(seed, quick, variants, simulator)
+            + supervised_rows(seed, quick, simulator))
 
 
 METHODS = ("spike teacher", SUPERVISED, "LFP-only, single session", "LFP-only, multi-session",
@@ -184,15 +206,17 @@ METHODS = ("spike teacher", SUPERVISED, "LFP-only, single session", "LFP-only, m
 
 
 def summarize(results):
-    lines = ["| method | seen sessions: R2 | pairs | unseen session: R2 | seeds |",
-             "|---|---|---|---|---|"]
+    lines = ["| method | seen sessions: R2 | pairs | unseen session: R2 | seeds | latent spread "
+             "(seen) |", "|---|---|---|---|---|---|"]
     for method in METHODS:
         rows = results[results.method == method]
         if rows.empty:
             continue
         seen, unseen = rows[rows.seen], rows[~rows.seen]
+        spread_cell = mean_sd(seen.spread) if "spread" in seen else "–"
         lines.append(f"| {method} | {mean_sd(seen.r2)} | {len(seen)} | "
-                     f"{mean_sd(unseen.r2) if len(unseen) else '–'} | {len(unseen) or '–'} |")
+                     f"{mean_sd(unseen.r2) if len(unseen) else '–'} | {len(unseen) or '–'} | "
+                     f"{spread_cell} |")
     keyed = results.assign(fold=results.session)
     lines += ["", "Paired differences (mean +- sd over (session, seed) pairs, wins/pairs, "
               "Wilcoxon p):", ""]
@@ -213,7 +237,9 @@ def summarize(results):
               "session's training trials, scored on its held-out 20%; the supervised MLP "
               "predicts velocity from the LFP directly), mean over x and y; mean "
               "+- sd over (session, seed) pairs. The unseen session's LFP models get its input "
-              "maps by add_sessions (LFP only, shared model frozen)."]
+              "maps by add_sessions (LFP only, shared model frozen). Latent spread: the s.d. of "
+              "the latents across test trials over their overall s.d. (near 0: the same "
+              "sequence for every trial, a collapsed model)."]
     return "\n".join(lines)
 
 
@@ -241,6 +267,9 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--quick", action="store_true", help="1 seed, 60 trials, 3 epochs")
     parser.add_argument("--out", default=str(RESULTS / "crossmodal"))
+    parser.add_argument("--simulator", choices=list(SIMULATORS), default="default",
+                        help="make_spikes_lfp's defaults, or the harder LFP of SIMULATORS "
+                             "(written to --out with _harder appended)")
     parser.add_argument("--supervised-only", action="store_true",
                         help="only the supervised LFP decoder, added to --out's CSV")
     args = parser.parse_args(argv)
@@ -248,25 +277,32 @@ def main(argv=None):
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     seeds = args.seeds[:1] if args.quick else args.seeds
+    out = args.out + ("" if args.simulator == "default" else f"_{args.simulator}")
     start = time.perf_counter()
     if args.supervised_only:
-        earlier = pd.read_csv(f"{args.out}.csv")
+        earlier = pd.read_csv(f"{out}.csv")
         earlier = earlier[earlier.method != SUPERVISED]
-        outputs = [earlier.to_dict("records")] + [supervised_rows(seed, args.quick)
+        outputs = [earlier.to_dict("records")] + [supervised_rows(seed, args.quick,
+                                                                  args.simulator)
                                                   for seed in seeds]
     else:
         outputs = Parallel(n_jobs=args.n_jobs)(
-            delayed(run_all)(seed, args.quick, args.variants) for seed in seeds)
+            delayed(run_all)(seed, args.quick, args.variants, args.simulator)
+            for seed in seeds)
     results = pd.DataFrame([row for rows in outputs for row in rows])
+    simulator = ("" if args.simulator == "default"
+                 else f", harder LFP {SIMULATORS[args.simulator]}")
     header = (f"Simulated spikes + LFP + behavior (make_spikes_lfp, {N_SESSIONS} sessions, "
-              f"session {UNSEEN} unseen), seeds {seeds}, sizes {SIZES}"
+              f"session {UNSEEN} unseen{simulator}), seeds {seeds}, sizes {SIZES}"
               f"{' (quick)' if args.quick else ''}; wall time "
               f"{(time.perf_counter() - start) / 60:.0f} min on 2 cores"
               + (" (the supervised MLP rows, added by --supervised-only to the rows of an "
                  "earlier run of 15 min)" if args.supervised_only else "")
-              + "; command `python benchmarks/crossmodal.py`.")
-    write_results(args.out, header, summarize(results), results)
-    plot(results, f"{args.out}.png")
+              + "; command `python benchmarks/crossmodal.py"
+              + ("" if args.simulator == "default" else f" --simulator {args.simulator}")
+              + "`.")
+    write_results(out, header, summarize(results), results)
+    plot(results, f"{out}.png")
 
 
 if __name__ == "__main__":

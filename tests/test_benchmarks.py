@@ -234,3 +234,39 @@ def test_neds_merge_combines_seed_runs_and_refuses_a_row_given_twice(load_benchm
                    if line.startswith("- ") and "+-" in line]
     assert [line.split(":")[0] for line in differences] == [
         "- encoding bits/spike", "- encoding bits/spike per neuron"]
+
+
+def test_the_neds_glm_reads_lagged_velocity_and_time_in_trial(load_benchmark):
+    neds = load_benchmark("neds_mc_maze_small")
+    velocity = np.random.default_rng(0).normal(size=(3, 50, 2))
+    features = neds.glm_features(velocity)
+    n_lags = len(neds.GLM_LAGS)
+    assert features.shape == (150, 2 * n_lags + neds.GLM_TIME)
+    bumps = neds.time_basis(3, 50)
+    # each bump peaks at its centre, the first at the first bin and the last at the last
+    assert bumps.argmax(axis=1)[0, [0, -1]].tolist() == [0, 49]
+    np.testing.assert_array_equal(features[:50, 2 * n_lags:], bumps[0])
+
+
+def test_neds_nested_pairs_the_multi_task_model_with_the_single_task_ones(load_benchmark,
+                                                                         monkeypatch):
+    import pandas as pd
+
+    monkeypatch.setitem(sys.modules, "neds_mc_maze_small", load_benchmark("neds_mc_maze_small"))
+    nested = load_benchmark("neds_nested")
+    rows = [dict(method=method, fold=fold, seed=0, params=repr({"input_map": "linear"}),
+                 vel_r2=0.3 + shift, co_bps=0.1, fp_bps=0.0, enc_bps=0.05 - shift,
+                 enc_bps_neuron=0.02, epochs=100)
+            for fold in range(3)
+            for method, shift in (("neds", 0.1), ("neds_decoding", 0.0),
+                                  ("neds_encoding", 0.0))]
+    text = nested.summarize(pd.DataFrame(rows))
+    assert ("- decoding R2: NEDS (multi-task) - NEDS, decoding only: +0.100 +- 0.000 (3/3"
+            in text)
+    assert "- encoding bits/spike: NEDS (multi-task) - NEDS, encoding only: -0.100" in text
+    assert "- NEDS (multi-task): {'input_map': 'linear'} (3)" in text
+    # every NEDS setting grid has the budget of the nlb_nested.py methods
+    monkeypatch.setitem(sys.modules, "nlb_nested", load_benchmark("nlb_nested"))
+    from sklearn_blend.model_selection import check_equal_budget
+
+    assert check_equal_budget({**sys.modules["nlb_nested"].GRIDS, "neds": nested.GRID}) == 4

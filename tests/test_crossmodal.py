@@ -112,23 +112,32 @@ def test_clear_errors(recording, sessions):
         CrossModalEstimator(teacher=two, **TINY).fit(lfp, privileged=spikes)
 
 
-def test_alignment_moves_the_student_toward_the_teacher(recording):
+@pytest.mark.parametrize("head", [None, "linear"])
+def test_alignment_moves_the_student_toward_the_teacher(recording, head):
+    import torch
+
     lfp, spikes, _ = recording
     settings = dict(TINY, max_epochs=30, lr=5e-3, warmup_steps=5)
     teacher = MaskedAutoencoder(**settings).fit(spikes)
     target = teacher.transform(spikes)
     alone = CrossModalEstimator(strategy=None, **settings).fit(lfp)
     for metric in ("mse", "cosine"):
-        aligned = CrossModalEstimator(teacher=teacher, strategy=LatentAlignment(metric=metric),
+        aligned = CrossModalEstimator(teacher=teacher,
+                                      strategy=LatentAlignment(metric=metric, head=head),
                                       alpha=0.2,
                                       **settings).fit(lfp, privileged=spikes)
         assert aligned.teacher_ is teacher  # a fitted teacher is used as it is
         for latents in (aligned.transform(lfp), alone.transform(lfp)):
             assert latents.shape == target.shape
-        mse = [np.mean((m.transform(lfp) - target) ** 2) for m in (aligned, alone)]
-        cosine = [np.mean(np.sum(m.transform(lfp) * target, -1)
-                          / np.linalg.norm(m.transform(lfp), axis=-1)
-                          / np.linalg.norm(target, axis=-1)) for m in (aligned, alone)]
+        compared = aligned.transform(lfp)  # what the strategy compares: through the head
+        if head is not None:
+            with torch.no_grad():
+                compared = aligned.net_.criterion_.strategy.projection(
+                    torch.as_tensor(compared)).numpy()
+        mse = [np.mean((latents - target) ** 2) for latents in (compared, alone.transform(lfp))]
+        cosine = [np.mean(np.sum(latents * target, -1) / np.linalg.norm(latents, axis=-1)
+                          / np.linalg.norm(target, axis=-1))
+                  for latents in (compared, alone.transform(lfp))]
         if metric == "mse":
             assert mse[0] < 0.5 * mse[1]
         else:
@@ -143,8 +152,40 @@ def test_a_wider_teacher_is_reached_through_a_learned_projection(recording):
     assert model.teacher_.config_.hidden_size == 16
     projection = model.net_.criterion_.strategy.projection
     assert tuple(projection.weight.shape) == (16, 8)
+    # of the same width: a linear head by default, none with head=None, an MLP with "mlp"
     same = CrossModalEstimator(**TINY).fit(lfp, privileged=spikes)
-    assert same.net_.criterion_.strategy.projection is None
+    assert tuple(same.net_.criterion_.strategy.projection.weight.shape) == (8, 8)
+    bare = CrossModalEstimator(strategy=LatentAlignment(head=None), **TINY).fit(
+        lfp, privileged=spikes)
+    assert bare.net_.criterion_.strategy.projection is None
+    mlp = CrossModalEstimator(strategy=LatentAlignment(head="mlp"), **TINY).fit(
+        lfp, privileged=spikes)
+    assert len(mlp.net_.criterion_.strategy.projection) == 3
+    with pytest.raises(ValueError, match="head must be 'linear', 'mlp' or None"):
+        LatentAlignment(head="deep")
+
+
+def test_a_student_whose_signal_the_teacher_cannot_explain_does_not_collapse():
+    """Where the spikes carry nothing of part of the LFP (the LFP's own latents, its tuned part
+    only in band power, late and weak), the distilled student still reconstructs the LFP
+    better than chance and its latents still differ from trial to trial: the head keeps the
+    student's latents its own (without it they collapse toward the teacher's average)."""
+    from sklearn_blend.datasets import make_spikes_lfp
+
+    data = make_spikes_lfp(n_trials=60, n_time=40, n_neurons=13, n_channels=3, lfp_rate=100,
+                           line_freq=None, private_latents=2, coupling="band_power",
+                           tuned_weight=0.1, lfp_lag_ms=100, random_state=0)
+    settings = dict(hidden_size=16, n_layers=1, n_heads=2, ffn_size=32, max_epochs=40,
+                    lr=5e-3, batch_size=8, random_state=0)
+    spread = {}
+    for head in ("linear", None):
+        model = CrossModalEstimator(strategy=LatentAlignment(head=head), **settings).fit(
+            data.lfp, privileged=data.spikes)
+        latents = model.transform(data.lfp)
+        spread[head] = float(latents.std(axis=0).mean() / latents.std().clip(1e-12))
+        if head == "linear":
+            assert min(model.net_.history[:, "valid_recon"]) < 0.9  # chance: 1 (z-scored)
+    assert spread["linear"] > 0.3 and spread["linear"] > spread[None] + 0.1
 
 
 def test_seeded_fits_repeat_and_the_teacher_is_cached(recording):

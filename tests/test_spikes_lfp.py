@@ -199,3 +199,56 @@ def test_degenerate_sizes_still_work():
 def test_bad_arguments_raise_errors_naming_them(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_spikes_lfp(**{**dict(n_trials=2, n_time=5, n_neurons=3, n_channels=2), **kwargs})
+
+
+# ---------------------------------------------------------------- harder LFP (issue: collapse)
+QUIET = dict(n_trials=60, n_time=60, n_neurons=40, n_channels=8, lfp_rate=500, line_freq=None,
+             lfp_noise=0.0, random_state=0)
+
+
+def test_a_lag_delays_the_lfp_and_leaves_the_spikes():
+    plain = make_spikes_lfp(**QUIET)
+    late = make_spikes_lfp(**QUIET, lfp_lag_ms=100)
+    np.testing.assert_array_equal(late.spikes, plain.spikes)
+    shift = 10 * 5  # 10 bins of 5 samples
+    np.testing.assert_allclose(late.lfp[:, shift:], plain.lfp[:, :-shift], atol=1e-3)
+    assert not np.allclose(late.lfp, plain.lfp, atol=1e-3)
+
+
+def _spikes_to_lfp_r2(data):
+    """R2 of a ridge from smoothed spikes to the LFP at the bin rate (trials 0-44 -> 45-59);
+    low, as the LFP is a slow, lagging mixture, but above 0 when the spikes share it."""
+    spikes = gaussian_filter1d(data.spikes.astype(float), 2.5, axis=1)
+    lfp = resample_poly(data.lfp.astype(float), 1, 5, axis=1)
+    model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(
+        spikes[:45].reshape(-1, spikes.shape[-1]), lfp[:45].reshape(-1, lfp.shape[-1]))
+    return r2_score(lfp[45:].reshape(-1, lfp.shape[-1]),
+                    model.predict(spikes[45:].reshape(-1, spikes.shape[-1])))
+
+
+def test_private_latents_are_lfp_the_spikes_cannot_explain():
+    shared = _spikes_to_lfp_r2(make_spikes_lfp(**QUIET))
+    private = _spikes_to_lfp_r2(make_spikes_lfp(**QUIET, private_latents=3))
+    assert shared > 0.1 and private < 0.0
+
+
+def test_band_power_coupling_puts_behavior_in_a_beta_rhythm_not_the_raw_lfp():
+    config = dict(QUIET, n_trials=100, n_time=100)
+    linear = make_spikes_lfp(**config)
+    rhythm = make_spikes_lfp(**config, coupling="band_power")
+    frequency, power = _spectrum(rhythm.lfp, 500)
+    assert _peak_ratio(frequency, power, 20.0) > 5
+    assert _peak_ratio(*_spectrum(linear.lfp, 500), 20.0) < 2
+    # a linear read of the raw LFP finds less velocity than where the coupling is linear
+    assert _velocity_r2(rhythm, 75)["lfp"] < _velocity_r2(linear, 75)["lfp"] - 0.1
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(lfp_lag_ms=-10), ValueError, "lfp_lag_ms"),
+    (dict(tuned_weight=-0.1), ValueError, "tuned_weight"),
+    (dict(private_latents=1.5), TypeError, "private_latents"),
+    (dict(coupling="power"), ValueError, "coupling must be 'linear' or 'band_power'"),
+])
+def test_bad_harder_settings_raise_errors_naming_them(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        make_spikes_lfp(**{**dict(n_trials=2, n_time=5, n_neurons=3, n_channels=2), **kwargs})

@@ -58,6 +58,19 @@ LFP (per session: its own channels, its own mixing)
         ``phi ~ U(0, 2 pi)`` per trial, ``delta_m ~ N(0, 0.1^2)``, ``psi ~ U(0, 2 pi)`` per
         session.
     * ``LFP = 40 uV (signal + lfp_noise noise)``, float32.
+
+Harder LFP (each off by default; the defaults give the recipe above, draw for draw)
+    * ``lfp_lag_ms`` (``L``): the spike-related drive (``ci``, ``p``, ``z_k``) reaches the LFP
+      ``L`` ms late (shifted by ``round(L / bin_size_ms)`` bins, the first bin repeated).
+    * ``tuned_weight``: the weight of the direction-tuned latents in the drive (0.25 above).
+    * ``private_latents`` (``P``): ``P`` latents of the LFP alone, which the spikes do not
+      carry: AR(1) series of time constant 0.2 s, weight 1.0 each through their own spatial
+      profiles, added to the drive before the low-pass (competing with what the spikes share).
+    * ``coupling="band_power"``: the tuned latents reach the LFP only through the power of a
+      20 Hz (beta) rhythm, not linearly: after the low-pass, ``0.5 sum_m e(t) sin(2 pi 20 t +
+      phi_m)`` with envelope ``e = exp(0.5 (u . z_{1..6}) / |u|)`` (``u ~ N(0, 1)``, one per
+      session) normalised to unit mean over the session, through a spatial profile. The
+      linear ``0.25 sum_k c_km z_k`` term is then left out.
 """
 
 from __future__ import annotations
@@ -90,6 +103,8 @@ LFP_CUTOFF = 4.0  # Hz
 PINK_SD, DRIFT_SD, SHARED = 0.5, 0.25, 0.5
 HARMONIC = 0.3
 LFP_SCALE_UV = 40.0
+PRIVATE_TAU, PRIVATE_WEIGHT = 0.2, 1.0  # s, -: the LFP's own latents (private_latents)
+BETA_HZ, BETA_WEIGHT = 20.0, 0.5  # the rhythm of coupling="band_power"
 
 
 # --- task and latents -------------------------------------------------------------------------
@@ -212,20 +227,34 @@ def _spikes(rng, latents, n_neurons, dt):
     return rng.poisson(hz * dt).astype(np.float32), hz
 
 
-def _lfp(rng, latents, hz, n_channels, q, lfp_rate, line_freq, lfp_noise):
+def _lfp(rng, latents, hz, n_channels, q, lfp_rate, line_freq, lfp_noise, harder):
     n_trials, n_time, _ = latents.shape
     population = hz.sum(-1)
     population = (population - population.mean()) / max(population.std(), 1e-12)
+    tuned_weight = harder["tuned_weight"]
+    if harder["coupling"] == "band_power":
+        tuned_weight = 0.0
     drive = (
         LFP_WEIGHTS["ci"] * latents[..., -1:] * _profiles(rng, 1, n_channels)
         + LFP_WEIGHTS["population"] * population[..., None] * _profiles(rng, 1, n_channels)
-        + LFP_WEIGHTS["tuned"] * latents[..., :-1]
+        + tuned_weight * latents[..., :-1]
         @ _profiles(rng, 2 * N_PLANES, n_channels, orthogonal=True)
     )
+    lag = harder["lag_bins"]
+    if lag:  # the spike-related drive arrives late
+        drive = np.concatenate([np.repeat(drive[:, :1], min(lag, n_time), axis=1),
+                                drive[:, : max(n_time - lag, 0)]], axis=1)
+    if harder["private_latents"]:  # what the LFP carries and the spikes do not
+        private = _ar1(rng, (n_trials, n_time, harder["private_latents"]), PRIVATE_TAU,
+                       harder["dt"])
+        drive = drive + PRIVATE_WEIGHT * private @ _profiles(
+            rng, harder["private_latents"], n_channels)
     signal = _upsample(drive, q)
     sos = butter(4, min(LFP_CUTOFF, 0.4 * lfp_rate), fs=lfp_rate, output="sos")
     initial = sosfilt_zi(sos)[:, None, :, None] * signal[None, :, :1, :]  # start at rest
     signal = sosfilt(sos, signal, axis=1, zi=initial)[0]
+    if harder["coupling"] == "band_power":
+        signal = signal + _band_power_coupling(rng, latents, n_channels, q, lfp_rate, lag)
 
     n_samples = n_time * q
     time = np.arange(n_samples) / lfp_rate
@@ -251,6 +280,23 @@ def _lfp(rng, latents, hz, n_channels, q, lfp_rate, line_freq, lfp_noise):
     return (LFP_SCALE_UV * (signal + lfp_noise * noise)).astype(np.float32)
 
 
+def _band_power_coupling(rng, latents, n_channels, q, lfp_rate, lag):
+    """The tuned latents as the power of a beta rhythm: ``(n_trials, n_samples, n_channels)``."""
+    n_trials, n_time, _ = latents.shape
+    direction = rng.standard_normal(2 * N_PLANES)
+    projection = latents[..., :-1] @ direction / np.linalg.norm(direction)
+    if lag:
+        projection = np.concatenate([np.repeat(projection[:, :1], min(lag, n_time), axis=1),
+                                     projection[:, : max(n_time - lag, 0)]], axis=1)
+    envelope = np.exp(0.5 * projection)
+    envelope = _upsample((envelope / envelope.mean())[..., None], q)  # (n, samples, 1)
+    time = np.arange(n_time * q) / lfp_rate
+    phase = rng.uniform(0, 2 * np.pi, (n_trials, 1, 1))
+    frequency = min(BETA_HZ, 0.4 * lfp_rate)
+    rhythm = np.sin(2 * np.pi * frequency * time[None, :, None] + phase)
+    return BETA_WEIGHT * envelope * rhythm * _profiles(rng, 1, n_channels)
+
+
 # --- public -----------------------------------------------------------------------------------
 
 def _per_session(value, name, n_sessions):
@@ -264,13 +310,15 @@ def _per_session(value, name, n_sessions):
 
 
 def _describe(n_trials, n_time, n_neurons, n_channels, bin_size_ms, lfp_rate, q, line_freq,
-              lfp_noise):
+              lfp_noise, harder):
     line = "none" if line_freq is None else f"{line_freq:g} Hz"
+    settings = (f"lag {harder['lag_bins']} bins, tuned weight {harder['tuned_weight']:g}, "
+                f"private latents {harder['private_latents']}, coupling {harder['coupling']}")
     return (
         "Simulated spikes, LFP and hand velocity (sklearn_blend.datasets.make_spikes_lfp)\n"
         f"{len(n_trials)} session(s); trials {n_trials}; {n_time} bins of {bin_size_ms:g} ms; "
         f"neurons {n_neurons}; LFP channels {n_channels} at {lfp_rate:g} Hz ({q} samples "
-        f"per bin); line noise {line}; lfp_noise {lfp_noise:g}.\n"
+        f"per bin); line noise {line}; lfp_noise {lfp_noise:g}; {settings}.\n"
         "Fields: lfp (uV), spikes (counts per bin), behavior (2-D hand velocity), session, "
         "condition (reach direction 0-7), latents, lfp_rate, bin_size_ms.\n\nRecipe:\n"
         + (__doc__ or "")
@@ -279,6 +327,7 @@ def _describe(n_trials, n_time, n_neurons, n_channels, bin_size_ms, lfp_rate, q,
 
 def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_channels=32,
                     bin_size_ms=10, lfp_rate=1000, line_freq=60.0, lfp_noise=1.0,
+                    lfp_lag_ms=0.0, tuned_weight=0.25, private_latents=0, coupling="linear",
                     random_state=None):
     """Simulate simultaneously recorded spikes, LFP and hand velocity of a reaching task.
 
@@ -313,6 +362,19 @@ def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_c
     lfp_noise : float, default=1.0
         Scale of the LFP's pink noise, drift and line noise (0: the noise-free LFP). Larger
         values widen the gap between the behavior information of spikes and of LFP.
+    lfp_lag_ms : float, default=0.0
+        Delay (ms, rounded to bins) of the spike-related drive of the LFP, on top of the
+        low-pass filter's own lag.
+    tuned_weight : float, default=0.25
+        Weight of the direction-tuned latents in the LFP drive (smaller: a weaker spike-LFP
+        relation about behavior).
+    private_latents : int, default=0
+        Latents of the LFP alone (slow AR(1) series, weight 1.0 each), which the spikes do not
+        carry: a spike teacher cannot explain that part of the LFP.
+    coupling : {"linear", "band_power"}, default="linear"
+        How the tuned latents reach the LFP: linearly (low-passed with the rest), or only
+        through the power envelope of a 20 Hz rhythm (a non-linear coupling that a linear read
+        of the raw LFP cannot see, and band power can).
     random_state : int, RandomState instance or None, default=None
         Seeds everything.
 
@@ -404,6 +466,11 @@ def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_c
                 f"LFP's Nyquist frequency (or None for no line noise); got {line_freq!r}."
             )
     check_number(lfp_noise, "lfp_noise", low=0)
+    check_number(lfp_lag_ms, "lfp_lag_ms", low=0)
+    check_number(tuned_weight, "tuned_weight", low=0)
+    check_number(private_latents, "private_latents", low=0, integer=True)
+    if coupling not in ("linear", "band_power"):
+        raise ValueError(f"coupling must be 'linear' or 'band_power', got {coupling!r}.")
     if not (random_state is None
             or isinstance(random_state, (numbers.Integral, np.random.RandomState))):
         raise TypeError(f"random_state must be None, an int or a numpy RandomState, got "
@@ -412,12 +479,15 @@ def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_c
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31, size=4))
 
     dt = bin_size_ms / 1000.0
+    harder = dict(tuned_weight=float(tuned_weight), coupling=coupling, dt=dt,
+                  lag_bins=int(round(lfp_lag_ms / bin_size_ms)),
+                  private_latents=int(private_latents))
     task = _task(rng)
     sessions = []
     for n, n_neu, n_chan in zip(trials, neurons, channels):
         condition, latents, behavior = _trials(rng, task, n, n_time, dt)
         spikes, hz = _spikes(rng, latents, n_neu, dt)
-        lfp = _lfp(rng, latents, hz, n_chan, q, lfp_rate, line_freq, lfp_noise)
+        lfp = _lfp(rng, latents, hz, n_chan, q, lfp_rate, line_freq, lfp_noise, harder)
         sessions.append((spikes, lfp, behavior, condition, latents))
     spikes, lfp, behavior, condition, latents = (list(field) for field in zip(*sessions))
     if n_sessions == 1:
@@ -439,5 +509,5 @@ def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_c
         lfp_rate=float(lfp_rate),
         bin_size_ms=float(bin_size_ms),
         DESCR=_describe(trials, n_time, neurons, channels, bin_size_ms, lfp_rate, q, line_freq,
-                        lfp_noise),
+                        lfp_noise, harder),
     )

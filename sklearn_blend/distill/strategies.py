@@ -146,31 +146,49 @@ class Correlation(Hard):
 
 @registry.register("strategy")
 class LatentAlignment(Strategy):
-    """Cross-modal distillation: the student's latents per bin pulled to the teacher's.
+    """Cross-modal distillation: the student's latents per bin, through a learned head, pulled
+    to the teacher's.
 
     Both models return latents ``(batch, time, width)`` (the teacher's may come precomputed: an
-    offline teacher, :class:`~sklearn_blend.training.objective.Precomputed`); where the widths
-    differ, a learned linear projection (built in :meth:`setup`, trained with the student) maps
-    the student's to the teacher's width.
+    offline teacher, :class:`~sklearn_blend.training.objective.Precomputed`). The student's
+    latents go through a head built in :meth:`setup` and trained with the student, and the
+    head's output is compared with the teacher's latents. A head keeps the student's latents
+    its own: what the teacher does not carry (say the part of the LFP the spikes know nothing
+    of) can stay in the head's null space, where comparing the latents as they are would pull
+    every latent toward the teacher's and, where the student's signal cannot predict the
+    teacher, toward the teacher's average: the same latents for every trial, an input the model
+    ignores (``benchmarks/crossmodal.py``).
 
     Parameters
     ----------
     metric : {"mse", "cosine"}, default="mse"
         :func:`sklearn_blend.losses.latent_alignment`'s distance.
+    head : {"linear", "mlp"} or None, default="linear"
+        ``"linear"``: a learned linear map from the student's width to the teacher's;
+        ``"mlp"``: linear, GELU, linear; ``None``: the latents compared as they are where the
+        widths match, through a linear map where they differ (sklearn_blend 0.2's alignment).
     """
 
     compares = "latents"
+    HEADS = ("linear", "mlp", None)
 
-    def __init__(self, metric="mse"):
+    def __init__(self, metric="mse", head="linear"):
         super().__init__()
         if metric not in ("mse", "cosine"):
             raise ValueError(f"metric must be 'mse' or 'cosine', got {metric!r}.")
+        if head not in self.HEADS:
+            raise ValueError(f"head must be 'linear', 'mlp' or None, got {head!r}.")
         self.metric = metric
+        self.head = head
         self.projection = None
 
     def setup(self, student, teacher):
-        if student.latent_width != teacher.latent_width:
-            self.projection = nn.Linear(student.latent_width, teacher.latent_width)
+        width_in, width_out = student.latent_width, teacher.latent_width
+        if self.head == "mlp":
+            self.projection = nn.Sequential(nn.Linear(width_in, width_in), nn.GELU(),
+                                            nn.Linear(width_in, width_out))
+        elif self.head == "linear" or width_in != width_out:
+            self.projection = nn.Linear(width_in, width_out)
         return self
 
     def forward(self, student, teacher):

@@ -403,7 +403,9 @@ class CrossModalEstimator(Distiller, _SessionModel):
     @classmethod
     def _upgrade_state(cls, state, version):
         """Format 1 (sklearn_blend 0.1): ``alignment`` ("mse", "cosine" or None) was the
-        strategy, the student read LFP, and ``fit`` took the spikes as ``spikes=``."""
+        strategy, the student read LFP, and ``fit`` took the spikes as ``spikes=``. Formats 1
+        and 2: latent alignment compared the latents without a head where the widths matched
+        (``LatentAlignment(head=None)``)."""
         if version < 2 and "alignment" in state:
             alignment = state.pop("alignment")
             strategies = {"mse": "latent", None: None,
@@ -417,7 +419,23 @@ class CrossModalEstimator(Distiller, _SessionModel):
                 fit = request["requests"].get("fit")
                 if type(fit) is dict and type(fit.get("s")) is dict and "spikes" in fit["s"]:
                     fit["s"]["privileged"] = fit["s"].pop("spikes")
+        if version < 3:  # latent alignment had no head where the widths matched
+            state = dict(state, strategy=cls._headless(state.get("strategy")))
         return state
+
+    @staticmethod
+    def _headless(node):
+        """A format-2 strategy node: latent alignment given ``head=None`` (its 0.2 form)."""
+        latent = "sklearn_blend:LatentAlignment"
+        if node == "latent" or (type(node) is dict and node.get("t") == "registered_strategy"
+                                and node.get("cls") == latent):
+            return {"t": "strategy", "cls": latent,
+                    "params": {"t": "dict", "s": {"metric": "mse", "head": None}}}
+        if (type(node) is dict and node.get("t") == "strategy" and node.get("cls") == latent
+                and type(node.get("params")) is dict and type(node["params"].get("s")) is dict):
+            node = dict(node, params=dict(node["params"],
+                                          s={"head": None, **node["params"]["s"]}))
+        return node
 
     def _teacher_modality(self):
         """The modality the teacher reads."""

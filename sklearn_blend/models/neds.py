@@ -21,7 +21,9 @@ pool of the stream's tokens over time (learned weights) mapped to the trial's va
 logits.
 
 Where the official code differs: its behavior input maps are per session too (here they are
-shared, as the behavior variables are the same in every session). As there, queries and keys are
+shared, as the behavior variables are the same in every session), and its input maps are
+``n -> 2n -> softsign -> hidden``, here one linear map unless ``NedsConfig.input_map`` is
+``"softsign"``. As there, queries and keys are
 rotated by their token's bin inside attention (``NedsConfig.rotary``), so a behavior token meets
 the spike token of its own bin at offset zero: with the learned absolute position embedding
 alone, a small NEDS memorised the training trials' behavior instead of reading the same-bin

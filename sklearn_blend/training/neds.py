@@ -231,7 +231,9 @@ class TaskMetrics(Selection):
                      else self.encoding(collected))
             net.history.record(f"valid_{task}", score)
             scores[task] = score
-        net.history.record(self.key, float(np.mean(list(scores.values()))))
+        # a task without a score here (no spikes, no observed behavior) is left out
+        finite = [score for score in scores.values() if np.isfinite(score)]
+        net.history.record(self.key, float(np.mean(finite)) if finite else float("nan"))
 
     def _window(self, values):
         return values[:, : values.shape[1] - self.n_forward]
