@@ -12,6 +12,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn_blend import (BlendEstimator, BlendTeacher, CrossModalEstimator, MaskedAutoencoder,
                            NedsEstimator, NeuronEmbedding, SessionTrials, load)
 from sklearn_blend.datasets import make_cell_types
+from sklearn_blend.distill import LatentAlignment
 from sklearn_blend.estimators.base import TRAINING, ModelEstimator, Parameter, parameters
 from sklearn_blend.modalities import LFP
 
@@ -159,9 +160,10 @@ def test_cross_modal_takes_any_strategy(trials):
         def forward(self, student, teacher):
             return ((student.latents - teacher.latents) ** 2).mean()
 
-    named = CrossModalEstimator(strategy="latent", **SESSIONS).fit(lfp, privileged=spikes)
+    named = CrossModalEstimator(strategy=LatentAlignment(head=None), **SESSIONS).fit(
+        lfp, privileged=spikes)
     own = CrossModalEstimator(strategy=LatentMSE(), **SESSIONS).fit(lfp, privileged=spikes)
-    # the registered latent alignment (MSE, equal widths) is the same term
+    # the registered latent alignment without a head (MSE, equal widths) is the same term
     np.testing.assert_array_equal(own.transform(lfp), named.transform(lfp))
     assert "train_distill" in own.net_.history[-1] and own.net_.criterion_.online is False
 
