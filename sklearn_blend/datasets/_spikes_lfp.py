@@ -241,9 +241,7 @@ def _lfp(rng, latents, hz, n_channels, q, lfp_rate, line_freq, lfp_noise, harder
         @ _profiles(rng, 2 * N_PLANES, n_channels, orthogonal=True)
     )
     lag = harder["lag_bins"]
-    if lag:  # the spike-related drive arrives late
-        drive = np.concatenate([np.repeat(drive[:, :1], min(lag, n_time), axis=1),
-                                drive[:, : max(n_time - lag, 0)]], axis=1)
+    drive = _delayed(drive, lag)  # the spike-related drive arrives late
     if harder["private_latents"]:  # what the LFP carries and the spikes do not
         private = _ar1(rng, (n_trials, n_time, harder["private_latents"]), PRIVATE_TAU,
                        harder["dt"])
@@ -280,14 +278,20 @@ def _lfp(rng, latents, hz, n_channels, q, lfp_rate, line_freq, lfp_noise, harder
     return (LFP_SCALE_UV * (signal + lfp_noise * noise)).astype(np.float32)
 
 
+def _delayed(x, lag):
+    """``x`` shifted ``lag`` steps later along axis 1, its first step repeated in front."""
+    if not lag:
+        return x
+    n_time = x.shape[1]
+    return np.concatenate([np.repeat(x[:, :1], min(lag, n_time), axis=1),
+                           x[:, : max(n_time - lag, 0)]], axis=1)
+
+
 def _band_power_coupling(rng, latents, n_channels, q, lfp_rate, lag):
     """The tuned latents as the power of a beta rhythm: ``(n_trials, n_samples, n_channels)``."""
     n_trials, n_time, _ = latents.shape
     direction = rng.standard_normal(2 * N_PLANES)
-    projection = latents[..., :-1] @ direction / np.linalg.norm(direction)
-    if lag:
-        projection = np.concatenate([np.repeat(projection[:, :1], min(lag, n_time), axis=1),
-                                     projection[:, : max(n_time - lag, 0)]], axis=1)
+    projection = _delayed(latents[..., :-1] @ direction / np.linalg.norm(direction), lag)
     envelope = np.exp(0.5 * projection)
     envelope = _upsample((envelope / envelope.mean())[..., None], q)  # (n, samples, 1)
     time = np.arange(n_time * q) / lfp_rate

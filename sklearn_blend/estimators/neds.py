@@ -760,8 +760,7 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
         rates = np.exp(predictions["spikes"][..., : spikes.shape[2]]).astype(np.float32)
         # the held-in neurons of each bin: a pass in which that bin is hidden in every per-bin
         # stream (the cross-modal scheme; the behavior is hidden everywhere without b)
-        per_bin = np.array([name == "spikes" or name.startswith("behavior")
-                            for name in self.config_.streams])
+        per_bin = np.asarray(self.net_.criterion_.masking.per_bin)
         n_heldin = np.asarray(self.n_neurons_)[slots] - self.n_heldout
         heldin = (np.arange(rates.shape[-1])[None, :] < n_heldin[:, None])[:, None, :]
         for hidden in interleaved_masks(n_time, self.mask_ratio).numpy():

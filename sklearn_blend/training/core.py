@@ -85,6 +85,20 @@ class StopEarly(EarlyStopping):
             raise
 
 
+def validation_batches(net, dataset):
+    """``(inputs, targets)`` of each batch of ``dataset`` (the validation samples) on the net's
+    device, with its model in evaluation mode and no gradients: what a callback that scores
+    the validation samples its own way iterates over. The loader has its own generator
+    (creating an iterator draws a seed from it), so the pass draws nothing from the fit's
+    random generators and a fit follows the same random stream with or without it."""
+    net.module_.eval()
+    loader = DataLoader(dataset, batch_size=net.batch_size, generator=torch.Generator())
+    with torch.inference_mode():
+        for batch, _ in loader:
+            inputs, targets, _ = unpack(to_tensor(batch, device=net.batch_device()))
+            yield inputs, targets
+
+
 class HeldoutLoss(Callback):
     """Records ``valid_heldout`` each epoch: the reconstruction loss of the channels the model
     never reads (NLB's held-out neurons), over the observed bins of the validation samples,
@@ -98,21 +112,15 @@ class HeldoutLoss(Callback):
         name = masking.modality
         modality = net.criterion_.modalities[name]
         total, count = 0.0, 0
-        net.module_.eval()
-        # a loader of its own generator: creating an iterator draws a seed from it
-        loader = DataLoader(dataset_valid, batch_size=net.batch_size,
-                            generator=torch.Generator())
-        with torch.inference_mode():
-            for batch, _ in loader:
-                inputs, targets, _ = unpack(to_tensor(batch, device=net.batch_device()))
-                target = targets[name]
-                n_inputs = inputs[name].shape[-1]
-                n_window = target.shape[1] - masking.n_forward
-                output = run_model(net.module_, inputs, "float32")
-                prediction = output.predictions[name][:, :n_window, n_inputs:]
-                loss = modality.loss(prediction.float(), target[:, :n_window, n_inputs:])
-                total += float(loss) * len(target)
-                count += len(target)
+        for inputs, targets in validation_batches(net, dataset_valid):
+            target = targets[name]
+            n_inputs = inputs[name].shape[-1]
+            n_window = target.shape[1] - masking.n_forward
+            output = run_model(net.module_, inputs, "float32")
+            prediction = output.predictions[name][:, :n_window, n_inputs:]
+            loss = modality.loss(prediction.float(), target[:, :n_window, n_inputs:])
+            total += float(loss) * len(target)
+            count += len(target)
         net.history.record("valid_heldout", total / max(count, 1))
 
 

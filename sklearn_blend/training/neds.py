@@ -23,16 +23,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from skorch.utils import to_tensor
-from torch.utils.data import DataLoader
-
 from .. import metrics, seeding
 from ..masking import SCHEMES, multitask_mask
 from ..modalities import BEHAVIOR, SPIKES, Modality
 from ..models.base import ModelOutput
 from ..models.neds import NEDS
-from .core import Selection
-from .objective import MaskedView, Objective, run_model, unpack
+from .core import Selection, validation_batches
+from .objective import MaskedView, Objective, run_model
 
 
 def label_modality(v):
@@ -201,29 +198,24 @@ class TaskMetrics(Selection):
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
         passes = {task: {} for task in self.tasks}
-        net.module_.eval()
-        loader = DataLoader(dataset_valid, batch_size=net.batch_size,
-                            generator=torch.Generator())
         n_streams = len(self.config.streams)
-        with torch.inference_mode():
-            for batch, _ in loader:
-                inputs, targets, _ = unpack(to_tensor(batch, device=net.batch_device()))
-                n, n_time = inputs["spikes"].shape[:2]
-                for task, collected in passes.items():
-                    mask = torch.zeros(n, n_time, n_streams, dtype=torch.bool,
-                                       device=inputs["spikes"].device)
-                    if task == "decoding":
-                        mask[..., 1:] = True
-                    else:
-                        mask[..., 0] = True
-                    view = net.criterion_.masking(dict(inputs, token_mask=mask), {}, {},
-                                                  training=False)
-                    output = run_model(net.module_, view.inputs, "float32")
-                    collected.setdefault("session", []).append(inputs["session"].cpu())
-                    for name, value in output.predictions.items():
-                        collected.setdefault(name, []).append(value.float().cpu())
-                        collected.setdefault(f"target.{name}", []).append(
-                            targets[name].float().cpu())
+        for inputs, targets in validation_batches(net, dataset_valid):
+            n, n_time = inputs["spikes"].shape[:2]
+            for task, collected in passes.items():
+                mask = torch.zeros(n, n_time, n_streams, dtype=torch.bool,
+                                   device=inputs["spikes"].device)
+                if task == "decoding":
+                    mask[..., 1:] = True
+                else:
+                    mask[..., 0] = True
+                view = net.criterion_.masking(dict(inputs, token_mask=mask), {}, {},
+                                              training=False)
+                output = run_model(net.module_, view.inputs, "float32")
+                collected.setdefault("session", []).append(inputs["session"].cpu())
+                for name, value in output.predictions.items():
+                    collected.setdefault(name, []).append(value.float().cpu())
+                    collected.setdefault(f"target.{name}", []).append(
+                        targets[name].float().cpu())
         scores = {}
         for task, collected in passes.items():
             collected = {name: torch.cat(parts).numpy() for name, parts in collected.items()}
