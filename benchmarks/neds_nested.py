@@ -145,6 +145,40 @@ def summarize(results):
     return "\n".join(lines)
 
 
+def merge(paths, out, inner):
+    """Write ``out``'s table from the rows of the CSVs ``paths`` (a (method, fold, seed) row
+    given twice is refused)."""
+    results = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+    repeated = results[results.duplicated(ROW_KEY, keep=False)]
+    if len(repeated):
+        raise SystemExit(f"--merge: rows {repeated[ROW_KEY].drop_duplicates().values.tolist()} "
+                         "are in more than one file")
+    header = (describe(results, inner, False)
+              + f"{results.seconds.sum() / 3600:.1f} h of fitting on one core each (runs side by "
+              f"side on {os.cpu_count()} cores); command `python benchmarks/neds_nested.py`, run "
+              "per seed (`--seeds S --out ...`) and combined with `--merge "
+              + " ".join(os.path.basename(str(p)) for p in paths) + "`.")
+    write(out, header, results)
+    return results
+
+
+def describe(results, inner, quick):
+    """The start of a table's header: the protocol and the pairs per method."""
+    pairs = results.groupby("method").apply(len).to_dict()
+    return (f"MC_Maze_Small, NEDS ({NEDS_PARAMS}, monitor='task') by nested selection: outer "
+            f"5-fold, inner {inner}-fold, 4 settings each ({GRID}), selected by the inner task "
+            f"score{' (quick)' if quick else ''}; (fold, seed) pairs per method {pairs}; ")
+
+
+def write(out, header, results):
+    """Print ``header`` and the summary; write ``out.csv`` and ``out.md``."""
+    text = summarize(results)
+    print(header, "", text, sep="\n", flush=True)
+    results.to_csv(f"{out}.csv", index=False)
+    with open(f"{out}.md", "w") as handle:
+        handle.write(f"{header}\n\n{text}\n")
+
+
 def main(argv=None):
     from sklearn.model_selection import KFold
 
@@ -157,7 +191,12 @@ def main(argv=None):
     parser.add_argument("--append", action="store_true",
                         help="add this run's rows to those already in --out's CSV")
     parser.add_argument("--out", default=str(RESULTS / "neds_nested"))
+    parser.add_argument("--merge", nargs="+", metavar="CSV",
+                        help="only combine the rows of runs written to other --out files (say "
+                             "one per seed, run side by side) into --out's table")
     args = parser.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.out, args.inner)
     from nlb_nested import GRIDS
 
     check_equal_budget({**GRIDS, "neds": GRID})
@@ -177,19 +216,11 @@ def main(argv=None):
                                  f"{args.out}.csv; leave that (seed, fold) out")
             rows = run(seed, fold, splits, methods, args.inner, params, args.quick)
             results = pd.concat([results, pd.DataFrame(rows)], ignore_index=True)
-            pairs = results.groupby("method").apply(len).to_dict()
-            header = (f"MC_Maze_Small, NEDS ({NEDS_PARAMS}, monitor='task') by nested selection: "
-                      f"outer 5-fold, inner {args.inner}-fold, 4 settings each ({GRID}), "
-                      f"selected by the inner task score{' (quick)' if args.quick else ''}; "
-                      f"(fold, seed) pairs per method {pairs}; wall time of this run "
-                      f"{(time.perf_counter() - start) / 60:.0f} min on {os.cpu_count()} "
-                      "cores; command `python benchmarks/neds_nested.py` (continued with "
-                      "`--seeds S --folds F ... --append`).")
-            text = summarize(results)
-            print(header, "", text, sep="\n", flush=True)
-            results.to_csv(f"{args.out}.csv", index=False)
-            with open(f"{args.out}.md", "w") as handle:
-                handle.write(f"{header}\n\n{text}\n")
+            header = (describe(results, args.inner, args.quick)
+                      + f"wall time of this run {(time.perf_counter() - start) / 60:.0f} min on "
+                      f"{os.cpu_count()} cores; command `python benchmarks/neds_nested.py` "
+                      "(continued with `--seeds S --folds F ... --append`).")
+            write(args.out, header, results)
 
 
 if __name__ == "__main__":

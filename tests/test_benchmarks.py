@@ -270,3 +270,108 @@ def test_neds_nested_pairs_the_multi_task_model_with_the_single_task_ones(load_b
     from sklearn_blend.model_selection import check_equal_budget
 
     assert check_equal_budget({**sys.modules["nlb_nested"].GRIDS, "neds": nested.GRID}) == 4
+
+
+@pytest.fixture
+def crossmodal(load_benchmark):
+    return load_benchmark("crossmodal")
+
+
+def test_crossmodal_selection_uses_training_trials_and_an_equal_budget(crossmodal):
+    from sklearn_blend.model_selection import check_equal_budget
+
+    assert check_equal_budget(crossmodal.GRIDS) == 2
+    data = crossmodal.Data(seed=1, quick=True, simulator="default", n_inner=2)
+    for s in range(crossmodal.N_SESSIONS):
+        train, test = data.splits[s]
+        assert not set(train) & set(test) and len(train) + len(test) == 60
+        for fitting, held in data.inner[s]:  # inner folds partition the training trials
+            assert sorted(np.r_[fitting, held]) == sorted(train)
+        assert data.lfp[s].shape == (60, 100, crossmodal.CHANNELS)
+    # the setting with the best mean held-out score over the folds wins
+    scores = {0.2: [0.1, 0.5], 0.4: [0.3, 0.4]}
+    setting, score = crossmodal.select(
+        lambda setting, fitting: setting["dropout"],
+        lambda dropout, fitting, held: scores[dropout][held], {"dropout": [0.2, 0.4]},
+        [(None, 0), (None, 1)])
+    assert setting == {"dropout": 0.4} and score == pytest.approx(0.35)
+
+
+def test_crossmodal_band_power_has_one_window_per_bin_centred_on_it(crossmodal):
+    t = np.arange(2000) / 1000.0
+    burst = np.where((t >= 0.4) & (t < 0.6), np.sin(2 * np.pi * 20 * t), 0.0)  # trial 0 only
+    noise = 0.01 * np.random.default_rng(0).standard_normal((2000, 2))
+    raw = (burst[:, None] + noise).reshape(2, 1000, 2)
+    power = crossmodal.band_power(raw, 1000.0, 100, 0.25)
+    # at 250 Hz (2.5 samples per 10-ms bin) the recording is resampled up first
+    slow = crossmodal.band_power(raw[:, ::4], 250.0, 100, 0.25)
+    assert slow.shape == power.shape and 45 <= np.argmax(slow[0, :, 2]) <= 55
+    assert power.shape == (2, 100, 2 * len(crossmodal.BANDS))
+    beta = power[0, :, 2]  # channel 0, 14-30 Hz
+    assert 45 <= np.argmax(beta) <= 55  # the window centred on the burst's middle bin
+    assert beta[50] > beta[5] + 2 and beta[50] > power[1, 50, 2] + 2
+
+
+def test_a_behavior_teacher_trains_the_student_transformer_on_behavior(crossmodal):
+    from sklearn_blend import CrossModalEstimator, SessionTrials
+    from sklearn_blend.modalities import LFP
+
+    rng = np.random.default_rng(0)
+    velocity = rng.standard_normal((40, 10, 2)).astype(np.float32)
+    lfp = velocity @ rng.standard_normal((2, 6)) + 0.1 * rng.standard_normal((40, 10, 6))
+    behavior = SessionTrials([3 * velocity + 5], modality=LFP)
+    teacher = crossmodal.BehaviorTeacher().fit(behavior)
+    X = SessionTrials([lfp], modality=LFP)
+    standardised = teacher.transform(behavior)  # the training trials' mean and s.d.
+    np.testing.assert_allclose(standardised.mean((0, 1)), 0, atol=1e-5)
+    np.testing.assert_allclose(standardised.std((0, 1)), 1, atol=1e-4)
+    model = CrossModalEstimator(teacher=teacher, alpha=0.0, hidden_size=8, n_layers=1,
+                                ffn_size=16, max_epochs=2, random_state=0)
+    model.fit(X, privileged=behavior)
+    assert model.teacher_ is teacher and model.transform(lfp, session=0).shape == (40, 10, 8)
+
+
+def test_neds_nested_merges_runs_of_separate_seeds_and_refuses_a_row_twice(load_benchmark,
+                                                                           monkeypatch,
+                                                                           tmp_path):
+    import pandas as pd
+
+    monkeypatch.setitem(sys.modules, "neds_mc_maze_small", load_benchmark("neds_mc_maze_small"))
+    nested = load_benchmark("neds_nested")
+    paths = []
+    for seed in (0, 1):
+        rows = [dict(method=method, fold=fold, seed=seed, params=repr({"input_map": "linear"}),
+                     vel_r2=0.3, co_bps=0.1, fp_bps=0.0, enc_bps=0.05, enc_bps_neuron=0.02,
+                     epochs=100, seconds=1800.0)
+                for fold in range(2) for method in nested.METHODS]
+        paths.append(tmp_path / f"seed{seed}.csv")
+        pd.DataFrame(rows).to_csv(paths[-1], index=False)
+    merged = nested.merge(paths, str(tmp_path / "all"), 2)
+    assert len(merged) == 12 and "(fold, seed) pairs per method {'neds': 4" in (
+        tmp_path / "all.md").read_text()
+    assert "6.0 h of fitting" in (tmp_path / "all.md").read_text()
+    with pytest.raises(SystemExit, match="in more than one file"):
+        nested.merge([paths[0], paths[0]], str(tmp_path / "twice"), 2)
+
+
+def test_the_real_recording_is_cut_into_windows_of_binned_spikes_lfp_and_speed(
+        load_benchmark, monkeypatch):
+    monkeypatch.setitem(sys.modules, "crossmodal", load_benchmark("crossmodal"))
+    real = load_benchmark("crossmodal_real")
+    rng = np.random.default_rng(0)
+    seconds = 9.0
+    t = np.arange(int(seconds * 50)) / 50.0
+    xy = np.stack([10 * t, np.zeros_like(t)], axis=1)  # 10 cm/s along x
+    xy[100:105] = np.nan  # untracked frames are interpolated
+    data = dict(spike_times_s=np.array([0.005, 0.015, 2.5, 4.001]),
+                spike_unit_index=np.array([0, 1, 0, 1]),
+                lfp_uV=rng.standard_normal((2, int(seconds * 250))).astype(np.float32),
+                lfp_fs_hz=250.0, pos_xy_cm=xy, pos_fs_hz=50.0)
+    spikes, lfp, speed, raw, rate = real.windows(data)
+    assert spikes.shape == (4, 200, 2) and lfp.shape == (4, 200, 2) and speed.shape == (4, 200, 1)
+    assert raw.shape == (4, 500, 2) and rate == 250.0  # the last second makes no whole window
+    assert spikes[0, 0, 0] == 1 and spikes[0, 1, 1] == 1 and spikes[1, 50, 0] == 1
+    assert spikes[2, 0, 1] == 1 and spikes.sum() == 4
+    np.testing.assert_allclose(speed[1:3], 10.0, rtol=1e-3)  # away from the recording's ends
+    power = real.band_power(raw, rate, 200, 0.5, real.BANDS)
+    assert power.shape == (4, 200, 2 * len(real.BANDS)) and np.isfinite(power).all()

@@ -472,6 +472,46 @@ def test_nwb_loader_applies_a_preprocessor(tmp_path):
         load_nwb_lfp(path, preprocess="zscore")
 
 
+def test_nwb_loader_preprocesses_the_recording_before_cutting_it(tmp_path):
+    path = _write_lfp_nwb(tmp_path / "lfp.nwb")
+    pre = LFPPreprocessor(sfreq=SFREQ, l_freq=2.0, h_freq=40.0, zscore=False)
+    data = load_nwb_lfp(path, preprocess=pre)  # preprocess_on="recording", the default
+    whole = pre.fit_transform(_volts().astype(np.float64))  # the recording, filtered once
+    assert data.lfp.shape == (3, 90, 4) and data.spikes.shape == (3, 90, 2)
+    for k, first in enumerate((50, 150, 270)):
+        np.testing.assert_allclose(data.lfp[k], whole[first:first + 90], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(data.start_times, [0.5, 1.5, 2.7])
+    # each trial filtered on its own rings at its edges (a 2 Hz high-pass: 0.46 s)
+    cut = load_nwb_lfp(path, preprocess=pre, preprocess_on="windows")
+    np.testing.assert_array_equal(cut.spikes, data.spikes)
+    edge = np.abs(cut.lfp[:, :10] - data.lfp[:, :10]).max()
+    middle = np.abs(cut.lfp[:, 40:50] - data.lfp[:, 40:50]).max()
+    assert edge > 10 * middle
+    with pytest.raises(ValueError, match="preprocess_on"):
+        load_nwb_lfp(path, preprocess=pre, preprocess_on="trials")
+
+
+def test_preprocess_and_cut_windows_and_its_errors():
+    from sklearn_blend.lfp import preprocess_and_cut
+
+    recording = np.random.default_rng(0).standard_normal((3001, 2))
+    pre = LFPPreprocessor(sfreq=1000.0, l_freq=None, h_freq=40.0, target_rate=300.0)
+    windows, starts, fitted = preprocess_and_cut(pre, recording, np.array([0, 1001]), 1000)
+    assert windows.shape == (2, 300, 2) and starts.tolist() == [0, 301]  # 300.3 rounded up
+    np.testing.assert_array_equal(windows[1], fitted.transform(recording)[301:601])
+    assert not hasattr(pre, "sfreq_out_")  # cloned
+    with pytest.raises(ValueError, match=r"windows \[1\] .* reach outside"):
+        preprocess_and_cut(pre, recording, np.array([0, 2500]), 1000)
+    last, _, _ = preprocess_and_cut(pre, recording, np.array([2001]), 1000)  # to the end
+    np.testing.assert_array_equal(last[0], fitted.transform(recording)[601:901])
+    with pytest.raises(TypeError, match="starts must be a 1-D array of sample indices"):
+        preprocess_and_cut(pre, recording, np.array([0.5]), 1000)
+    with pytest.raises(ValueError, match=r"recording must be one continuous recording"):
+        preprocess_and_cut(pre, recording[None], np.array([0]), 1000)
+    with pytest.raises(TypeError, match="preprocessor must be an LFPPreprocessor"):
+        preprocess_and_cut("lowpass", recording, np.array([0]), 1000)
+
+
 def test_nwb_loader_errors(tmp_path, monkeypatch):
     path = _write_lfp_nwb(tmp_path / "lfp.nwb", trials=False)
     with pytest.raises(ValueError, match="no trial table.*trials=False"):

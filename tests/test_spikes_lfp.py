@@ -252,3 +252,48 @@ def test_band_power_coupling_puts_behavior_in_a_beta_rhythm_not_the_raw_lfp():
 def test_bad_harder_settings_raise_errors_naming_them(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_spikes_lfp(**{**dict(n_trials=2, n_time=5, n_neurons=3, n_channels=2), **kwargs})
+
+
+# ---------------------------------------------------------------- one probe over days (zero-shot)
+def _zero_shot_r2(data):
+    """R2 of a ridge from session 0's LFP (at the bin rate) to velocity, on session 0's held-out
+    trials and on session 1 read as if it were session 0."""
+    lfp = [resample_poly(a.astype(float), 1, 5, axis=1) for a in data.lfp.arrays]
+    velocity = [data.behavior[data.session == s] for s in (0, 1)]
+    width = lfp[0].shape[-1]
+    model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(lfp[0][:45].reshape(-1, width),
+                                                       velocity[0][:45].reshape(-1, 2))
+
+    def r2(x, v):
+        return r2_score(v.reshape(-1, 2), model.predict(x.reshape(-1, width)))
+
+    return r2(lfp[0][45:], velocity[0][45:]), r2(lfp[1], velocity[1])
+
+
+def test_one_probe_over_sessions_lets_a_model_of_one_session_read_another():
+    config = dict(QUIET, tuned_weight=1.0)
+    own = make_spikes_lfp(2, **config)
+    same = make_spikes_lfp(2, **config, array_drift=0.0)
+    drifted = make_spikes_lfp(2, **config, array_drift=0.5)
+    # the option changes only the later sessions' spatial mixing: every draw is the same
+    for data in (same, drifted):
+        np.testing.assert_array_equal(data.spikes.arrays[1], own.spikes.arrays[1])
+        np.testing.assert_array_equal(data.behavior, own.behavior)
+        np.testing.assert_array_equal(data.lfp.arrays[0], own.lfp.arrays[0])
+        assert not np.allclose(data.lfp.arrays[1], own.lfp.arrays[1])
+    within, across = _zero_shot_r2(same)
+    assert within > 0.5 and across > within - 0.15
+    assert _zero_shot_r2(own)[1] < across - 0.3
+    assert _zero_shot_r2(own)[1] < _zero_shot_r2(drifted)[1] < across
+    assert "one probe, drift 0.5" in drifted.DESCR
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(array_drift=1.5), ValueError, "array_drift"),
+    (dict(array_drift="0.1"), TypeError, "array_drift"),
+    (dict(array_drift=0.1, n_channels=[2, 3]), ValueError, "same n_channels"),
+])
+def test_bad_array_settings_raise_errors_naming_them(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        make_spikes_lfp(2, **{**dict(n_trials=2, n_time=5, n_neurons=3, n_channels=2),
+                              **kwargs})

@@ -110,6 +110,19 @@ def _read(series, start, stop):
     return values * scale + (getattr(series, "offset", 0.0) or 0.0)
 
 
+def _check_rate(preprocess, sfreq, series_path):
+    if not math.isclose(float(preprocess.sfreq), sfreq, rel_tol=1e-6):
+        raise ValueError(
+            f"preprocess has sfreq={preprocess.sfreq!r} Hz but {series_path!r} is sampled "
+            f"at {sfreq:g} Hz; set LFPPreprocessor(sfreq={sfreq:g}, ...)."
+        )
+
+
+def _check_finite(values, series_path, path):
+    if not np.isfinite(values).all():
+        raise ValueError(f"the LFP of {series_path!r} in {path!r} holds NaN or inf values.")
+
+
 def _bin_spikes(units, starts, n_bins, bin_s):
     """Spike counts ``(n_windows, n_bins, n_units)`` in bins of ``bin_s`` from each start."""
     edges = np.round(starts[:, None] + bin_s * np.arange(n_bins + 1)[None, :], 9)
@@ -122,13 +135,14 @@ def _bin_spikes(units, starts, n_bins, bin_s):
 
 
 def load_nwb_lfp(path, *, series=None, trials=True, align_field=None, align_range_ms=None,
-                 segment_s=None, bin_size_ms=10, preprocess=None):
+                 segment_s=None, bin_size_ms=10, preprocess=None, preprocess_on="recording"):
     """Read LFP from an NWB file, cut into its trials or into fixed-length segments.
 
     The LFP is an ``ElectricalSeries``: in ``acquisition``, or in a processing module (the
     usual place is the ``LFP`` container of ``processing/ecephys``). Values are read in the
     series' unit (``data * conversion * channel_conversion + offset``, volts for a conforming
-    file), and only the samples of the windows asked for are read. When the file has a units
+    file); without ``preprocess`` (or with ``preprocess_on="windows"``) only the samples of the
+    windows asked for are read. When the file has a units
     table, the spikes of every unit are counted over the same windows.
 
     Windows:
@@ -168,12 +182,19 @@ def load_nwb_lfp(path, *, series=None, trials=True, align_field=None, align_rang
         Bin width for the spike counts; the bins start at each window's first LFP sample and
         cover its duration rounded down to whole bins.
     preprocess : LFPPreprocessor, optional
-        Applied to the cut LFP (after cutting, so per trial or segment: see its notes on
-        edges). An unfitted one is cloned and fitted on the loaded windows (``fit_transform``:
-        its z-scoring statistics then come from all of them; for a train/test split pass
-        ``None`` and put an :class:`~sklearn_blend.lfp.LFPPreprocessor` in a pipeline); a fitted
-        one only transforms (e.g. one fitted on another file). Its ``sfreq`` must be the
-        file's rate. ``None``: the LFP as stored.
+        Applied to the LFP (see ``preprocess_on``). An unfitted one is cloned and fitted
+        (``fit_transform``: its z-scoring statistics then come from the whole recording, or
+        from all the windows; for a train/test split give it ``zscore=False`` and scale with
+        the training trials, e.g. in the model); a fitted one only transforms (e.g. one fitted
+        on another file). Its ``sfreq`` must be the file's rate. ``None``: the LFP as stored.
+    preprocess_on : {"recording", "windows"}, default="recording"
+        ``"recording"``: the whole series is read and preprocessed as one continuous signal,
+        then the windows are cut from the result
+        (:func:`~sklearn_blend.lfp.preprocess_and_cut`), so filter edges fall only at the
+        recording's ends; each window starts at the first output sample at or after its
+        nominal start, and ``start_times`` and the spike bins follow it. ``"windows"``: only
+        the windows are read and each is preprocessed on its own (less memory for a long
+        recording, but every window has two filter edges: see the preprocessor's notes).
 
     Returns
     -------
@@ -202,7 +223,7 @@ def load_nwb_lfp(path, *, series=None, trials=True, align_field=None, align_rang
     >>> pre = LFPPreprocessor(sfreq=1000.0, l_freq=None, h_freq=40.0, target_rate=100.0)
     >>> data = load_nwb_lfp("session.nwb", bin_size_ms=10, preprocess=pre)  # doctest: +SKIP
     """
-    from ..lfp import LFPPreprocessor
+    from ..lfp import LFPPreprocessor, preprocess_and_cut
 
     check_in(trials, "trials", (True, False))
     check_number(bin_size_ms, "bin_size_ms", low=0, low_open=True)
@@ -225,6 +246,7 @@ def load_nwb_lfp(path, *, series=None, trials=True, align_field=None, align_rang
         raise TypeError(
             f"preprocess must be an LFPPreprocessor or None, got {type(preprocess).__name__}."
         )
+    check_in(preprocess_on, "preprocess_on", ("recording", "windows"))
     align_field = "start_time" if align_field is None else align_field
 
     with open_nwb(path, "load_nwb_lfp") as io:
@@ -298,11 +320,22 @@ def load_nwb_lfp(path, *, series=None, trials=True, align_field=None, align_rang
                     )
                 first = n_samples * np.arange(n_total // n_samples)
 
+        t0 = (lfp_series.starting_time or 0.0) if timestamps is None else timestamps[0]
         if timestamps is None:
-            times_first = (lfp_series.starting_time or 0.0) + first / sfreq
+            times_first = t0 + first / sfreq
         else:
             times_first = timestamps[first]
-        if not trials and segment_s is None:
+        duration_s = n_samples / sfreq
+        on_recording = preprocess is not None and preprocess_on == "recording"
+        if on_recording:  # the continuous recording first, then the windows
+            _check_rate(preprocess, sfreq, series_path)
+            whole = _read(lfp_series, 0, n_total)
+            _check_finite(whole, series_path, path)
+            lfp, starts_out, fitted = preprocess_and_cut(preprocess, whole, first, n_samples)
+            out_rate = fitted.sfreq_out_
+            times_first = t0 + starts_out / out_rate
+            duration_s = lfp.shape[1] / out_rate
+        elif not trials and segment_s is None:
             lfp = _read(lfp_series, 0, n_total)[None]
         elif not trials:
             lfp = _read(lfp_series, 0, len(first) * n_samples).reshape(
@@ -315,24 +348,20 @@ def load_nwb_lfp(path, *, series=None, trials=True, align_field=None, align_rang
         units = nwbfile.units
         if units is not None and len(units) > 0:
             bin_s = bin_size_ms / 1000.0
-            n_bins = int(math.floor(round(n_samples / sfreq / bin_s, 6)))
+            n_bins = int(math.floor(round(duration_s / bin_s, 6)))
             if n_bins < 1:
                 raise ValueError(
                     f"bin_size_ms={bin_size_ms!r} is longer than the windows "
-                    f"({n_samples / sfreq * 1000:g} ms); use a smaller bin."
+                    f"({duration_s * 1000:g} ms); use a smaller bin."
                 )
             spikes = _bin_spikes(units, times_first, n_bins, bin_s)
             unit_ids = np.asarray(units.id[:])
 
-    if not np.isfinite(lfp).all():
-        raise ValueError(f"the LFP of {series_path!r} in {path!r} holds NaN or inf values.")
-    fitted = None
-    if preprocess is not None:
-        if not math.isclose(float(preprocess.sfreq), sfreq, rel_tol=1e-6):
-            raise ValueError(
-                f"preprocess has sfreq={preprocess.sfreq!r} Hz but {series_path!r} is sampled "
-                f"at {sfreq:g} Hz; set LFPPreprocessor(sfreq={sfreq:g}, ...)."
-            )
+    if on_recording:
+        pass
+    elif preprocess is not None:
+        _check_finite(lfp, series_path, path)
+        _check_rate(preprocess, sfreq, series_path)
         if hasattr(preprocess, "sfreq_out_"):
             fitted = preprocess
             lfp = fitted.transform(lfp)
@@ -343,6 +372,8 @@ def load_nwb_lfp(path, *, series=None, trials=True, align_field=None, align_rang
             lfp = fitted.fit_transform(lfp)
         out_rate = fitted.sfreq_out_
     else:
+        fitted = None
+        _check_finite(lfp, series_path, path)
         check_float32_range(lfp, f"the LFP of {series_path!r}", "values")
         lfp = lfp.astype(np.float32)
         out_rate = sfreq

@@ -71,6 +71,10 @@ Harder LFP (each off by default; the defaults give the recipe above, draw for dr
       phi_m)`` with envelope ``e = exp(0.5 (u . z_{1..6}) / |u|)`` (``u ~ N(0, 1)``, one per
       session) normalised to unit mean over the session, through a spatial profile. The
       linear ``0.25 sum_k c_km z_k`` term is then left out.
+    * ``array_drift`` (``d``): every session records the same probe; every spatial profile of
+      a later session is ``sqrt(1 - d^2) P_1 + d P_s`` at unit root mean square, with ``P_1``
+      the profile drawn at the same place in the first session and ``P_s`` the session's own
+      draw (drawn as without the option, so the other draws are unchanged).
 """
 
 from __future__ import annotations
@@ -178,14 +182,42 @@ def _trials(rng, task, n_trials, n_time, dt):
 
 # --- one session's recordings -----------------------------------------------------------------
 
-def _profiles(rng, n_profiles, n_channels, *, orthogonal=False):
-    """Smooth spatial profiles ``(n_profiles, n_channels)`` of unit root mean square."""
+def _unit_rms(x):
+    rms = np.sqrt((x**2).mean(1, keepdims=True))
+    return x / np.where(rms > 0, rms, 1.0)
+
+
+def _profiles(rng, n_profiles, n_channels, *, orthogonal=False, array=None):
+    """Smooth spatial profiles ``(n_profiles, n_channels)`` of unit root mean square.
+
+    ``array`` (an :class:`_Array`, or ``None`` for a session of its own channels) makes them
+    the profiles of a probe that earlier sessions recorded with, drifted; the draws are the
+    same either way."""
     raw = rng.standard_normal((n_profiles, n_channels))
     smooth = gaussian_filter1d(raw, max(1.0, n_channels / 8), axis=1, mode="nearest")
     if orthogonal and n_profiles <= n_channels:
         smooth = np.linalg.qr(smooth.T)[0].T
-    rms = np.sqrt((smooth**2).mean(1, keepdims=True))
-    return smooth / np.where(rms > 0, rms, 1.0)
+    smooth = _unit_rms(smooth)
+    return smooth if array is None else array.place(smooth)
+
+
+class _Array:
+    """One probe recorded in every session (``array_drift``): the first session's spatial
+    profiles, in the order they are drawn, and each later session's as
+    ``sqrt(1 - d^2) first + d own`` (``d`` the drift), at unit root mean square."""
+
+    def __init__(self, drift):
+        self.drift, self.first, self.position = drift, [], 0
+
+    def next_session(self):
+        self.position = 0
+
+    def place(self, own):
+        if self.position == len(self.first):  # the first session: the probe's profiles
+            self.first.append(own)
+        first = self.first[self.position]
+        self.position += 1
+        return _unit_rms(np.sqrt(1 - self.drift**2) * first + self.drift * own)
 
 
 def _pink(rng, n_trials, n_samples, n_series):
@@ -201,9 +233,9 @@ def _pink(rng, n_trials, n_samples, n_series):
     return noise / sd if sd > 0 else noise
 
 
-def _shared_and_private(rng, shared_sources, private, n_channels):
+def _shared_and_private(rng, shared_sources, private, n_channels, array=None):
     """``SHARED`` of the variance from sources with spatial profiles, the rest private."""
-    profiles = _profiles(rng, shared_sources.shape[-1], n_channels)
+    profiles = _profiles(rng, shared_sources.shape[-1], n_channels, array=array)
     shared = shared_sources @ profiles / np.sqrt(shared_sources.shape[-1])
     return np.sqrt(SHARED) * shared + np.sqrt(1 - SHARED) * private
 
@@ -227,7 +259,7 @@ def _spikes(rng, latents, n_neurons, dt):
     return rng.poisson(hz * dt).astype(np.float32), hz
 
 
-def _lfp(rng, latents, hz, n_channels, q, lfp_rate, line_freq, lfp_noise, harder):
+def _lfp(rng, latents, hz, n_channels, q, lfp_rate, line_freq, lfp_noise, harder, array):
     n_trials, n_time, _ = latents.shape
     population = hz.sum(-1)
     population = (population - population.mean()) / max(population.std(), 1e-12)
@@ -235,10 +267,11 @@ def _lfp(rng, latents, hz, n_channels, q, lfp_rate, line_freq, lfp_noise, harder
     if harder["coupling"] == "band_power":
         tuned_weight = 0.0
     drive = (
-        LFP_WEIGHTS["ci"] * latents[..., -1:] * _profiles(rng, 1, n_channels)
-        + LFP_WEIGHTS["population"] * population[..., None] * _profiles(rng, 1, n_channels)
+        LFP_WEIGHTS["ci"] * latents[..., -1:] * _profiles(rng, 1, n_channels, array=array)
+        + LFP_WEIGHTS["population"] * population[..., None]
+        * _profiles(rng, 1, n_channels, array=array)
         + tuned_weight * latents[..., :-1]
-        @ _profiles(rng, 2 * N_PLANES, n_channels, orthogonal=True)
+        @ _profiles(rng, 2 * N_PLANES, n_channels, orthogonal=True, array=array)
     )
     lag = harder["lag_bins"]
     drive = _delayed(drive, lag)  # the spike-related drive arrives late
@@ -246,23 +279,25 @@ def _lfp(rng, latents, hz, n_channels, q, lfp_rate, line_freq, lfp_noise, harder
         private = _ar1(rng, (n_trials, n_time, harder["private_latents"]), PRIVATE_TAU,
                        harder["dt"])
         drive = drive + PRIVATE_WEIGHT * private @ _profiles(
-            rng, harder["private_latents"], n_channels)
+            rng, harder["private_latents"], n_channels, array=array)
     signal = _upsample(drive, q)
     sos = butter(4, min(LFP_CUTOFF, 0.4 * lfp_rate), fs=lfp_rate, output="sos")
     initial = sosfilt_zi(sos)[:, None, :, None] * signal[None, :, :1, :]  # start at rest
     signal = sosfilt(sos, signal, axis=1, zi=initial)[0]
     if harder["coupling"] == "band_power":
-        signal = signal + _band_power_coupling(rng, latents, n_channels, q, lfp_rate, lag)
+        signal = signal + _band_power_coupling(rng, latents, n_channels, q, lfp_rate, lag,
+                                               array)
 
     n_samples = n_time * q
     time = np.arange(n_samples) / lfp_rate
     pink = _shared_and_private(rng, _pink(rng, n_trials, n_samples, 2),
-                               _pink(rng, n_trials, n_samples, n_channels), n_channels)
+                               _pink(rng, n_trials, n_samples, n_channels), n_channels, array)
     walk = np.cumsum(rng.standard_normal((n_trials, 2 + n_channels)), axis=0) / np.sqrt(n_trials)
     slope = rng.standard_normal((n_trials, 2 + n_channels))
     ramp = (time / max(time[-1], 1.0 / lfp_rate) - 0.5)[None, :, None]
-    drift = (_shared_and_private(rng, walk[:, :2], walk[:, 2:], n_channels)[:, None, :]
-             + _shared_and_private(rng, slope[:, :2], slope[:, 2:], n_channels)[:, None, :]
+    drift = (_shared_and_private(rng, walk[:, :2], walk[:, 2:], n_channels, array)[:, None, :]
+             + _shared_and_private(rng, slope[:, :2], slope[:, 2:], n_channels,
+                                   array)[:, None, :]
              * ramp)
     noise = PINK_SD * pink + DRIFT_SD * drift
     if line_freq is not None:
@@ -287,7 +322,8 @@ def _delayed(x, lag):
                            x[:, : max(n_time - lag, 0)]], axis=1)
 
 
-def _band_power_coupling(rng, latents, n_channels, q, lfp_rate, lag):
+def _band_power_coupling(rng, latents, n_channels, q, lfp_rate, lag,
+                                               array):
     """The tuned latents as the power of a beta rhythm: ``(n_trials, n_samples, n_channels)``."""
     n_trials, n_time, _ = latents.shape
     direction = rng.standard_normal(2 * N_PLANES)
@@ -298,7 +334,7 @@ def _band_power_coupling(rng, latents, n_channels, q, lfp_rate, lag):
     phase = rng.uniform(0, 2 * np.pi, (n_trials, 1, 1))
     frequency = min(BETA_HZ, 0.4 * lfp_rate)
     rhythm = np.sin(2 * np.pi * frequency * time[None, :, None] + phase)
-    return BETA_WEIGHT * envelope * rhythm * _profiles(rng, 1, n_channels)
+    return BETA_WEIGHT * envelope * rhythm * _profiles(rng, 1, n_channels, array=array)
 
 
 # --- public -----------------------------------------------------------------------------------
@@ -317,7 +353,9 @@ def _describe(n_trials, n_time, n_neurons, n_channels, bin_size_ms, lfp_rate, q,
               lfp_noise, harder):
     line = "none" if line_freq is None else f"{line_freq:g} Hz"
     settings = (f"lag {harder['lag_bins']} bins, tuned weight {harder['tuned_weight']:g}, "
-                f"private latents {harder['private_latents']}, coupling {harder['coupling']}")
+                f"private latents {harder['private_latents']}, coupling {harder['coupling']}, "
+                + ("each session its own channels" if harder["array_drift"] is None
+                   else f"one probe, drift {harder['array_drift']:g}"))
     return (
         "Simulated spikes, LFP and hand velocity (sklearn_blend.datasets.make_spikes_lfp)\n"
         f"{len(n_trials)} session(s); trials {n_trials}; {n_time} bins of {bin_size_ms:g} ms; "
@@ -332,7 +370,7 @@ def _describe(n_trials, n_time, n_neurons, n_channels, bin_size_ms, lfp_rate, q,
 def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_channels=32,
                     bin_size_ms=10, lfp_rate=1000, line_freq=60.0, lfp_noise=1.0,
                     lfp_lag_ms=0.0, tuned_weight=0.25, private_latents=0, coupling="linear",
-                    random_state=None):
+                    array_drift=None, random_state=None):
     """Simulate simultaneously recorded spikes, LFP and hand velocity of a reaching task.
 
     Every session records the same task (shared latent dynamics and velocity readout) with its
@@ -379,6 +417,13 @@ def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_c
         How the tuned latents reach the LFP: linearly (low-passed with the rest), or only
         through the power envelope of a 20 Hz rhythm (a non-linear coupling that a linear read
         of the raw LFP cannot see, and band power can).
+    array_drift : float in [0, 1] or None, default=None
+        ``None``: every session records its own channels (own spatial mixing). A number: every
+        session records the same probe (give every session the same ``n_channels``), as
+        chronic recordings over days do, each later session's spatial profiles being
+        ``sqrt(1 - d^2)`` times the first session's plus ``d`` times its own (0: the same
+        channels every day). A model fitted on one session can then read another as if it
+        were that one (zero-shot).
     random_state : int, RandomState instance or None, default=None
         Seeds everything.
 
@@ -475,6 +520,13 @@ def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_c
     check_number(private_latents, "private_latents", low=0, integer=True)
     if coupling not in ("linear", "band_power"):
         raise ValueError(f"coupling must be 'linear' or 'band_power', got {coupling!r}.")
+    array = None
+    if array_drift is not None:
+        check_number(array_drift, "array_drift", low=0, high=1)
+        if len(set(channels)) > 1:
+            raise ValueError(f"array_drift={array_drift!r} records one probe in every session, "
+                             f"so every session needs the same n_channels; got {channels}.")
+        array = _Array(float(array_drift))
     if not (random_state is None
             or isinstance(random_state, (numbers.Integral, np.random.RandomState))):
         raise TypeError(f"random_state must be None, an int or a numpy RandomState, got "
@@ -485,13 +537,16 @@ def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_c
     dt = bin_size_ms / 1000.0
     harder = dict(tuned_weight=float(tuned_weight), coupling=coupling, dt=dt,
                   lag_bins=int(round(lfp_lag_ms / bin_size_ms)),
-                  private_latents=int(private_latents))
+                  private_latents=int(private_latents),
+                  array_drift=None if array is None else array.drift)
     task = _task(rng)
     sessions = []
     for n, n_neu, n_chan in zip(trials, neurons, channels):
         condition, latents, behavior = _trials(rng, task, n, n_time, dt)
         spikes, hz = _spikes(rng, latents, n_neu, dt)
-        lfp = _lfp(rng, latents, hz, n_chan, q, lfp_rate, line_freq, lfp_noise, harder)
+        if array is not None:
+            array.next_session()
+        lfp = _lfp(rng, latents, hz, n_chan, q, lfp_rate, line_freq, lfp_noise, harder, array)
         sessions.append((spikes, lfp, behavior, condition, latents))
     spikes, lfp, behavior, condition, latents = (list(field) for field in zip(*sessions))
     if n_sessions == 1:
