@@ -206,6 +206,8 @@ def summarize(results):
     lines += ["", "Paired differences (mean +- sd over (fold, seed) pairs, wins/pairs, Wilcoxon "
               "p; optimistic, a fold's seeds share their trials):", ""]
     for baseline in (MULTI, TRANSFORMER, BAND, MLP):
+        if not {DISTILLED, baseline} <= set(results.method):
+            continue
         d = paired_differences(results, DISTILLED, baseline, "r2")
         if d["n"]:
             lines.append(f"- {DISTILLED} - {baseline}: {d['mean']:+.3f} +- {d['sd']:.3f} "
@@ -218,12 +220,24 @@ def main(argv=None):
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--axona", help="folder of the Axona session 83812141")
     source.add_argument("--npz", help="the recording as arrays (see the module docstring)")
+    source.add_argument("--merge", nargs="+", metavar="CSV",
+                        help="only combine the rows of runs (say of different seeds) into "
+                             "--out's table")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--folds", type=int, nargs="+", default=list(range(N_FOLDS)))
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="1 fold, 1 seed, 3 epochs")
     parser.add_argument("--out", default=str(RESULTS / "crossmodal_real"))
     args = parser.parse_args(argv)
+    if args.merge:
+        results = pd.concat([pd.read_csv(path) for path in args.merge], ignore_index=True)
+        if results.duplicated(["method", "fold", "seed"]).any():
+            raise SystemExit("--merge: a (method, fold, seed) row is in more than one file")
+        first = open(args.merge[0].removesuffix(".csv") + ".md").readline().split(" x seeds")[0]
+        header = (f"{first} x seeds {sorted(set(results.seed))}, merged; command `python "
+                  "benchmarks/crossmodal_real.py --axona PATH --seeds S --out ...` per run, "
+                  "then `--merge " + " ".join(os.path.basename(p) for p in args.merge) + "`.")
+        return write_results(args.out, header, summarize(results), results)
     from joblib import Parallel, delayed
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")

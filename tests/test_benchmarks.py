@@ -375,3 +375,25 @@ def test_the_real_recording_is_cut_into_windows_of_binned_spikes_lfp_and_speed(
     np.testing.assert_allclose(speed[1:3], 10.0, rtol=1e-3)  # away from the recording's ends
     power = real.band_power(raw, rate, 200, 0.5, real.BANDS)
     assert power.shape == (4, 200, 2 * len(real.BANDS)) and np.isfinite(power).all()
+
+
+def test_real_recording_runs_of_different_seeds_merge_into_one_table(load_benchmark,
+                                                                      monkeypatch, tmp_path):
+    import pandas as pd
+
+    monkeypatch.setitem(sys.modules, "crossmodal", load_benchmark("crossmodal"))
+    real = load_benchmark("crossmodal_real")
+    paths = []
+    for seed in (0, 1):
+        rows = [dict(method=method, fold=fold, seed=seed, r2=score, spread=0.5, epochs=10)
+                for fold in range(3)
+                for method, score in (("distilled", 0.1), ("LFP-only, multi-session", 0.3))]
+        paths.append(str(tmp_path / f"run{seed}.csv"))
+        pd.DataFrame(rows).to_csv(paths[-1], index=False)
+        (tmp_path / f"run{seed}.md").write_text(f"Real recording: 3 folds x seeds [{seed}]; ...\n")
+    real.main(["--merge", *paths, "--out", str(tmp_path / "all")])
+    text = (tmp_path / "all.md").read_text()
+    assert "x seeds [0, 1], merged" in text
+    assert "- distilled - LFP-only, multi-session: -0.200 +- 0.000 (0/6" in text
+    with pytest.raises(SystemExit, match="more than one file"):
+        real.main(["--merge", paths[0], paths[0], "--out", str(tmp_path / "twice")])
