@@ -277,14 +277,13 @@ def run_seed(seed, quick, variants, simulator, n_inner):
     for s in SEEN:
         add(TEACHER, s, teacher.transform(data.spikes[s], session=s))
 
-    models = {}
     for method in (MULTI, DISTILLED, TRANSFORMER):
         def fit(setting, rows_of, method=method):
             return transformer(method, setting, data, SEEN, rows_of, teacher, sizes)
 
         setting, inner = select(fit, latent_score(data, SEEN), GRIDS[method],
                                 folds_of(data, SEEN))
-        models[method] = model = fit(setting, train)
+        model = fit(setting, train)
         for s in SEEN:
             add(method, s, model.transform(data.lfp[s], session=s), setting=setting,
                 inner=inner, epochs=model.n_iter_)
@@ -341,7 +340,9 @@ def supervised_rows(data, s, seed, quick):
 
         def fit(setting, rows_of, method=method):
             key = repr(setting)
-            cache[key] = X = cache.get(key) if key in cache else features[method](setting)
+            if key not in cache:  # the features of a setting, built once for its fits
+                cache[key] = features[method](setting)
+            X = cache[key]
             width = X.shape[-1]
             model = make_pipeline(StandardScaler(), models[method]())
             return model.fit(X[rows_of].reshape(-1, width), velocity[rows_of].reshape(-1, 2)), X
@@ -399,13 +400,8 @@ def summarize(results):
         comparisons += [(f"unseen, {protocol} vs own session", pd.concat([
             unseen[unseen.method == DISTILLED], own[own.method == other]]), DISTILLED, other)
             for other in (SINGLE, MLP, BAND)]
-    for where, subset, method, baseline in comparisons:
-        if not {method, baseline} <= set(subset.method):
-            continue
-        d = paired_differences(subset, method, baseline, "r2")
-        if d["n"]:
-            lines.append(f"- {where}: {method} - {baseline}: {d['mean']:+.3f} +- "
-                         f"{d['sd']:.3f} ({d['wins']}/{d['n']}, p={d['p_wilcoxon']:.2g})")
+    lines += [line for where, subset, method, baseline in comparisons
+              if (line := paired_line(subset, method, baseline, f"{where}: "))]
     lines += ["", "R2: velocity decoded per bin by RidgeCV from each model's latents (fit on the "
               "session's training trials, scored on its held-out 20%; the MLP and the band-power "
               "ridge predict velocity directly), mean over x and y; mean +- sd over (session, "
@@ -418,6 +414,18 @@ def summarize(results):
               "across test trials over their overall s.d. (near 0: the same sequence for every "
               "trial, a collapsed model)."]
     return "\n".join(lines)
+
+
+def paired_line(results, method, baseline, where=""):
+    """``- <where><method> - <baseline>: mean +- sd (wins/pairs, p=...)`` of their paired R2
+    differences, or ``None`` when one of them has no rows."""
+    if not {method, baseline} <= set(results.method):
+        return None
+    d = paired_differences(results, method, baseline, "r2")
+    if not d["n"]:
+        return None
+    return (f"- {where}{method} - {baseline}: {d['mean']:+.3f} +- {d['sd']:.3f} "
+            f"({d['wins']}/{d['n']}, p={d['p_wilcoxon']:.2g})")
 
 
 def plot(results, path):

@@ -39,10 +39,9 @@ import pandas as pd
 
 from common import RESULTS, mean_sd, write_results
 from crossmodal import (BAND, DISTILLED, MLP, MULTI, SIZES, TEACHER, TRANSFORMER,
-                        BehaviorTeacher, band_power, context, spread)
+                        BehaviorTeacher, band_power, context, paired_line, spread)
 from sklearn_blend import CrossModalEstimator, LFPPreprocessor, MaskedAutoencoder, SessionTrials
 from sklearn_blend.lfp import preprocess_and_cut
-from sklearn_blend.model_selection import paired_differences
 from sklearn_blend.modalities import LFP
 
 BIN_S, WINDOW_S, N_FOLDS = 0.01, 2.0, 3
@@ -205,13 +204,8 @@ def summarize(results):
                          f"{mean_sd(rows.spread)} | {mean_sd(rows.epochs)} |")
     lines += ["", "Paired differences (mean +- sd over (fold, seed) pairs, wins/pairs, Wilcoxon "
               "p; optimistic, a fold's seeds share their trials):", ""]
-    for baseline in (MULTI, TRANSFORMER, BAND, MLP):
-        if not {DISTILLED, baseline} <= set(results.method):
-            continue
-        d = paired_differences(results, DISTILLED, baseline, "r2")
-        if d["n"]:
-            lines.append(f"- {DISTILLED} - {baseline}: {d['mean']:+.3f} +- {d['sd']:.3f} "
-                         f"({d['wins']}/{d['n']}, p={d['p_wilcoxon']:.2g})")
+    lines += [line for baseline in (MULTI, TRANSFORMER, BAND, MLP)
+              if (line := paired_line(results, DISTILLED, baseline))]
     return "\n".join(lines)
 
 

@@ -628,6 +628,17 @@ class BandPower(SaveMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
+def _fit_or_transform(preprocessor, X):
+    """``(fitted, X preprocessed)``: a fitted preprocessor only transforms; an unfitted one is
+    cloned (the argument stays unfitted) and the clone fitted on ``X``."""
+    from sklearn.base import clone
+
+    if hasattr(preprocessor, "sfreq_out_"):
+        return preprocessor, preprocessor.transform(X)
+    fitted = clone(preprocessor)
+    return fitted, fitted.fit_transform(X)
+
+
 def preprocess_and_cut(preprocessor, recording, starts, n_samples):
     """Preprocess a continuous recording, then cut windows out of the result.
 
@@ -673,8 +684,6 @@ def preprocess_and_cut(preprocessor, recording, starts, n_samples):
     >>> windows.shape, starts[:3].tolist(), fitted.sfreq_out_
     ((10, 100, 4), [0, 200, 400], 100.0)
     """
-    from sklearn.base import clone
-
     if not isinstance(preprocessor, LFPPreprocessor):
         raise TypeError(f"preprocessor must be an LFPPreprocessor, got "
                         f"{type(preprocessor).__name__}.")
@@ -691,11 +700,7 @@ def preprocess_and_cut(preprocessor, recording, starts, n_samples):
     if outside.any():
         raise ValueError(f"windows {np.flatnonzero(outside)[:10].tolist()} of {n_samples} samples "
                          f"from starts reach outside the recording's {n_total} samples.")
-    if hasattr(preprocessor, "sfreq_out_"):
-        fitted, out = preprocessor, preprocessor.transform(recording)
-    else:
-        fitted = clone(preprocessor)
-        out = fitted.fit_transform(recording)
+    fitted, out = _fit_or_transform(preprocessor, recording)
     ratio = fitted.sfreq_out_ / float(fitted.sfreq)
     n_out = int(np.floor(round(n_samples * ratio, 6)))
     if n_out < 1:

@@ -223,7 +223,7 @@ def load_nwb_lfp(path, *, series=None, trials=True, align_field=None, align_rang
     >>> pre = LFPPreprocessor(sfreq=1000.0, l_freq=None, h_freq=40.0, target_rate=100.0)
     >>> data = load_nwb_lfp("session.nwb", bin_size_ms=10, preprocess=pre)  # doctest: +SKIP
     """
-    from ..lfp import LFPPreprocessor, preprocess_and_cut
+    from ..lfp import LFPPreprocessor, _fit_or_transform, preprocess_and_cut
 
     check_in(trials, "trials", (True, False))
     check_number(bin_size_ms, "bin_size_ms", low=0, low_open=True)
@@ -357,26 +357,16 @@ def load_nwb_lfp(path, *, series=None, trials=True, align_field=None, align_rang
             spikes = _bin_spikes(units, times_first, n_bins, bin_s)
             unit_ids = np.asarray(units.id[:])
 
-    if on_recording:
-        pass
-    elif preprocess is not None:
+    if not on_recording:
         _check_finite(lfp, series_path, path)
-        _check_rate(preprocess, sfreq, series_path)
-        if hasattr(preprocess, "sfreq_out_"):
-            fitted = preprocess
-            lfp = fitted.transform(lfp)
+        if preprocess is None:
+            fitted, out_rate = None, sfreq
+            check_float32_range(lfp, f"the LFP of {series_path!r}", "values")
+            lfp = lfp.astype(np.float32)
         else:
-            from sklearn.base import clone
-
-            fitted = clone(preprocess)
-            lfp = fitted.fit_transform(lfp)
-        out_rate = fitted.sfreq_out_
-    else:
-        fitted = None
-        _check_finite(lfp, series_path, path)
-        check_float32_range(lfp, f"the LFP of {series_path!r}", "values")
-        lfp = lfp.astype(np.float32)
-        out_rate = sfreq
+            _check_rate(preprocess, sfreq, series_path)
+            fitted, lfp = _fit_or_transform(preprocess, lfp)
+            out_rate = fitted.sfreq_out_
 
     where = "trials" if trials else "segments"
     return Bunch(

@@ -322,8 +322,7 @@ def _delayed(x, lag):
                            x[:, : max(n_time - lag, 0)]], axis=1)
 
 
-def _band_power_coupling(rng, latents, n_channels, q, lfp_rate, lag,
-                                               array):
+def _band_power_coupling(rng, latents, n_channels, q, lfp_rate, lag, array):
     """The tuned latents as the power of a beta rhythm: ``(n_trials, n_samples, n_channels)``."""
     n_trials, n_time, _ = latents.shape
     direction = rng.standard_normal(2 * N_PLANES)
