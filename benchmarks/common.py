@@ -83,6 +83,19 @@ def write_results(out, header, text, results):
         handle.write(f"{header}\n\n{text}\n")
 
 
+def read_runs(paths, key):
+    """The rows of the CSVs ``paths`` (runs of one script, say one per seed) in one frame; a
+    row whose ``key`` columns are in more than one file stops the script."""
+    import pandas as pd
+
+    results = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+    repeated = results[results.duplicated(key, keep=False)]
+    if len(repeated):
+        raise SystemExit(f"--merge: rows {repeated[key].drop_duplicates().values.tolist()} "
+                         "are in more than one file")
+    return results
+
+
 def fold_arguments(parser, out):
     """Add the options of the fold-by-fold MC_Maze_Small scripts: ``--seeds``, ``--n-jobs``,
     ``--quick`` and ``--out`` (default ``benchmarks/results/<out>``)."""

@@ -28,7 +28,8 @@ over seen sessions and folds), the best is refit on all training trials. The met
 * ``distilled``: ``CrossModalEstimator(teacher=<the spike teacher>)`` (``strategy="latent"``:
   a linear head, ``alpha=0.5``) on the seen sessions;
 * ``LFP, supervised transformer``: the same transformer trained on behavior over the whole
-  trial (``CrossModalEstimator(teacher=BehaviorTeacher(), alpha=0)``: its latents, through the
+  trial (``CrossModalEstimator(teacher=BehaviorTeacher(), strategy=LatentAlignment(centre=False),
+  alpha=0)``: its latents, through the
   linear head, fit the velocity, as distillation fits the teacher's latents);
 * those three choose ``dropout`` 0.2 or 0.4;
 * ``LFP-only, single session``: ``CrossModalEstimator(strategy=None)`` fit on one session
@@ -37,7 +38,8 @@ over seen sessions and folds), the best is refit on all training trials. The met
   window of +-5 or +-25 bins (the latter covers the LFP's lag behind the spikes) to velocity;
 * ``LFP band power, ridge``: ``RidgeCV`` on log ``BandPower`` per bin (4 bands in 2-50 Hz,
   windows of 0.25 or 0.5 s centred on each bin, from the continuous recording);
-* ``--variants`` (at dropout 0.2, no selection): ``LatentAlignment(metric="cosine")``,
+* ``--variants`` (at dropout 0.2, no selection): ``LatentAlignment(centre=False)`` (the
+  uncentred alignment of model files of format 3), ``LatentAlignment(metric="cosine")``,
   ``alpha`` 0.2 and 0.8, ``LatentAlignment(head=None)``.
 
 Unseen sessions, two protocols: ``add_sessions`` (input maps for the new session's channels
@@ -64,7 +66,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from common import RESULTS, save_figure, mean_sd, write_results
+from common import RESULTS, mean_sd, read_runs, save_figure, write_results
 from sklearn_blend import CrossModalEstimator, LFPPreprocessor, MaskedAutoencoder, SessionTrials
 from sklearn_blend.datasets import make_spikes_lfp
 from sklearn_blend.distill import LatentAlignment
@@ -88,7 +90,8 @@ GRIDS = {MULTI: DROPOUT, DISTILLED: DROPOUT, TRANSFORMER: DROPOUT, SINGLE: DROPO
 #: the setting of the --variants (the package default)
 DEFAULT = {"dropout": 0.2}
 BANDS = ((2, 8), (8, 14), (14, 30), (30, 50))
-VARIANTS = {"distilled (cosine)": dict(strategy=LatentAlignment(metric="cosine")),
+VARIANTS = {"distilled (uncentred)": dict(strategy=LatentAlignment(centre=False)),
+            "distilled (cosine)": dict(strategy=LatentAlignment(metric="cosine")),
             "distilled (alpha 0.2)": dict(alpha=0.2), "distilled (alpha 0.8)": dict(alpha=0.8),
             "distilled (no head)": dict(strategy=LatentAlignment(head=None))}
 SIMULATORS = {"default": {},
@@ -115,6 +118,14 @@ class BehaviorTeacher(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         return ((self._values(X) - self.mean_) / self.scale_).astype(np.float32)
+
+
+def supervised_transformer(behavior, **params):
+    """The whole-trial supervised baseline, unfitted: the session transformer whose latents,
+    through the linear head, fit ``behavior`` (standardised by :class:`BehaviorTeacher`) as it
+    is (uncentred: what every trial shares at a bin is part of the target)."""
+    return CrossModalEstimator(teacher=BehaviorTeacher().fit(behavior), alpha=0.0,
+                               strategy=LatentAlignment(centre=False), **params)
 
 
 class Data:
@@ -228,8 +239,7 @@ def transformer(method, setting, data, sessions, rows_of, teacher, sizes):
         return CrossModalEstimator(strategy=None, **params).fit(X)
     if method == TRANSFORMER:
         behavior = trials(data.velocity)
-        return CrossModalEstimator(teacher=BehaviorTeacher().fit(behavior), alpha=0.0,
-                                   **params).fit(X, privileged=behavior)
+        return supervised_transformer(behavior, **params).fit(X, privileged=behavior)
     extra = VARIANTS.get(method, {})
     return CrossModalEstimator(teacher=teacher, **dict(params, **extra)).fit(
         X, privileged=trials(data.spikes, SPIKES))
@@ -447,6 +457,20 @@ def plot(results, path):
     save_figure(fig, ax, path, "velocity decoding R2")
 
 
+def describe(args, seeds, wall, merged=""):
+    """A table's header: the data, protocol, seeds, wall time and the command."""
+    simulator = ("" if args.simulator == "default"
+                 else f", harder LFP {SIMULATORS[args.simulator]}")
+    return (f"Simulated spikes + LFP + behavior (make_spikes_lfp, {N_SESSIONS} sessions on one "
+            f"{CHANNELS}-channel probe, array_drift={ARRAY_DRIFT}, sessions {list(UNSEEN)} "
+            f"unseen{simulator}), seeds {seeds}, sizes {SIZES}, nested selection "
+            f"({args.inner} inner folds){' (quick)' if args.quick else ''}; wall time {wall} on "
+            f"{os.cpu_count()} cores; command `python benchmarks/crossmodal.py"
+            + ("" if args.simulator == "default" else f" --simulator {args.simulator}")
+            + (f" --variants {' '.join(repr(v) for v in args.variants)}" if args.variants
+               else "") + f"`{merged}.")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -458,7 +482,23 @@ def main(argv=None):
     parser.add_argument("--simulator", choices=list(SIMULATORS), default="default",
                         help="make_spikes_lfp's defaults, or the harder LFP of SIMULATORS "
                              "(written to --out with _harder appended)")
+    parser.add_argument("--merge", nargs="+", metavar="CSV",
+                        help="only combine the rows of runs (say one per seed, run side by "
+                             "side) into --out's table and figure")
     args = parser.parse_args(argv)
+    out = args.out + ("" if args.simulator == "default" else f"_{args.simulator}")
+    if args.merge:
+        import re
+
+        results = read_runs(args.merge, ["method", "session", "seed", "protocol"])
+        minutes = [re.search(r"wall time (\d+) min", open(path.removesuffix(".csv") + ".md")
+                             .readline()).group(1) for path in args.merge]
+        command = (" run per seed side by side (`--seeds S --out ...`), then `--merge "
+                   + " ".join(os.path.basename(path) for path in args.merge) + "`")
+        write_results(out, describe(args, sorted(set(results.seed)),
+                                    f"{'+'.join(minutes)} min (the runs)", command),
+                      summarize(results), results)
+        return plot(results, f"{out}.png")
     from joblib import Parallel, delayed
 
     from sklearn_blend.model_selection import check_equal_budget
@@ -466,23 +506,12 @@ def main(argv=None):
     check_equal_budget(GRIDS)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     seeds = args.seeds[:1] if args.quick else args.seeds
-    out = args.out + ("" if args.simulator == "default" else f"_{args.simulator}")
     start = time.perf_counter()
     outputs = Parallel(n_jobs=args.n_jobs)(
         delayed(run_seed)(seed, args.quick, args.variants, args.simulator, args.inner)
         for seed in seeds)
     results = pd.DataFrame([row for rows in outputs for row in rows])
-    simulator = ("" if args.simulator == "default"
-                 else f", harder LFP {SIMULATORS[args.simulator]}")
-    header = (f"Simulated spikes + LFP + behavior (make_spikes_lfp, {N_SESSIONS} sessions on one "
-              f"{CHANNELS}-channel probe, array_drift={ARRAY_DRIFT}, sessions {list(UNSEEN)} "
-              f"unseen{simulator}), seeds {seeds}, sizes {SIZES}, nested selection "
-              f"({args.inner} inner folds){' (quick)' if args.quick else ''}; wall time "
-              f"{(time.perf_counter() - start) / 60:.0f} min on {os.cpu_count()} cores; command "
-              "`python benchmarks/crossmodal.py"
-              + ("" if args.simulator == "default" else f" --simulator {args.simulator}")
-              + (f" --variants {' '.join(repr(v) for v in args.variants)}" if args.variants
-                 else "") + "`.")
+    header = describe(args, seeds, f"{(time.perf_counter() - start) / 60:.0f} min")
     write_results(out, header, summarize(results), results)
     plot(results, f"{out}.png")
 

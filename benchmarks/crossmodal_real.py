@@ -18,10 +18,14 @@ target_rate=100, zscore=False)``, :func:`sklearn_blend.lfp.preprocess_and_cut`) 
 the windows; speed is the smoothed (Gaussian, s.d. 0.2 s) position's speed in cm/s at each bin.
 Folds are 3 contiguous blocks of windows (test on one, train on the two others), 3 seeds each.
 The models are those of ``crossmodal.py`` at its sizes and default dropout (0.2): the spike
-teacher, LFP-only, distilled, the supervised transformer; beside a ridge on log band power
-(0.5-s windows centred on each bin) and an MLP from +-25 bins of LFP. Scores: speed R2 on the
-test block (``RidgeCV`` per bin on latents fit on the training windows), and the latents'
-spread across test windows (near 0: a collapsed model).
+teacher, LFP-only (``strategy=None``, this one session), distilled (the default, centred
+alignment), distilled with the uncentred alignment of model files of format 3 and earlier
+(``LatentAlignment(centre=False)``: the model that collapsed), the supervised transformer;
+beside a ridge on log band power (0.5-s windows centred on each bin) and an MLP from +-25 bins
+of LFP. Scores: speed R2 on the test block (``RidgeCV`` per bin on latents fit on the training
+windows), the latents' spread across test windows (near 0: a collapsed model) and each
+transformer's best masked-reconstruction validation loss (LFP z-scored: 1 is predicting zero;
+the teacher's is its Poisson loss on spikes).
 
 Run ``python benchmarks/crossmodal_real.py --axona PATH`` (writes
 ``benchmarks/results/crossmodal_real.{csv,md}``); ``--quick`` checks the script (3 epochs).
@@ -37,16 +41,19 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from common import RESULTS, mean_sd, write_results
-from crossmodal import (BAND, DISTILLED, MLP, MULTI, SIZES, TEACHER, TRANSFORMER,
-                        BehaviorTeacher, band_power, context, paired_line, spread)
+from common import RESULTS, mean_sd, read_runs, write_results
+from crossmodal import (BAND, DISTILLED, MLP, SIZES, TEACHER, TRANSFORMER, band_power, context,
+                        paired_line, spread, supervised_transformer)
 from sklearn_blend import CrossModalEstimator, LFPPreprocessor, MaskedAutoencoder, SessionTrials
+from sklearn_blend.distill import LatentAlignment
 from sklearn_blend.lfp import preprocess_and_cut
 from sklearn_blend.modalities import LFP
 
 BIN_S, WINDOW_S, N_FOLDS = 0.01, 2.0, 3
 BANDS = ((2, 8), (8, 14), (14, 30), (30, 45))
-METHODS = (TEACHER, DISTILLED, MULTI, TRANSFORMER, BAND, MLP)
+#: the model without distillation (one session here) and the alignment of model-file format 3
+LFP_ONLY, UNCENTRED = "LFP-only", "distilled, uncentred alignment"
+METHODS = (TEACHER, DISTILLED, UNCENTRED, LFP_ONLY, TRANSFORMER, BAND, MLP)
 
 
 def read_axona(folder, base="83812141", tetrodes=(5, 7, 8)):
@@ -162,25 +169,29 @@ def run(fold, seed, arrays, quick):
     sizes = dict(SIZES, random_state=seed, **({"max_epochs": 3} if quick else {}))
     rows = []
 
-    def add(method, latents=None, score=None, epochs=np.nan):
+    def add(method, latents=None, score=None, epochs=np.nan, recon=np.nan):
         rows.append(dict(method=method, fold=fold, seed=seed,
                          r2=ridge_r2(latents, speed, train, test) if score is None else score,
                          spread=np.nan if latents is None else spread(latents[test]),
-                         epochs=epochs))
+                         recon=recon, epochs=epochs))
 
     def one(x, modality=LFP):
         return SessionTrials([x[train]], modality=modality)
 
     teacher = MaskedAutoencoder(**sizes).fit(SessionTrials([spikes[train]]))
-    add(TEACHER, teacher.transform(spikes, session=0), epochs=teacher.n_iter_)
-    models = {MULTI: CrossModalEstimator(strategy=None, **sizes).fit(one(lfp)),
+    add(TEACHER, teacher.transform(spikes, session=0), epochs=teacher.n_iter_,
+        recon=min(teacher.net_.history[:, "valid_recon"]))
+    models = {LFP_ONLY: CrossModalEstimator(strategy=None, **sizes).fit(one(lfp)),
               DISTILLED: CrossModalEstimator(teacher=teacher, **sizes).fit(
                   one(lfp), privileged=SessionTrials([spikes[train]])),
-              TRANSFORMER: CrossModalEstimator(teacher=BehaviorTeacher().fit(one(speed)),
-                                               alpha=0.0, **sizes).fit(one(lfp),
-                                                                       privileged=one(speed))}
+              UNCENTRED: CrossModalEstimator(
+                  teacher=teacher, strategy=LatentAlignment(centre=False), **sizes).fit(
+                  one(lfp), privileged=SessionTrials([spikes[train]])),
+              TRANSFORMER: supervised_transformer(one(speed), **sizes).fit(
+                  one(lfp), privileged=one(speed))}
     for method, model in models.items():
-        add(method, model.transform(lfp, session=0), epochs=model.n_iter_)
+        add(method, model.transform(lfp, session=0), epochs=model.n_iter_,
+            recon=min(model.net_.history[:, "valid_recon"]) if method != TRANSFORMER else np.nan)
     add(BAND, score=ridge_r2(band_power(raw, rate, lfp.shape[1], 0.5, BANDS), speed, train,
                              test))
     features = context(lfp, 25)
@@ -196,15 +207,17 @@ def run(fold, seed, arrays, quick):
 
 
 def summarize(results):
-    lines = ["| method | speed R2 | pairs | latent spread | epochs |", "|---|---|---|---|---|"]
+    lines = ["| method | speed R2 | pairs | latent spread | best masked-LFP loss | epochs |",
+             "|---|---|---|---|---|---|"]
     for method in METHODS:
         rows = results[results.method == method]
         if len(rows):
             lines.append(f"| {method} | {mean_sd(rows.r2)} | {len(rows)} | "
-                         f"{mean_sd(rows.spread)} | {mean_sd(rows.epochs)} |")
+                         f"{mean_sd(rows.spread)} | {mean_sd(rows.recon)} | "
+                         f"{mean_sd(rows.epochs)} |")
     lines += ["", "Paired differences (mean +- sd over (fold, seed) pairs, wins/pairs, Wilcoxon "
               "p; optimistic, a fold's seeds share their trials):", ""]
-    lines += [line for baseline in (MULTI, TRANSFORMER, BAND, MLP)
+    lines += [line for baseline in (UNCENTRED, LFP_ONLY, TRANSFORMER, BAND, MLP)
               if (line := paired_line(results, DISTILLED, baseline))]
     return "\n".join(lines)
 
@@ -224,9 +237,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(RESULTS / "crossmodal_real"))
     args = parser.parse_args(argv)
     if args.merge:
-        results = pd.concat([pd.read_csv(path) for path in args.merge], ignore_index=True)
-        if results.duplicated(["method", "fold", "seed"]).any():
-            raise SystemExit("--merge: a (method, fold, seed) row is in more than one file")
+        results = read_runs(args.merge, ["method", "fold", "seed"])
         first = open(args.merge[0].removesuffix(".csv") + ".md").readline().split(" x seeds")[0]
         header = (f"{first} x seeds {sorted(set(results.seed))}, merged; command `python "
                   "benchmarks/crossmodal_real.py --axona PATH --seeds S --out ...` per run, "

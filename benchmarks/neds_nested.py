@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from common import RESULTS, mean_sd
+from common import RESULTS, mean_sd, read_runs
 from neds_mc_maze_small import FORWARD_BINS, N_HELDOUT, NEDS_PARAMS, decoding_r2
 from sklearn_blend import NedsEstimator, metrics, scoring
 from sklearn_blend.datasets import load_mc_maze_small
@@ -148,11 +148,7 @@ def summarize(results):
 def merge(paths, out, inner):
     """Write ``out``'s table from the rows of the CSVs ``paths`` (a (method, fold, seed) row
     given twice is refused)."""
-    results = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
-    repeated = results[results.duplicated(ROW_KEY, keep=False)]
-    if len(repeated):
-        raise SystemExit(f"--merge: rows {repeated[ROW_KEY].drop_duplicates().values.tolist()} "
-                         "are in more than one file")
+    results = read_runs(paths, ROW_KEY)
     header = (describe(results, inner, False)
               + f"{results.seconds.sum() / 3600:.1f} h of fitting on one core each (runs side by "
               f"side on {os.cpu_count()} cores); command `python benchmarks/neds_nested.py`, run "

@@ -9,7 +9,8 @@ vector each (NeuPRINT, optionally distilled). :class:`NedsEstimator` is NEDS: on
 spike and behavior tokens that decodes behavior from spikes and encodes spikes from behavior,
 over the trials of several sessions held in :class:`SessionTrials`. :class:`CrossModalEstimator`
 distils a spike teacher (:class:`MaskedAutoencoder`) into an LFP model that needs only LFP at
-inference (:mod:`.lfp` preprocesses LFP).
+inference (:mod:`.lfp` preprocesses LFP). :class:`SeedEnsemble` averages the rates of fits
+that differ only in their seed.
 :func:`register_strategy` adds a distillation
 strategy (:mod:`sklearn_blend.distill`) that every estimator accepts by name. ``est.save(path)``
 and :func:`load` write and read a fitted model as one safetensors file that loading never runs
@@ -25,7 +26,7 @@ functions), :mod:`.modalities`, :mod:`.models` (the PyTorch models and their reg
 from ._version import __version__
 from .distill import register_strategy
 from .estimators import (BlendEstimator, BlendTeacher, CrossModalEstimator, MaskedAutoencoder,
-                         NedsEstimator, NeuronEmbedding, PerBin)
+                         NedsEstimator, NeuronEmbedding, PerBin, SeedEnsemble)
 from .data.recordings import Recordings
 from .data.trials import SessionTrials
 from .lfp import BandPower, LFPPreprocessor
@@ -33,4 +34,5 @@ from .persistence import load, save
 
 __all__ = ["BandPower", "BlendEstimator", "BlendTeacher", "CrossModalEstimator",
            "LFPPreprocessor", "MaskedAutoencoder", "NedsEstimator", "NeuronEmbedding", "PerBin",
-           "Recordings", "SessionTrials", "load", "register_strategy", "save", "__version__"]
+           "Recordings", "SeedEnsemble", "SessionTrials", "load", "register_strategy", "save",
+           "__version__"]

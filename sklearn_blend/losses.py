@@ -21,7 +21,8 @@ How these relate to the paper (Guo et al., ICLR 2025, eqs. 1-6) and to its offic
 * :func:`correlation_distillation` is eq. 6 with the squared Frobenius norm (appendix A.1.2)
   divided by the N^2 matrix entries, averaged over trials: the official code's element mean.
 * :func:`latent_alignment` is cross-modal distillation's term (Erturk, Hashemi, Shanechi): the
-  student's per-bin latents against the teacher's, by squared error or cosine distance.
+  student's per-bin latents against the teacher's, by squared error or cosine distance;
+  :func:`centre_trials` keeps what differs from trial to trial (its default comparison).
 """
 
 from __future__ import annotations
@@ -129,6 +130,12 @@ def latent_alignment(student, teacher, metric="mse", mask=None):
         distance = 1.0 - F.cosine_similarity(student, teacher, dim=-1, eps=1e-8)
         return _masked_mean(distance, mask)
     raise ValueError(f"metric must be 'mse' or 'cosine', got {metric!r}.")
+
+
+def centre_trials(latents):
+    """``latents`` ``(batch, time, width)`` less their mean over the batch's trials at each bin
+    and unit: what differs from trial to trial (zeros for a batch of one trial)."""
+    return latents - latents.mean(dim=0, keepdim=True)
 
 
 def correlation_matrix(outputs, mask=None, eps=1e-8):

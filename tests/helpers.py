@@ -140,3 +140,27 @@ def fit_students_in_cache(cache, folds, alphas, barrier, results):
     except BaseException:  # reported to the parent, which fails the test
         error = traceback.format_exc()
     results.put((os.getpid(), caught, error))
+
+
+def rewrite_model_file(path, edit=None, **fields):
+    """Store the model file at ``path`` again with metadata ``fields`` replaced (``content``
+    too) and its JSON tree changed by ``edit`` (a function of the tree), under a valid
+    checksum: what a crafted file can do."""
+    import json
+
+    from safetensors.numpy import load_file, save_file
+
+    from sklearn_blend.persistence.files import checksum
+
+    tensors = load_file(path)
+    with open(path, "rb") as file:
+        size = int.from_bytes(file.read(8), "little")
+        metadata = json.loads(file.read(size))["__metadata__"]
+    metadata.update(fields)
+    if edit is not None:
+        content = json.loads(metadata["content"])
+        edit(content["object"])
+        metadata["content"] = json.dumps(content)
+    metadata["checksum"] = checksum({k: v for k, v in metadata.items() if k != "checksum"},
+                                    tensors)
+    save_file(tensors, path, metadata=metadata)

@@ -325,10 +325,37 @@ def test_a_behavior_teacher_trains_the_student_transformer_on_behavior(crossmoda
     standardised = teacher.transform(behavior)  # the training trials' mean and s.d.
     np.testing.assert_allclose(standardised.mean((0, 1)), 0, atol=1e-5)
     np.testing.assert_allclose(standardised.std((0, 1)), 1, atol=1e-4)
-    model = CrossModalEstimator(teacher=teacher, alpha=0.0, hidden_size=8, n_layers=1,
-                                ffn_size=16, max_epochs=2, random_state=0)
+    model = crossmodal.supervised_transformer(behavior, hidden_size=8, n_layers=1, ffn_size=16,
+                                              max_epochs=2, random_state=0)
+    assert isinstance(model, CrossModalEstimator) and model.alpha == 0.0
+    assert model.strategy.centre is False  # behavior is fitted as it is, shared part included
     model.fit(X, privileged=behavior)
-    assert model.teacher_ is teacher and model.transform(lfp, session=0).shape == (40, 10, 8)
+    assert isinstance(model.teacher_, crossmodal.BehaviorTeacher)
+    assert model.transform(lfp, session=0).shape == (40, 10, 8)
+
+
+def test_crossmodal_merges_runs_of_separate_seeds(crossmodal, tmp_path):
+    import pandas as pd
+
+    paths = []
+    for seed, minutes in ((0, 41), (1, 39)):
+        rows = [dict(method=method, session=session, seen=session not in crossmodal.UNSEEN,
+                     seed=seed, protocol="own session", r2=score, spread=0.5,
+                     setting=repr({"dropout": 0.2}), inner_score=0.1, epochs=10)
+                for session in range(crossmodal.N_SESSIONS)
+                for method, score in ((crossmodal.DISTILLED, 0.4), (crossmodal.MULTI, 0.1))]
+        paths.append(str(tmp_path / f"run{seed}_harder.csv"))
+        pd.DataFrame(rows).to_csv(paths[-1], index=False)
+        (tmp_path / f"run{seed}_harder.md").write_text(f"Simulated ...; wall time {minutes} min "
+                                                       "on 2 cores; command ...\n")
+    crossmodal.main(["--merge", *paths, "--simulator", "harder", "--out", str(tmp_path / "all")])
+    text = (tmp_path / "all_harder.md").read_text()
+    assert "seeds [0, 1]" in text and "wall time 41+39 min (the runs)" in text
+    assert "--simulator harder` run per seed side by side" in text
+    assert "seen sessions: distilled - LFP-only, multi-session: +0.300 +- 0.000 (8/8" in text
+    assert (tmp_path / "all_harder.png").exists()
+    with pytest.raises(SystemExit, match="more than one file"):
+        crossmodal.main(["--merge", paths[0], paths[0], "--out", str(tmp_path / "twice")])
 
 
 def test_neds_nested_merges_runs_of_separate_seeds_and_refuses_a_row_twice(load_benchmark,
@@ -385,15 +412,16 @@ def test_real_recording_runs_of_different_seeds_merge_into_one_table(load_benchm
     real = load_benchmark("crossmodal_real")
     paths = []
     for seed in (0, 1):
-        rows = [dict(method=method, fold=fold, seed=seed, r2=score, spread=0.5, epochs=10)
+        rows = [dict(method=method, fold=fold, seed=seed, r2=score, spread=0.5, recon=0.5,
+                     epochs=10)
                 for fold in range(3)
-                for method, score in (("distilled", 0.1), ("LFP-only, multi-session", 0.3))]
+                for method, score in (("distilled", 0.1), ("LFP-only", 0.3))]
         paths.append(str(tmp_path / f"run{seed}.csv"))
         pd.DataFrame(rows).to_csv(paths[-1], index=False)
         (tmp_path / f"run{seed}.md").write_text(f"Real recording: 3 folds x seeds [{seed}]; ...\n")
     real.main(["--merge", *paths, "--out", str(tmp_path / "all")])
     text = (tmp_path / "all.md").read_text()
     assert "x seeds [0, 1], merged" in text
-    assert "- distilled - LFP-only, multi-session: -0.200 +- 0.000 (0/6" in text
+    assert "- distilled - LFP-only: -0.200 +- 0.000 (0/6" in text
     with pytest.raises(SystemExit, match="more than one file"):
         real.main(["--merge", paths[0], paths[0], "--out", str(tmp_path / "twice")])

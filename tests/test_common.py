@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_blend import (BlendEstimator, BlendTeacher, CrossModalEstimator, MaskedAutoencoder,
-                           NedsEstimator, NeuronEmbedding, PerBin)
+                           NedsEstimator, NeuronEmbedding, PerBin, SeedEnsemble)
 
 from .helpers import TINY, TINY_LFADS, TINY_NEURONS, TINY_TRAINING, TinyGRU
 
@@ -31,6 +31,8 @@ ESTIMATORS = [
                       batch_size=8, warmup_steps=1, early_stopping=False, random_state=0),
     PerBin(Ridge()),
     PerBin(LogisticRegression()),
+    # the averaged rates of two seeds
+    SeedEnsemble(BlendEstimator(strategy=None, random_state=0, **TINY), n_members=2),
 ]
 
 

@@ -165,6 +165,47 @@ def test_a_wider_teacher_is_reached_through_a_learned_projection(recording):
         LatentAlignment(head="deep")
 
 
+def test_centred_alignment_distils_only_what_differs_from_trial_to_trial():
+    """The default alignment removes each bin's mean over the batch's trials from both sides:
+    a sequence every trial shares (a teacher's position embedding in windows cut from a
+    continuous recording) adds nothing to the term, and a student that gives every trial
+    the same latents gains nothing by matching it; ``centre=False`` compares them as they
+    are."""
+    import torch
+
+    from sklearn_blend import losses
+    from sklearn_blend.models.base import ModelOutput
+
+    generator = torch.Generator().manual_seed(0)
+    student = torch.randn(6, 5, 4, generator=generator)
+    teacher = torch.randn(6, 5, 4, generator=generator)
+    shared = torch.randn(1, 5, 4, generator=generator) * 10  # the same for every trial
+
+    def term(strategy, s, t):
+        strategy.setup(type("M", (), {"latent_width": 4})(), type("M", (), {"latent_width": 4})())
+        with torch.no_grad():
+            strategy.projection.weight.copy_(torch.eye(4)), strategy.projection.bias.zero_()
+            return float(strategy(ModelOutput({}, s, []), ModelOutput({}, t, [])))
+
+    centred, plain = LatentAlignment(), LatentAlignment(centre=False)
+    assert centred.centre and not plain.centre
+    assert term(centred, student, teacher + shared) == pytest.approx(term(centred, student,
+                                                                          teacher), rel=1e-5)
+    assert term(plain, student, teacher + shared) > 10 * term(plain, student, teacher)
+    # a collapsed student (one sequence for every trial) matches the shared part exactly
+    # uncentred, and earns no credit for it centred
+    collapsed = shared.expand(6, 5, 4)
+    assert term(plain, collapsed, teacher + shared) < 0.1 * term(plain, student,
+                                                                   teacher + shared)
+    assert term(centred, collapsed, teacher + shared) == pytest.approx(
+        float(losses.centre_trials(teacher).pow(2).mean()), rel=1e-5)
+    np.testing.assert_allclose(losses.centre_trials(teacher).mean(0).numpy(), 0, atol=1e-6)
+    assert float(losses.centre_trials(teacher[:1]).abs().max()) == 0  # one trial: nothing
+    for bad in ("yes", None, 2):
+        with pytest.raises(TypeError, match="centre must be True or False"):
+            LatentAlignment(centre=bad)
+
+
 def test_a_student_whose_signal_the_teacher_cannot_explain_does_not_collapse():
     """Where the spikes carry nothing of part of the LFP (the LFP's own latents, its tuned part
     only in band power, late and weak), the distilled student still reconstructs the LFP

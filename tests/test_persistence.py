@@ -30,7 +30,7 @@ from sklearn_blend.modalities import LFP
 from sklearn_blend.models import register_base
 from sklearn_blend.models.base import BASES
 
-from .helpers import TINY, TINY_LFADS, TINY_NEURONS, TinyGRU
+from .helpers import TINY, TINY_LFADS, TINY_NEURONS, TinyGRU, rewrite_model_file
 
 NEDS = dict(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=2, batch_size=8,
             warmup_steps=1, early_stopping=False, random_state=0)
@@ -249,6 +249,36 @@ def test_cross_modal_estimator_and_masked_autoencoder(tmp_path):
     auto.add_sessions(added, max_epochs=1)
     same(loaded.transform(added), auto.transform(added))
     same(loaded.transform(trials), auto.transform(trials))
+
+
+def test_a_cross_modal_file_of_format_3_keeps_its_uncentred_alignment(tmp_path):
+    """Before format 4 latent alignment compared the latents uncentred: such a file loads
+    with ``LatentAlignment(centre=False)`` (what it was trained with, and what a refit
+    repeats), named or given as an instance; a file of format 4 keeps the centred default."""
+    from sklearn_blend.distill import LatentAlignment
+
+    rng = np.random.default_rng(0)
+    lfp, spikes = _lfp_session(rng, 16, 6, 4)
+    for strategy in ("latent", LatentAlignment(metric="cosine")):
+        model = CrossModalEstimator(strategy=strategy, **SESSION).fit(lfp, privileged=spikes)
+        path = tmp_path / "model.safetensors"
+        model.save(path)
+        current = load(path)
+        assert current.strategy == "latent" or current.strategy.centre
+
+        def before_centre(tree):  # format 3 had no centre parameter
+            node = tree["state"]["strategy"]
+            if type(node) is dict:
+                del node["params"]["s"]["centre"]
+
+        rewrite_model_file(path, before_centre, format_version="3")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", persistence.InconsistentVersionWarning)
+            old = load(path)
+        assert isinstance(old.strategy, LatentAlignment) and old.strategy.centre is False
+        assert old.strategy.metric == ("mse" if strategy == "latent" else "cosine")
+        assert old.strategy.head == "linear"
+        same(old.transform(lfp), model.transform(lfp))
 
 
 def test_metadata_routing_requests_are_kept(tmp_path):

@@ -23,7 +23,7 @@ from sklearn_blend import (BandPower, BlendEstimator, BlendTeacher, CrossModalEs
 from sklearn_blend.cli import main
 from sklearn_blend.datasets import make_cell_types, make_synthetic
 
-from .helpers import TINY, TINY_NEURONS, write_small_nwb
+from .helpers import TINY, TINY_NEURONS, rewrite_model_file, write_small_nwb
 
 SESSIONS = dict(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=2,
                 batch_size=8, warmup_steps=1, early_stopping=False, random_state=0)
@@ -242,28 +242,6 @@ def test_h5_files_are_written_from_memory(tmp_path):
 
 
 # ------------------------------------------------------------------ 8. crafted files
-def _rewrite(path, edit=None, **fields):
-    """Store the model file at ``path`` again with metadata ``fields`` replaced (``content``
-    too) and its JSON tree changed by ``edit`` (a function of the tree), under a valid
-    checksum: what a crafted file can do."""
-    from safetensors.numpy import load_file, save_file
-
-    from sklearn_blend.persistence.files import checksum
-
-    tensors = load_file(path)
-    with open(path, "rb") as file:
-        size = int.from_bytes(file.read(8), "little")
-        metadata = json.loads(file.read(size))["__metadata__"]
-    metadata.update(fields)
-    if edit is not None:
-        content = json.loads(metadata["content"])
-        edit(content["object"])
-        metadata["content"] = json.dumps(content)
-    metadata["checksum"] = checksum({k: v for k, v in metadata.items() if k != "checksum"},
-                                    tensors)
-    save_file(tensors, path, metadata=metadata)
-
-
 def test_a_crafted_size_is_refused_before_anything_is_built(data, tmp_path):
     X, b = data
     path = tmp_path / "model.safetensors"
@@ -272,7 +250,7 @@ def test_a_crafted_size_is_refused_before_anything_is_built(data, tmp_path):
     def deep(tree):
         tree["state"]["n_layers"] = 10**6
 
-    _rewrite(path, deep)
+    rewrite_model_file(path, deep)
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"n_layers must be in \[1, 1024\]"):
         load(path)
@@ -283,7 +261,7 @@ def test_a_crafted_size_is_refused_before_anything_is_built(data, tmp_path):
     def long(tree):  # a fitted shape that the weights in the file do not have
         tree["state"]["n_time_in_"] = 10**6
 
-    _rewrite(path, long)
+    rewrite_model_file(path, long)
     with pytest.raises(ValueError, match="in the file, but the parameters describe"):
         load(path)
 
@@ -293,7 +271,7 @@ def test_a_crafted_fitted_size_is_refused_before_the_builder_allocates(data, tmp
     path = tmp_path / "model.safetensors"
     for value in (1_500_000_000, -3, 2.5, [6, 10**12]):
         BlendEstimator(strategy=None, **TINY, random_state=0).fit(X).save(path)
-        _rewrite(path, lambda tree: tree["state"].__setitem__("n_features_in_", value))
+        rewrite_model_file(path, lambda tree: tree["state"].__setitem__("n_features_in_", value))
         start = time.perf_counter()
         with pytest.raises(ValueError, match=r"n_features_in_=.* is not a size"):
             load(path)
@@ -336,7 +314,7 @@ def test_a_file_cannot_replace_methods_or_class_attributes(data, tmp_path):
                         ("_parameters", {"t": "dict", "s": {}}),
                         ("__class__", None), ("fit", 3)):
         BlendEstimator(strategy=None, **TINY, random_state=0).fit(X).save(path)
-        _rewrite(path, lambda tree: tree["state"].__setitem__(name, value))
+        rewrite_model_file(path, lambda tree: tree["state"].__setitem__(name, value))
         with pytest.raises(ValueError, match="neither a parameter nor a fitted attribute"):
             load(path)
 
@@ -354,7 +332,7 @@ def test_a_file_cannot_replace_methods_of_the_objects_inside_an_estimator(data, 
 
     for name in ("check_compatible", "__class__", "__reduce__"):
         BlendEstimator(**TINY, random_state=0).fit(X, b).save(path)
-        _rewrite(path, shadow(name))
+        rewrite_model_file(path, shadow(name))
         with pytest.raises(ValueError, match="BehaviorEncoding sets .*neither a parameter"):
             load(path)
 
@@ -364,7 +342,7 @@ def test_a_damaged_format_version_is_refused(data, tmp_path, version):
     X, b = data
     path = tmp_path / "model.safetensors"
     BlendEstimator(strategy=None, **TINY, random_state=0).fit(X).save(path)
-    _rewrite(path, format_version=version)
+    rewrite_model_file(path, format_version=version)
     with pytest.raises(ValueError, match="format version .* is damaged"):
         load(path)
 
@@ -374,7 +352,7 @@ def test_a_file_whose_content_is_no_estimator_is_refused(data, tmp_path, top):
     X, b = data
     path = tmp_path / "model.safetensors"
     BlendEstimator(strategy=None, **TINY, random_state=0).fit(X).save(path)
-    _rewrite(path, content=json.dumps({"object": top}))
+    rewrite_model_file(path, content=json.dumps({"object": top}))
     with pytest.raises(ValueError, match="no estimator"):
         load(path)
 

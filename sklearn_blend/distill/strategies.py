@@ -155,9 +155,18 @@ class LatentAlignment(Strategy):
     head's output is compared with the teacher's latents. A head keeps the student's latents
     its own: what the teacher does not carry (say the part of the LFP the spikes know nothing
     of) can stay in the head's null space, where comparing the latents as they are would pull
-    every latent toward the teacher's and, where the student's signal cannot predict the
-    teacher, toward the teacher's average: the same latents for every trial, an input the model
-    ignores (``benchmarks/crossmodal.py``).
+    every latent toward the teacher's.
+
+    By default both sides are compared *centred*: each bin's mean over the batch's trials is
+    removed from the head's output and from the teacher's latents, so only what differs from
+    trial to trial is distilled. The part common to every trial at a bin (in windows cut from
+    a continuous recording, mostly the teacher's position embedding) is known from the bin's
+    index alone; distilling it teaches nothing of the everyday signal, and matching it is how
+    a student lowers the term while ignoring its input: on a real recording whose spikes say
+    little of the LFP, the uncentred term collapsed the student's latents to one sequence for
+    every window (spread across windows 0.02, masked-LFP loss at chance), the centred one does
+    not (``benchmarks/crossmodal_real.py``). Centring needs batches of several trials (a
+    batch of one trial contributes nothing).
 
     Parameters
     ----------
@@ -167,19 +176,25 @@ class LatentAlignment(Strategy):
         ``"linear"``: a learned linear map from the student's width to the teacher's;
         ``"mlp"``: linear, GELU, linear; ``None``: the latents compared as they are where the
         widths match, through a linear map where they differ (sklearn_blend 0.2's alignment).
+    centre : bool, default=True
+        Compare the latents centred over the batch's trials at each bin (``False``: as they
+        are, the alignment of model files of format 3 and earlier).
     """
 
     compares = "latents"
     HEADS = ("linear", "mlp", None)
 
-    def __init__(self, metric="mse", head="linear"):
+    def __init__(self, metric="mse", head="linear", centre=True):
         super().__init__()
         if metric not in ("mse", "cosine"):
             raise ValueError(f"metric must be 'mse' or 'cosine', got {metric!r}.")
         if head not in self.HEADS:
             raise ValueError(f"head must be 'linear', 'mlp' or None, got {head!r}.")
+        if centre not in (True, False):
+            raise TypeError(f"centre must be True or False, got {centre!r}.")
         self.metric = metric
         self.head = head
+        self.centre = bool(centre)
         self.projection = None
 
     def setup(self, student, teacher):
@@ -195,4 +210,7 @@ class LatentAlignment(Strategy):
         latents = student.latents
         if self.projection is not None:
             latents = self.projection(latents)
-        return losses.latent_alignment(latents, teacher.latents, self.metric)
+        target = teacher.latents
+        if self.centre:
+            latents, target = losses.centre_trials(latents), losses.centre_trials(target)
+        return losses.latent_alignment(latents, target, self.metric)

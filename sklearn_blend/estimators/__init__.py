@@ -10,17 +10,20 @@
   multi-session teacher, or the model of one modality alone);
 * :mod:`.neurons`: :class:`NeuronEmbedding` (one feature vector per neuron, NeuPRINT);
 * :mod:`.smoothing`: :class:`SmoothingGLM`, NLB's spike-smoothing baseline;
-* :mod:`.adapters`: :class:`PerBin`, a 2-D estimator applied to every time bin.
+* :mod:`.adapters`: :class:`PerBin`, a 2-D estimator applied to every time bin;
+* :mod:`.ensemble`: :class:`SeedEnsemble`, the averaged rates of fits that differ in their
+  seed.
 
 Importing this package defines (and so registers for model files) every estimator.
 """
 
 from .adapters import PerBin
 from .crossmodal import CrossModalEstimator, MaskedAutoencoder
+from .ensemble import SeedEnsemble
 from .neds import NedsEstimator
 from .neurons import NeuronEmbedding
 from .smoothing import SmoothingGLM
 from .trials import BlendEstimator, BlendTeacher
 
 __all__ = ["BlendEstimator", "BlendTeacher", "CrossModalEstimator", "MaskedAutoencoder",
-           "NedsEstimator", "NeuronEmbedding", "PerBin", "SmoothingGLM"]
+           "NedsEstimator", "NeuronEmbedding", "PerBin", "SeedEnsemble", "SmoothingGLM"]

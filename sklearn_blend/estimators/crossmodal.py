@@ -405,7 +405,8 @@ class CrossModalEstimator(Distiller, _SessionModel):
         """Format 1 (sklearn_blend 0.1): ``alignment`` ("mse", "cosine" or None) was the
         strategy, the student read LFP, and ``fit`` took the spikes as ``spikes=``. Formats 1
         and 2: latent alignment compared the latents without a head where the widths matched
-        (``LatentAlignment(head=None)``)."""
+        (``LatentAlignment(head=None)``). Formats 1 to 3: it compared them uncentred
+        (``LatentAlignment(centre=False)``)."""
         if version < 2 and "alignment" in state:
             alignment = state.pop("alignment")
             strategies = {"mse": "latent", None: None,
@@ -419,22 +420,23 @@ class CrossModalEstimator(Distiller, _SessionModel):
                 fit = request["requests"].get("fit")
                 if type(fit) is dict and type(fit.get("s")) is dict and "spikes" in fit["s"]:
                     fit["s"]["privileged"] = fit["s"].pop("spikes")
-        if version < 3:  # latent alignment had no head where the widths matched
-            state = dict(state, strategy=cls._headless(state.get("strategy")))
+        if version < 4:
+            old = {"centre": False} if version == 3 else {"head": None, "centre": False}
+            state = dict(state, strategy=cls._old_alignment(state.get("strategy"), old))
         return state
 
     @staticmethod
-    def _headless(node):
-        """A format-2 strategy node: latent alignment given ``head=None`` (its 0.2 form)."""
+    def _old_alignment(node, old):
+        """A strategy node of an older format: latent alignment given the ``old`` values of the
+        parameters the node does not set (the alignment of that format)."""
         latent = "sklearn_blend:LatentAlignment"
         if node == "latent" or (type(node) is dict and node.get("t") == "registered_strategy"
                                 and node.get("cls") == latent):
             return {"t": "strategy", "cls": latent,
-                    "params": {"t": "dict", "s": {"metric": "mse", "head": None}}}
+                    "params": {"t": "dict", "s": {"metric": "mse", **old}}}
         if (type(node) is dict and node.get("t") == "strategy" and node.get("cls") == latent
                 and type(node.get("params")) is dict and type(node["params"].get("s")) is dict):
-            node = dict(node, params=dict(node["params"],
-                                          s={"head": None, **node["params"]["s"]}))
+            node = dict(node, params=dict(node["params"], s={**old, **node["params"]["s"]}))
         return node
 
     def _teacher_modality(self):

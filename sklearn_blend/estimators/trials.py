@@ -271,6 +271,11 @@ class _MaskedModelEstimator(ModelEstimator):
 
     def _score_model(self, net_name, X, behavior_of=None):
         """Co-bps on held-out neurons, or masked bits/spike when there are none."""
+        return self.signal.score(*self._scored_rates(net_name, X, behavior_of))
+
+    def _scored_rates(self, net_name, X, behavior_of=None):
+        """What :meth:`_score_model` scores: the rates (user units) and the spikes they are
+        compared with (the held-out neurons', or every bin's from masked passes)."""
         spikes, inputs, _ = self._check_predict_input(X)
         net = getattr(self, net_name)
         n_window = spikes.shape[1]
@@ -285,10 +290,10 @@ class _MaskedModelEstimator(ModelEstimator):
             log_rates, _ = self._predict_model(net, inputs, n_window, behavior)
             heldout = slice(self.n_features_in_ - self.n_heldout, None)
             # co-bps: NLB's bits per spike of the held-out neurons
-            return self.signal.score(self.signal.to_user(log_rates[:, :n_window, heldout]),
-                                     spikes[..., heldout])
+            return (self.signal.to_user(log_rates[:, :n_window, heldout]),
+                    spikes[..., heldout])
         log_rates, _ = self._predict_model(net, inputs, n_window, behavior, masked=True)
-        return self.signal.score(self.signal.to_user(log_rates[:, :n_window]), spikes)
+        return self.signal.to_user(log_rates[:, :n_window]), spikes
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -523,6 +528,10 @@ class BlendTeacher(_MaskedModelEstimator):
         """Co-bps (or masked bits/spike) of the teacher on spikes ``X`` and behavior ``y``
         (``score(X, b)``); see :meth:`BlendEstimator.score`."""
         return self._score_model("net_", X, self._behavior_for(y))
+
+    def _score_pair(self, X, y=None):
+        """The rates :meth:`score` compares with spikes, and those spikes."""
+        return self._scored_rates("net_", X, self._behavior_for(y))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -963,6 +972,10 @@ class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
         score : float
         """
         return self._score_model("student_net_", X)
+
+    def _score_pair(self, X, y=None):
+        """The rates :meth:`score` compares with spikes, and those spikes."""
+        return self._scored_rates("student_net_", X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -122,7 +122,9 @@ __all__ = ["FORMAT_VERSION", "InconsistentVersionWarning", "SaveMixin", "load", 
 #: are read, each class's ``_upgrade_state`` renaming what it renamed (see the classes).
 #: 3 (sklearn_blend 0.3): NedsEstimator gained ``monitor`` and ``input_map`` (files of
 #: versions 1 and 2 load with ``monitor="loss"``, the selection they were trained with)
-FORMAT_VERSION = 3
+#: 4 (sklearn_blend 0.3, later): LatentAlignment gained ``centre`` (cross-modal files of
+#: versions 1 to 3 load with ``centre=False``, the alignment they were trained with)
+FORMAT_VERSION = 4
 #: :func:`registry.register`: allow a class in model files (see :mod:`.registry`)
 register = registry.register
 
