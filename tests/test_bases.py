@@ -50,6 +50,61 @@ def test_lfads_returns_log_rates_factors_and_three_stages():
     assert not torch.allclose(out.log_rates, model(spikes, behavior + 1).log_rates)
 
 
+def test_blend_lfads_is_the_official_stack():
+    """BLEND's "LFADS" as its code builds it: no input dropout, an MLP readout, and a teacher
+    that scales counts and behavior, joins their encodings by self-attention and encodes them
+    again with a two-layer bidirectional GRU."""
+    from torch import nn
+
+    from sklearn_blend.models import BlendLFADS, BlendLFADSConfig
+
+    torch.manual_seed(0)
+    student = BlendLFADS(BlendLFADSConfig(n_inputs=6, n_outputs=9, hidden_size=8,
+                                          factor_size=3, n_layers=2, dropout=0.3))
+    assert student.encoder.rnn.num_layers == 2 and student.encoder.rnn.bidirectional
+    assert not hasattr(student, "attention") and not hasattr(student, "input_dropout")
+    assert [type(m) for m in student.readout] == [nn.Linear, nn.ReLU, nn.Dropout, nn.Linear]
+    # no dropout on the input counts: a one-layer encoder is deterministic in training, the
+    # factors are not
+    spikes = torch.rand(4, 12, 6)
+    one_layer = BlendLFADS(BlendLFADSConfig(n_inputs=6, n_outputs=9, hidden_size=8,
+                                            factor_size=3, n_layers=1, dropout=0.3)).train()
+    first, second = one_layer(spikes), one_layer(spikes)
+    torch.testing.assert_close(first.features[0], second.features[0])
+    assert not torch.allclose(first.latents, second.latents)
+    student.eval()
+    out = student(spikes)
+    assert out.log_rates.shape == (4, 12, 9) and out.latents.shape == (4, 12, 3)
+    assert [f.shape[-1] for f in out.features] == [8, 8, 3]
+    student.init_output_bias(np.full(9, 0.5))
+    torch.testing.assert_close(student.readout[-1].bias, torch.full((9,), float(np.log(0.5))))
+    teacher = BlendLFADS(BlendLFADSConfig(n_inputs=6, n_outputs=9, n_behavior=2,
+                                          hidden_size=8, factor_size=3, n_layers=2)).eval()
+    assert teacher.attention.num_heads == 1 and teacher.attention.embed_dim == 10
+    assert teacher.mixed_encoder.rnn.num_layers == 2
+    assert teacher.behavior_encoder.rnn.hidden_size == 2
+    behavior = torch.randn(4, 12, 2)
+    rates = teacher(spikes, behavior).log_rates
+    assert rates.shape == (4, 12, 9)
+    assert not torch.allclose(rates, teacher(spikes, behavior + 1).log_rates)
+
+
+@pytest.mark.parametrize("strategy", ["hard", "feature", None])
+def test_blend_lfads_base_trains_as_plain_model_teacher_and_student(strategy):
+    from sklearn_blend.datasets import make_synthetic
+
+    X, b = make_synthetic("simple", n_trials=16, n_time=12, n_neurons=8, random_state=0)
+    est = BlendEstimator(base="blend_lfads", strategy=strategy, n_heldout=2,
+                         random_state=0, **dict(TINY_LFADS, n_layers=2))
+    est.fit(X, b)
+    assert est.student_.base.config.n_layers == 2
+    assert est.predict_rates(X[..., :6]).shape == (16, 12, 8)
+    assert np.isfinite(est.score(X))
+    assert est.set_params(output="latents").transform(X).shape == (16, 12, 4)
+    if strategy is not None:
+        assert est.teacher_.model_.base.config.n_behavior > 0
+
+
 @pytest.mark.parametrize("strategy", ["hard", "soft", "feature", "correlation", None])
 def test_lfads_base_runs_every_strategy_with_heldout_and_forward(strategy):
     from sklearn_blend.datasets import make_synthetic

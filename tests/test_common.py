@@ -17,6 +17,7 @@ ESTIMATORS = [
     BlendTeacher(random_state=0, **TINY),
     # the same suite for the LFADS base and for a user's own PyTorch base
     BlendEstimator(base="lfads", strategy="feature", random_state=0, **TINY_LFADS),
+    BlendEstimator(base="blend_lfads", strategy="hard", random_state=0, **TINY_LFADS),
     BlendEstimator(base=TinyGRU, strategy="correlation", random_state=0, **TINY_TRAINING),
     # per-neuron features: a 2-D array is one session, one row per neuron
     NeuronEmbedding(strategy=None, random_state=0, **TINY_NEURONS),

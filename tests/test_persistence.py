@@ -103,7 +103,7 @@ def same_history(a, b):
 
 # ------------------------------------------------------------------------- BLEND
 @pytest.mark.parametrize("base, sizes", [("ndt", TINY), ("lfads", TINY_LFADS),
-                                         ("neuprint", TINY)])
+                                         ("blend_lfads", TINY_LFADS), ("neuprint", TINY)])
 def test_students_and_teachers_of_every_base(data, tmp_path, base, sizes):
     X, b = data
     window, forward = X[:, :10], X[:, 10:]

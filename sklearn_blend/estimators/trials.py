@@ -552,19 +552,23 @@ class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
 
     Parameters
     ----------
-    base : {"ndt", "lfads"} or callable, default="ndt"
+    base : {"ndt", "lfads", "blend_lfads"} or callable, default="ndt"
         Base model of teacher and student: ``"ndt"`` (Neural Data Transformer), ``"lfads"``
-        (BLEND's deterministic LFADS: bidirectional GRU encoder, controller and generator GRUs,
-        ``factor_size`` factors), another name registered with
+        (a deterministic GRU model: bidirectional GRU encoder, controller and generator GRUs,
+        ``factor_size`` factors, input dropout, a linear readout; not LFADS),
+        ``"blend_lfads"`` (the GRU model BLEND's code calls LFADS, as that code builds it: an
+        MLP readout, no input dropout, the teacher's behavior joined by self-attention and a
+        second bidirectional GRU; :mod:`sklearn_blend.models.blend_lfads`), another name
+        registered with
         :func:`sklearn_blend.models.register_base`, or your own ``torch.nn.Module`` class (or
         factory) following the protocol of :mod:`sklearn_blend.models.base`: built from
         ``n_inputs``, ``n_outputs`` and ``n_behavior`` (0 for the student), its ``forward``
         returns log-rates and optionally per-layer features and latents.
     base_params : dict or None, default=None
-        Extra keyword arguments for the base: ``{"factor_size": 32}`` for ``"lfads"``, any
-        options of a user base. Architecture parameters below that a base does not take
-        (for LFADS: ``n_heads``, ``ffn_size``, ``context_*``; for a user base: all of them)
-        must stay at their defaults.
+        Extra keyword arguments for the base: ``{"factor_size": 32}`` for ``"lfads"`` and
+        ``"blend_lfads"``, any options of a user base. Architecture parameters below that a
+        base does not take (for the GRU bases: ``n_heads``, ``ffn_size``, ``context_*``; for a
+        user base: all of them) must stay at their defaults.
     strategy : str, Strategy class or instance, or None, default="hard"
         Distillation term (:mod:`sklearn_blend.distill`): ``"hard"``: MSE of log-rates;
         ``"soft"``: temperature softmax KL over neurons; ``"feature"``: MSE of log-rates plus

@@ -13,6 +13,7 @@ from .base import (
     register_base,
     resolve_base,
 )
+from .blend_lfads import BlendLFADS, BlendLFADSConfig, build_blend_lfads
 from .lfads import LFADS, LFADSConfig, build_lfads
 from .ndt import NDT, NDTConfig, build_ndt
 from .neuprint import NeuPRINT, NeuPRINTConfig, build_neuprint
@@ -36,6 +37,7 @@ def _config_defaults(config, names):
 register_base("ndt", build_ndt, estimator_params=NDT_PARAMS,
               defaults=_config_defaults(NDTConfig, NDT_PARAMS))
 register_base("lfads", build_lfads, estimator_params=LFADS_PARAMS)
+register_base("blend_lfads", build_blend_lfads, estimator_params=LFADS_PARAMS)
 register_base("neuprint", build_neuprint, estimator_params=NEUPRINT_PARAMS,
               defaults=_config_defaults(NeuPRINTConfig, NEUPRINT_PARAMS))
 
@@ -44,6 +46,8 @@ __all__ = [
     "BaseAdapter",
     "RESERVED_OPTIONS",
     "base_fingerprint",
+    "BlendLFADS",
+    "BlendLFADSConfig",
     "LFADS",
     "LFADSConfig",
     "ModelOutput",
@@ -52,6 +56,7 @@ __all__ = [
     "NeuPRINT",
     "NeuPRINTConfig",
     "TrialBehaviorEmbedding",
+    "build_blend_lfads",
     "build_lfads",
     "build_model",
     "build_ndt",
