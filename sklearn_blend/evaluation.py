@@ -169,20 +169,30 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
             test_rates = model.predict_rates(heldin[test], forward=bool(forward_bins))
         if method != "smoothing" and forward_bins:
             test_rates, forward_rates = test_rates[:, :-forward_bins], test_rates[:, -forward_bins:]
-        result = MethodResult(
-            method=method,
-            co_bps=(metrics.co_bps(test_rates[..., -n_heldout:], X[test][..., -n_heldout:])
-                    if n_heldout else np.nan),
-            fp_bps=(metrics.fp_bps(forward_rates, forward[test])
-                    if forward_rates is not None else np.nan),
-            vel_r2=(metrics.vel_r2(train_rates, b[train], test_rates, b[test])
-                    if b is not None else np.nan),
-            epochs=epochs,
-            seconds=seconds,
-        )
+        result = MethodResult(method=method, **score_rates(data, train, test, train_rates,
+                                                           test_rates, forward_rates),
+                              epochs=epochs, seconds=seconds)
         result.model, result.train_rates, result.test_rates = model, train_rates, test_rates
         results.append(result)
     return results
+
+
+def score_rates(data, train, test, train_rates, test_rates, forward_rates=None):
+    """NLB's scores of rates of all neurons (held-out last) predicted for the ``train`` and
+    ``test`` trials of ``data``: ``{"co_bps", "fp_bps", "vel_r2"}`` on the test trials (NaN
+    where the data has no held-out neurons, forward bins or behavior, or ``forward_rates``,
+    the test trials' forward bins, is not given); the velocity decoder is fit on the training
+    trials' rates."""
+    X, b, forward = split_arrays(data)
+    n_heldout = 0 if data.get("spikes_heldout") is None else data.spikes_heldout.shape[-1]
+    return dict(
+        co_bps=(metrics.co_bps(test_rates[..., -n_heldout:], X[test][..., -n_heldout:])
+                if n_heldout else np.nan),
+        fp_bps=(metrics.fp_bps(forward_rates, forward[test])
+                if forward_rates is not None and forward is not None else np.nan),
+        vel_r2=(metrics.vel_r2(train_rates, b[train], test_rates, b[test])
+                if b is not None else np.nan),
+    )
 
 
 def decoded_velocity(result, behavior, train, test):

@@ -358,6 +358,24 @@ def test_crossmodal_merges_runs_of_separate_seeds(crossmodal, tmp_path):
         crossmodal.main(["--merge", paths[0], paths[0], "--out", str(tmp_path / "twice")])
 
 
+def test_ensembles_compares_each_k_with_the_lone_model_of_its_fold_and_seed(load_benchmark,
+                                                                             tmp_path):
+    import pandas as pd
+
+    ensembles = load_benchmark("ensembles")
+    rows = [dict(method=f"{base}, k={k}", base_method=base, k=k, fold=fold, seed=0,
+                 seconds=10.0 * k, co_bps=0.2 + 0.01 * k, fp_bps=0.0, vel_r2=0.6)
+            for fold in range(3) for base in ensembles.METHODS for k in (1, 3)]
+    path = tmp_path / "run.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    ensembles.main(["--merge", str(path), "--out", str(tmp_path / "all")])
+    text = (tmp_path / "all.md").read_text()
+    assert "| hard, k=3 | 0.230 +- 0.000 | 0.000 +- 0.000 | 0.600 +- 0.000 | 30 | 3 |" in text
+    assert "- hard, k=3 - k=1, co_bps: +0.020 +- 0.000 (3/3" in text
+    with pytest.raises(SystemExit, match="--k"):
+        ensembles.main(["--members", "2", "--k", "1", "3"])
+
+
 def test_neds_nested_merges_runs_of_separate_seeds_and_refuses_a_row_twice(load_benchmark,
                                                                            monkeypatch,
                                                                            tmp_path):
