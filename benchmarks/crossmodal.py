@@ -39,7 +39,8 @@ over seen sessions and folds), the best is refit on all training trials. The met
 * ``LFP band power, ridge``: ``RidgeCV`` on log ``BandPower`` per bin (4 bands in 2-50 Hz,
   windows of 0.25 or 0.5 s centred on each bin, from the continuous recording);
 * ``--variants`` (at dropout 0.2, no selection): ``LatentAlignment(centre=False)`` (the
-  uncentred alignment of model files of format 3), ``LatentAlignment(metric="cosine")``,
+  uncentred alignment of model files of format 3), ``distill_warmup_steps=600``,
+  ``LatentAlignment(metric="cosine")``,
   ``alpha`` 0.2 and 0.8, ``LatentAlignment(head=None)``.
 
 Unseen sessions, two protocols: ``add_sessions`` (input maps for the new session's channels
@@ -91,6 +92,7 @@ GRIDS = {MULTI: DROPOUT, DISTILLED: DROPOUT, TRANSFORMER: DROPOUT, SINGLE: DROPO
 DEFAULT = {"dropout": 0.2}
 BANDS = ((2, 8), (8, 14), (14, 30), (30, 50))
 VARIANTS = {"distilled (uncentred)": dict(strategy=LatentAlignment(centre=False)),
+            "distilled (warm-up 600 steps)": dict(distill_warmup_steps=600),
             "distilled (cosine)": dict(strategy=LatentAlignment(metric="cosine")),
             "distilled (alpha 0.2)": dict(alpha=0.2), "distilled (alpha 0.8)": dict(alpha=0.8),
             "distilled (no head)": dict(strategy=LatentAlignment(head=None))}
@@ -261,7 +263,7 @@ def folds_of(data, sessions):
              {s: data.inner[s][k][1] for s in sessions}) for k in range(n_inner)]
 
 
-def run_seed(seed, quick, variants, simulator, n_inner):
+def run_seed(seed, quick, variants, simulator, n_inner, variants_only=False):
     import torch
 
     torch.set_num_threads(1)
@@ -284,6 +286,13 @@ def run_seed(seed, quick, variants, simulator, n_inner):
 
     teacher = MaskedAutoencoder(**sizes).fit(SessionTrials(
         [data.spikes[s][train[s]] for s in SEEN], keys=SEEN))
+    for name in variants:
+        model = transformer(name, DEFAULT, data, SEEN, train, teacher, sizes)
+        for s in SEEN:
+            add(name, s, model.transform(data.lfp[s], session=s), setting=DEFAULT,
+                epochs=model.n_iter_)
+    if variants_only:
+        return rows
     for s in SEEN:
         add(TEACHER, s, teacher.transform(data.spikes[s], session=s))
 
@@ -307,11 +316,6 @@ def run_seed(seed, quick, variants, simulator, n_inner):
                 add(method, s, adapted.transform(data.lfp[s], session=s),
                     protocol="add_sessions", setting=setting, inner=inner,
                     epochs=model.n_iter_)
-    for name in variants:
-        model = transformer(name, DEFAULT, data, SEEN, train, teacher, sizes)
-        for s in SEEN:
-            add(name, s, model.transform(data.lfp[s], session=s), setting=DEFAULT,
-                epochs=model.n_iter_)
 
     for s in range(N_SESSIONS):
         def fit(setting, rows_of, s=s):
@@ -457,7 +461,7 @@ def plot(results, path):
     save_figure(fig, ax, path, "velocity decoding R2")
 
 
-def describe(args, seeds, wall, merged=""):
+def describe(args, seeds, wall):
     """A table's header: the data, protocol, seeds, wall time and the command."""
     simulator = ("" if args.simulator == "default"
                  else f", harder LFP {SIMULATORS[args.simulator]}")
@@ -468,7 +472,7 @@ def describe(args, seeds, wall, merged=""):
             f"{os.cpu_count()} cores; command `python benchmarks/crossmodal.py"
             + ("" if args.simulator == "default" else f" --simulator {args.simulator}")
             + (f" --variants {' '.join(repr(v) for v in args.variants)}" if args.variants
-               else "") + f"`{merged}.")
+               else "") + (" --variants-only" if args.variants_only else "") + "`.")
 
 
 def main(argv=None):
@@ -477,6 +481,8 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=2, help="seeds run in parallel")
     parser.add_argument("--inner", type=int, default=2, help="inner folds of the selection")
     parser.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS))
+    parser.add_argument("--variants-only", action="store_true",
+                        help="only the --variants' rows (to --merge with a run of the rest)")
     parser.add_argument("--quick", action="store_true", help="1 seed, 60 trials, 3 epochs")
     parser.add_argument("--out", default=str(RESULTS / "crossmodal"))
     parser.add_argument("--simulator", choices=list(SIMULATORS), default="default",
@@ -491,13 +497,15 @@ def main(argv=None):
         import re
 
         results = read_runs(args.merge, ["method", "session", "seed", "protocol"])
-        minutes = [re.search(r"wall time (\d+) min", open(path.removesuffix(".csv") + ".md")
-                             .readline()).group(1) for path in args.merge]
-        command = (" run per seed side by side (`--seeds S --out ...`), then `--merge "
-                   + " ".join(os.path.basename(path) for path in args.merge) + "`")
-        write_results(out, describe(args, sorted(set(results.seed)),
-                                    f"{'+'.join(minutes)} min (the runs)", command),
-                      summarize(results), results)
+        lines = [open(path.removesuffix(".csv") + ".md").readline() for path in args.merge]
+        minutes = "+".join(re.search(r"wall time (\d+) min", line).group(1) for line in lines)
+        commands = sorted({found.group(1) for line in lines
+                           if (found := re.search(r"command (`[^`]*`)", line))})
+        header = (describe(args, sorted(set(results.seed)), f"{minutes} min (the runs)")
+                  .split("; command ")[0] + f"; the runs {', '.join(commands)} (one per seed, "
+                  "side by side), merged by `--merge "
+                  + " ".join(os.path.basename(path) for path in args.merge) + "`.")
+        write_results(out, header, summarize(results), results)
         return plot(results, f"{out}.png")
     from joblib import Parallel, delayed
 
@@ -508,7 +516,8 @@ def main(argv=None):
     seeds = args.seeds[:1] if args.quick else args.seeds
     start = time.perf_counter()
     outputs = Parallel(n_jobs=args.n_jobs)(
-        delayed(run_seed)(seed, args.quick, args.variants, args.simulator, args.inner)
+        delayed(run_seed)(seed, args.quick, args.variants, args.simulator, args.inner,
+                          args.variants_only)
         for seed in seeds)
     results = pd.DataFrame([row for rows in outputs for row in rows])
     header = describe(args, seeds, f"{(time.perf_counter() - start) / 60:.0f} min")

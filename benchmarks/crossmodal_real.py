@@ -53,7 +53,9 @@ BIN_S, WINDOW_S, N_FOLDS = 0.01, 2.0, 3
 BANDS = ((2, 8), (8, 14), (14, 30), (30, 45))
 #: the model without distillation (one session here) and the alignment of model-file format 3
 LFP_ONLY, UNCENTRED = "LFP-only", "distilled, uncentred alignment"
-METHODS = (TEACHER, DISTILLED, UNCENTRED, LFP_ONLY, TRANSFORMER, BAND, MLP)
+#: ``--variants``: the distilled model with other settings (rows beside the defaults')
+VARIANTS = {"distilled, warm-up 600 steps": dict(distill_warmup_steps=600)}
+METHODS = (TEACHER, DISTILLED, UNCENTRED, *VARIANTS, LFP_ONLY, TRANSFORMER, BAND, MLP)
 
 
 def read_axona(folder, base="83812141", tetrodes=(5, 7, 8)):
@@ -155,7 +157,7 @@ def ridge_r2(features, speed, train, test):
     return r2(model.predict(features[test].reshape(-1, width)), speed[test])
 
 
-def run(fold, seed, arrays, quick):
+def run(fold, seed, arrays, quick, variants=(), variants_only=False):
     import torch
     from sklearn.model_selection import KFold
     from sklearn.neural_network import MLPRegressor
@@ -179,29 +181,35 @@ def run(fold, seed, arrays, quick):
         return SessionTrials([x[train]], modality=modality)
 
     teacher = MaskedAutoencoder(**sizes).fit(SessionTrials([spikes[train]]))
-    add(TEACHER, teacher.transform(spikes, session=0), epochs=teacher.n_iter_,
-        recon=min(teacher.net_.history[:, "valid_recon"]))
-    models = {LFP_ONLY: CrossModalEstimator(strategy=None, **sizes).fit(one(lfp)),
-              DISTILLED: CrossModalEstimator(teacher=teacher, **sizes).fit(
-                  one(lfp), privileged=SessionTrials([spikes[train]])),
-              UNCENTRED: CrossModalEstimator(
-                  teacher=teacher, strategy=LatentAlignment(centre=False), **sizes).fit(
-                  one(lfp), privileged=SessionTrials([spikes[train]])),
-              TRANSFORMER: supervised_transformer(one(speed), **sizes).fit(
-                  one(lfp), privileged=one(speed))}
+    privileged = SessionTrials([spikes[train]])
+    models = {name: CrossModalEstimator(teacher=teacher, **sizes, **VARIANTS[name]).fit(
+        one(lfp), privileged=privileged) for name in variants}
+    if not variants_only:
+        add(TEACHER, teacher.transform(spikes, session=0), epochs=teacher.n_iter_,
+            recon=min(teacher.net_.history[:, "valid_recon"]))
+        models.update({
+            LFP_ONLY: CrossModalEstimator(strategy=None, **sizes).fit(one(lfp)),
+            DISTILLED: CrossModalEstimator(teacher=teacher, **sizes).fit(
+                one(lfp), privileged=privileged),
+            UNCENTRED: CrossModalEstimator(
+                teacher=teacher, strategy=LatentAlignment(centre=False), **sizes).fit(
+                one(lfp), privileged=privileged),
+            TRANSFORMER: supervised_transformer(one(speed), **sizes).fit(
+                one(lfp), privileged=one(speed))})
     for method, model in models.items():
         add(method, model.transform(lfp, session=0), epochs=model.n_iter_,
             recon=min(model.net_.history[:, "valid_recon"]) if method != TRANSFORMER else np.nan)
-    add(BAND, score=ridge_r2(band_power(raw, rate, lfp.shape[1], 0.5, BANDS), speed, train,
-                             test))
-    features = context(lfp, 25)
-    width = features.shape[-1]
-    mlp = make_pipeline(StandardScaler(), MLPRegressor(
-        hidden_layer_sizes=(64, 64), alpha=1e-3, early_stopping=True,
-        max_iter=20 if quick else 300, random_state=seed))
-    mlp.fit(features[train].reshape(-1, width), speed[train].reshape(-1))
-    add(MLP, score=r2(mlp.predict(features[test].reshape(-1, width))[:, None], speed[test]),
-        epochs=mlp[-1].n_iter_)
+    if not variants_only:
+        add(BAND, score=ridge_r2(band_power(raw, rate, lfp.shape[1], 0.5, BANDS), speed, train,
+                                 test))
+        features = context(lfp, 25)
+        width = features.shape[-1]
+        mlp = make_pipeline(StandardScaler(), MLPRegressor(
+            hidden_layer_sizes=(64, 64), alpha=1e-3, early_stopping=True,
+            max_iter=20 if quick else 300, random_state=seed))
+        mlp.fit(features[train].reshape(-1, width), speed[train].reshape(-1))
+        add(MLP, score=r2(mlp.predict(features[test].reshape(-1, width))[:, None], speed[test]),
+            epochs=mlp[-1].n_iter_)
     print(f"fold {fold} seed {seed} done", flush=True)
     return rows
 
@@ -219,6 +227,8 @@ def summarize(results):
               "p; optimistic, a fold's seeds share their trials):", ""]
     lines += [line for baseline in (UNCENTRED, LFP_ONLY, TRANSFORMER, BAND, MLP)
               if (line := paired_line(results, DISTILLED, baseline))]
+    lines += [line for variant in VARIANTS for baseline in (DISTILLED, LFP_ONLY, TRANSFORMER)
+              if (line := paired_line(results, variant, baseline))]
     return "\n".join(lines)
 
 
@@ -234,14 +244,22 @@ def main(argv=None):
     parser.add_argument("--folds", type=int, nargs="+", default=list(range(N_FOLDS)))
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="1 fold, 1 seed, 3 epochs")
+    parser.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS),
+                        help="distilled models with other settings, beside the defaults")
+    parser.add_argument("--variants-only", action="store_true",
+                        help="only the --variants' rows (to --merge with a run of the rest)")
     parser.add_argument("--out", default=str(RESULTS / "crossmodal_real"))
     args = parser.parse_args(argv)
     if args.merge:
         results = read_runs(args.merge, ["method", "fold", "seed"])
-        first = open(args.merge[0].removesuffix(".csv") + ".md").readline().split(" x seeds")[0]
-        header = (f"{first} x seeds {sorted(set(results.seed))}, merged; command `python "
-                  "benchmarks/crossmodal_real.py --axona PATH --seeds S --out ...` per run, "
-                  "then `--merge " + " ".join(os.path.basename(p) for p in args.merge) + "`.")
+        import re
+
+        lines = [open(path.removesuffix(".csv") + ".md").readline() for path in args.merge]
+        commands = [found.group(1) for line in lines
+                    if (found := re.search(r"command (`[^`]*`)", line))]
+        header = (f"{lines[0].split(' x seeds')[0]} x seeds {sorted(set(results.seed))}, "
+                  f"merged from the runs {', '.join(commands) or '(commands not recorded)'} "
+                  "by `--merge " + " ".join(os.path.basename(p) for p in args.merge) + "`.")
         return write_results(args.out, header, summarize(results), results)
     from joblib import Parallel, delayed
 
@@ -250,7 +268,8 @@ def main(argv=None):
     arrays = windows(data)
     seeds, folds = (args.seeds[:1], args.folds[:1]) if args.quick else (args.seeds, args.folds)
     start = time.perf_counter()
-    outputs = Parallel(n_jobs=args.n_jobs)(delayed(run)(fold, seed, arrays, args.quick)
+    outputs = Parallel(n_jobs=args.n_jobs)(delayed(run)(fold, seed, arrays, args.quick,
+                                                        args.variants, args.variants_only)
                                            for fold in folds for seed in seeds)
     results = pd.DataFrame([row for rows in outputs for row in rows])
     spikes, lfp = arrays[0], arrays[1]
@@ -260,7 +279,9 @@ def main(argv=None):
               f"{N_FOLDS} contiguous folds {folds} x seeds {seeds}; sizes {SIZES}, dropout 0.2"
               f"{' (quick)' if args.quick else ''}; wall time "
               f"{(time.perf_counter() - start) / 60:.0f} min on {os.cpu_count()} cores; command "
-              "`python benchmarks/crossmodal_real.py --axona PATH`.")
+              "`python benchmarks/crossmodal_real.py --axona PATH"
+              + "".join(f" --variants '{v}'" for v in args.variants)
+              + (" --variants-only" if args.variants_only else "") + "`.")
     write_results(args.out, header, summarize(results), results)
 
 

@@ -346,12 +346,12 @@ def test_crossmodal_merges_runs_of_separate_seeds(crossmodal, tmp_path):
                 for method, score in ((crossmodal.DISTILLED, 0.4), (crossmodal.MULTI, 0.1))]
         paths.append(str(tmp_path / f"run{seed}_harder.csv"))
         pd.DataFrame(rows).to_csv(paths[-1], index=False)
-        (tmp_path / f"run{seed}_harder.md").write_text(f"Simulated ...; wall time {minutes} min "
-                                                       "on 2 cores; command ...\n")
+        (tmp_path / f"run{seed}_harder.md").write_text(
+            f"Simulated ...; wall time {minutes} min on 2 cores; command `run --seeds {seed}`.\n")
     crossmodal.main(["--merge", *paths, "--simulator", "harder", "--out", str(tmp_path / "all")])
     text = (tmp_path / "all_harder.md").read_text()
     assert "seeds [0, 1]" in text and "wall time 41+39 min (the runs)" in text
-    assert "--simulator harder` run per seed side by side" in text
+    assert "; the runs `run --seeds 0`, `run --seeds 1` (one per seed, side by side)" in text
     assert "seen sessions: distilled - LFP-only, multi-session: +0.300 +- 0.000 (8/8" in text
     assert (tmp_path / "all_harder.png").exists()
     with pytest.raises(SystemExit, match="more than one file"):
@@ -436,10 +436,11 @@ def test_real_recording_runs_of_different_seeds_merge_into_one_table(load_benchm
                 for method, score in (("distilled", 0.1), ("LFP-only", 0.3))]
         paths.append(str(tmp_path / f"run{seed}.csv"))
         pd.DataFrame(rows).to_csv(paths[-1], index=False)
-        (tmp_path / f"run{seed}.md").write_text(f"Real recording: 3 folds x seeds [{seed}]; ...\n")
+        (tmp_path / f"run{seed}.md").write_text(f"Real recording: 3 folds x seeds [{seed}]; "
+                                                f"command `run {seed}`.\n")
     real.main(["--merge", *paths, "--out", str(tmp_path / "all")])
     text = (tmp_path / "all.md").read_text()
-    assert "x seeds [0, 1], merged" in text
+    assert "x seeds [0, 1], merged from the runs `run 0`, `run 1` by `--merge" in text
     assert "- distilled - LFP-only: -0.200 +- 0.000 (0/6" in text
     with pytest.raises(SystemExit, match="more than one file"):
         real.main(["--merge", paths[0], paths[0], "--out", str(tmp_path / "twice")])

@@ -206,6 +206,29 @@ def test_centred_alignment_distils_only_what_differs_from_trial_to_trial():
             LatentAlignment(centre=bad)
 
 
+def test_the_distillation_weight_warms_up_over_training_steps(recording):
+    """``distill_warmup_steps``: the distillation's weight rises from 0 to ``1 - alpha`` over
+    that many steps (counted by the objective), so a long warm-up trains on the
+    reconstruction alone."""
+    lfp, spikes, _ = recording  # 32 trials, batches of 8, no validation split: 4 steps/epoch
+    history = {}
+    for warmup in (0, 4, 10**9):
+        model = CrossModalEstimator(alpha=0.3, distill_warmup_steps=warmup, **TINY).fit(
+            lfp, privileged=spikes)
+        assert int(model.net_.criterion_.steps) == (12 if warmup else 0)
+        history[warmup] = model.net_.history
+    for warmup, weight in ((0, 0.7), (10**9, 0.0)):
+        h = history[warmup]
+        np.testing.assert_allclose(h[:, "train_loss"], 0.3 * np.array(h[:, "train_recon"])
+                                   + weight * np.array(h[:, "train_distill"]), rtol=1e-5)
+    h = history[4]  # from the second epoch on, the full weight
+    np.testing.assert_allclose(h[1:, "train_loss"], 0.3 * np.array(h[1:, "train_recon"])
+                               + 0.7 * np.array(h[1:, "train_distill"]), rtol=1e-5)
+    assert h[0, "train_loss"] < 0.3 * h[0, "train_recon"] + 0.7 * h[0, "train_distill"]
+    with pytest.raises(ValueError, match="distill_warmup_steps"):
+        CrossModalEstimator(distill_warmup_steps=-1, **TINY).fit(lfp, privileged=spikes)
+
+
 def test_a_student_whose_signal_the_teacher_cannot_explain_does_not_collapse():
     """Where the spikes carry nothing of part of the LFP (the LFP's own latents, its tuned part
     only in band power, late and weak), the distilled student still reconstructs the LFP

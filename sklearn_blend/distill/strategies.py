@@ -164,9 +164,9 @@ class LatentAlignment(Strategy):
     index alone; distilling it teaches nothing of the everyday signal, and matching it is how
     a student lowers the term while ignoring its input: on a real recording whose spikes say
     little of the LFP, the uncentred term collapsed the student's latents to one sequence for
-    every window (spread across windows 0.02, masked-LFP loss at chance), the centred one does
-    not (``benchmarks/crossmodal_real.py``). Centring needs batches of several trials (a
-    batch of one trial contributes nothing).
+    every window, with its masked-LFP loss at chance, and the centred one does not
+    (``benchmarks/crossmodal_real.py``). Centring needs batches of several trials (a batch of
+    one trial contributes nothing).
 
     Parameters
     ----------

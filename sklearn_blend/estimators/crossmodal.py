@@ -153,7 +153,7 @@ class _SessionModel(TransformerMixin, ModelEstimator):
         modality = self._modality()
         if teacher_width is not None:
             options.update(teacher_width=teacher_width, strategy=build_strategy(self.strategy),
-                           alpha=self.alpha)
+                           alpha=self.alpha, distill_warmup=self.distill_warmup_steps)
         return SessionBuilder(self.config_, {modality.name: modality}, self.mask_ratio,
                               precision=self.precision, **options)
 
@@ -356,6 +356,12 @@ class CrossModalEstimator(Distiller, _SessionModel):
         signal needed, the same model alone (the baseline without distillation).
     alpha : float in [0, 1], default=0.5
         Weight of the reconstruction loss; ``1 - alpha`` weighs the distillation.
+    distill_warmup_steps : int, default=0
+        Training steps over which the distillation's weight rises linearly from 0 to
+        ``1 - alpha``: the student first learns to reconstruct its own signal. Where the
+        teacher's latents are hard to predict from the student's signal, distilling from the
+        first step can stall the reconstruction at chance until early stopping ends the fit
+        (``benchmarks/crossmodal_real.py`` measures it on a real recording).
     teacher_hidden_size : int, optional
         Width of the teacher built when ``teacher`` is ``None`` or a name (default
         ``hidden_size``).
@@ -391,6 +397,7 @@ class CrossModalEstimator(Distiller, _SessionModel):
         "teacher": Parameter(None),
         "strategy": Distiller.PARAMETERS["strategy"]._replace(default="latent"),
         "alpha": Parameter(0.5, Interval(float, 0, 1)),
+        "distill_warmup_steps": Parameter(0, Interval(int, 0)),
         "teacher_hidden_size": width(None, none=True),
         **SIZES,
         "teacher_cache": Distiller.PARAMETERS["teacher_cache"],
@@ -406,7 +413,7 @@ class CrossModalEstimator(Distiller, _SessionModel):
         strategy, the student read LFP, and ``fit`` took the spikes as ``spikes=``. Formats 1
         and 2: latent alignment compared the latents without a head where the widths matched
         (``LatentAlignment(head=None)``). Formats 1 to 3: it compared them uncentred
-        (``LatentAlignment(centre=False)``)."""
+        (``LatentAlignment(centre=False)``), from the first step (``distill_warmup_steps=0``)."""
         if version < 2 and "alignment" in state:
             alignment = state.pop("alignment")
             strategies = {"mse": "latent", None: None,
@@ -423,6 +430,7 @@ class CrossModalEstimator(Distiller, _SessionModel):
         if version < 4:
             old = {"centre": False} if version == 3 else {"head": None, "centre": False}
             state = dict(state, strategy=cls._old_alignment(state.get("strategy"), old))
+            state.setdefault("distill_warmup_steps", 0)
         return state
 
     @staticmethod

@@ -57,6 +57,9 @@ class SessionBuilder:
     strategy : torch.nn.Module, optional
         The distillation term (needed with ``teacher_width``), fresh for this fit.
     alpha : float
+    distill_warmup : int
+        Steps over which the distillation's weight rises from 0 (see
+        :class:`~sklearn_blend.training.objective.Objective`).
     start : SessionTransformer, optional
         A fitted model of the first sessions of ``config``: its weights are carried over.
     train_only_sessions : sequence of int, optional
@@ -66,7 +69,8 @@ class SessionBuilder:
     """
 
     def __init__(self, config, modalities, mask_ratio, mean_counts=None, *, teacher_width=None,
-                 strategy=None, alpha=1.0, start=None, train_only_sessions=None,
+                 strategy=None, alpha=1.0, distill_warmup=0, start=None,
+                 train_only_sessions=None,
                  precision="float32"):
         self.config = config
         self.modalities = modalities
@@ -75,6 +79,7 @@ class SessionBuilder:
         self.teacher_width = teacher_width
         self.strategy = strategy
         self.alpha = alpha
+        self.distill_warmup = distill_warmup
         self.start = start
         self.train_only_sessions = train_only_sessions
         self.precision = precision
@@ -97,6 +102,7 @@ class SessionBuilder:
                            modality=self.config.modality),
             self.modalities, teacher=teacher, strategy=self.strategy, student=model,
             alpha=self.alpha if teacher is not None else 1.0, precision=self.precision,
+            distill_warmup=self.distill_warmup,
         )
         return model, objective
 

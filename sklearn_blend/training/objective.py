@@ -259,6 +259,9 @@ class Objective(nn.Module):
         Compute precision of the teacher's forward (the net runs the student in the same).
     weights : dict of str to float, optional
         Weight of each modality's reconstruction in their sum (default 1 each).
+    distill_warmup : int, default=0
+        Training steps over which the distillation's weight rises linearly from 0 to
+        ``1 - alpha`` (reconstruction first); counted by the objective from its creation.
 
     Returns (forward)
     -----------------
@@ -269,8 +272,11 @@ class Objective(nn.Module):
     """
 
     def __init__(self, masking, modalities, *, teacher=None, strategy=None, student=None,
-                 alpha=1.0, precision="float32", weights=None):
+                 alpha=1.0, precision="float32", weights=None, distill_warmup=0):
         super().__init__()
+        self.distill_warmup = distill_warmup
+        # training steps seen (for distill_warmup); not saved: it only matters in training
+        self.register_buffer("steps", torch.zeros((), dtype=torch.long), persistent=False)
         self.masking = masking
         self.modalities = dict(modalities)
         self.weights = {name: 1.0 for name in self.modalities}
@@ -339,5 +345,9 @@ class Objective(nn.Module):
             teacher_output = view.teacher
         distill = self.strategy(output, teacher_output)
         result["distill"] = distill
-        result["loss"] = self.alpha * recon + (1.0 - self.alpha) * distill
+        weight = 1.0 - self.alpha
+        if self.distill_warmup:
+            weight *= min(1.0, float(self.steps) / self.distill_warmup)
+            self.steps += 1
+        result["loss"] = self.alpha * recon + weight * distill
         return result
