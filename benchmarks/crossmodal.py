@@ -52,7 +52,9 @@ beside the models fit on the unseen session itself (``own session``).
 Each LFP model's row also records the spread of its latents across test trials (:func:`spread`:
 near 0 for a model that gives every trial the same latents). Run ``python
 benchmarks/crossmodal.py`` (writes ``benchmarks/results/crossmodal.{csv,md,png}``;
-``crossmodal_harder.*`` with ``--simulator harder``); ``--quick`` checks the script.
+``crossmodal_harder.*`` with ``--simulator harder``); ``--quick`` checks the script. To use more
+cores, run each seed in its own process (``--seeds S --n-jobs 1 --out ...``) and combine the
+runs with ``--merge`` (with the runs' ``--simulator``).
 """
 
 from __future__ import annotations

@@ -54,6 +54,15 @@ def test_latents_are_concatenated_and_the_ensemble_is_a_pipeline_step(data):
     assert search.best_estimator_.predict(X).shape == b.shape
 
 
+def test_members_fitted_in_parallel_are_the_members_fitted_in_turn(data):
+    X, b = data
+    model = BlendEstimator(**TINY, random_state=0)
+    alone = SeedEnsemble(model, n_members=2).fit(X, b)
+    parallel = SeedEnsemble(model, n_members=2, n_jobs=2).fit(X, b)
+    assert parallel.random_states_ == alone.random_states_
+    assert_same(parallel.predict_rates(X), alone.predict_rates(X))
+
+
 def test_bad_settings_are_refused_with_their_name(data):
     X, b = data
     with pytest.raises(ValueError, match="n_members must be an int >= 1"):
