@@ -464,17 +464,22 @@ def plot(results, path):
 
 
 def describe(args, seeds, wall):
-    """A table's header: the data, protocol, seeds, wall time and the command."""
+    """The start of a table's header: the data, protocol, seeds and wall time."""
     simulator = ("" if args.simulator == "default"
                  else f", harder LFP {SIMULATORS[args.simulator]}")
     return (f"Simulated spikes + LFP + behavior (make_spikes_lfp, {N_SESSIONS} sessions on one "
             f"{CHANNELS}-channel probe, array_drift={ARRAY_DRIFT}, sessions {list(UNSEEN)} "
             f"unseen{simulator}), seeds {seeds}, sizes {SIZES}, nested selection "
             f"({args.inner} inner folds){' (quick)' if args.quick else ''}; wall time {wall} on "
-            f"{os.cpu_count()} cores; command `python benchmarks/crossmodal.py"
+            f"{os.cpu_count()} cores")
+
+
+def command(args):
+    """The command of a run with ``args``, in backticks."""
+    return ("`python benchmarks/crossmodal.py"
             + ("" if args.simulator == "default" else f" --simulator {args.simulator}")
             + (f" --variants {' '.join(repr(v) for v in args.variants)}" if args.variants
-               else "") + (" --variants-only" if args.variants_only else "") + "`.")
+               else "") + (" --variants-only" if args.variants_only else "") + "`")
 
 
 def main(argv=None):
@@ -504,9 +509,9 @@ def main(argv=None):
         commands = sorted({found.group(1) for line in lines
                            if (found := re.search(r"command (`[^`]*`)", line))})
         header = (describe(args, sorted(set(results.seed)), f"{minutes} min (the runs)")
-                  .split("; command ")[0] + f"; the runs {', '.join(commands)} (one per seed, "
-                  "side by side), merged by `--merge "
-                  + " ".join(os.path.basename(path) for path in args.merge) + "`.")
+                  + f"; the runs {', '.join(commands)} (one per seed, side by side), merged "
+                  "by `--merge " + " ".join(os.path.basename(path) for path in args.merge)
+                  + "`.")
         write_results(out, header, summarize(results), results)
         return plot(results, f"{out}.png")
     from joblib import Parallel, delayed
@@ -522,7 +527,8 @@ def main(argv=None):
                           args.variants_only)
         for seed in seeds)
     results = pd.DataFrame([row for rows in outputs for row in rows])
-    header = describe(args, seeds, f"{(time.perf_counter() - start) / 60:.0f} min")
+    header = (describe(args, seeds, f"{(time.perf_counter() - start) / 60:.0f} min")
+              + f"; command {command(args)}.")
     write_results(out, header, summarize(results), results)
     plot(results, f"{out}.png")
 

@@ -29,7 +29,7 @@ import pandas as pd
 from common import RESULTS, mean_sd, read_runs, write_results
 from sklearn_blend import BlendEstimator, SeedEnsemble
 from sklearn_blend.datasets import load_mc_maze_small
-from sklearn_blend.evaluation import score_rates, split_arrays
+from sklearn_blend.evaluation import score_rates, split_arrays, training_seconds
 from sklearn_blend.model_selection import paired_differences
 
 METHODS = {"plain": None, "hard": "hard"}
@@ -57,8 +57,8 @@ def run(fold, seed, n_members, ks, quick):
         members = ensemble.estimators_
         train_rates = [m.predict_rates(heldin[train]) for m in members]
         test_rates = [m.predict_rates(heldin[test], forward=True) for m in members]
-        seconds = [float(sum(m.student_net_.history[:, "dur"]))
-                   + (0.0 if m.teacher_ is None else float(sum(m.teacher_.net_.history[:, "dur"])))
+        seconds = [training_seconds(m.student_net_)
+                   + (0.0 if m.teacher_ is None else training_seconds(m.teacher_.net_))
                    for m in members]
         for k in ks:
             rates = np.mean(test_rates[:k], axis=0)

@@ -77,7 +77,8 @@ def split_arrays(data):
     return X, data.get("behavior"), forward
 
 
-def _training_seconds(net):
+def training_seconds(net):
+    """Seconds a fitted net spent training (the sum of its epochs' durations)."""
     return float(sum(net.history[:, "dur"]))
 
 
@@ -147,7 +148,7 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
                 teacher_params = BlendEstimator(**settings).teacher_params()
                 teacher = BlendTeacher(**teacher_params).fit(X[train], b[train], **fit_params)
             model = teacher
-            seconds, epochs = _training_seconds(model.net_), model.n_iter_
+            seconds, epochs = training_seconds(model.net_), model.n_iter_
             train_rates = model.predict_rates(heldin[train], b[train])
             test_rates = model.predict_rates(heldin[test], b[test], forward=bool(forward_bins))
         elif method in CONTROLS:
@@ -156,7 +157,7 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
             model = BlendEstimator(strategy="hard", **settings)
             model.fit(X_fit, b_fit, **({} if forward_fit is None
                                        else {"spikes_forward": forward_fit}))
-            seconds, epochs = _training_seconds(model.student_net_), model.n_iter_
+            seconds, epochs = training_seconds(model.student_net_), model.n_iter_
             train_rates = model.predict_rates(heldin[train])
             test_rates = model.predict_rates(heldin[test], forward=bool(forward_bins))
         else:
@@ -164,7 +165,7 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
             model = BlendEstimator(strategy=strategy, **settings)
             model.fit(X[train], b[train] if b is not None else None, **fit_params)
             teacher = model.teacher_ or teacher
-            seconds, epochs = _training_seconds(model.student_net_), model.n_iter_
+            seconds, epochs = training_seconds(model.student_net_), model.n_iter_
             train_rates = model.predict_rates(heldin[train])
             test_rates = model.predict_rates(heldin[test], forward=bool(forward_bins))
         if method != "smoothing" and forward_bins:

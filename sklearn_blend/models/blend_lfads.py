@@ -36,34 +36,18 @@ from torch import nn
 
 from ..persistence import registry
 from .base import ModelOutput, set_log_mean_bias
+from .lfads import LFADSConfig
 
 
 @registry.register("dataclass")
 @dataclass(frozen=True)
-class BlendLFADSConfig:
-    """Shape and size of a :class:`BlendLFADS` (defaults: the official MC_Maze settings).
+class BlendLFADSConfig(LFADSConfig):
+    """Shape and size of a :class:`BlendLFADS`: the fields of
+    :class:`~sklearn_blend.models.LFADSConfig` at the official MC_Maze settings (4 encoder
+    layers, dropout 0.1). ``hidden_size`` also sizes the readout's hidden layer; ``dropout``
+    acts between encoder layers, after the factors and in the readout (never on the input
+    counts)."""
 
-    Parameters
-    ----------
-    n_inputs, n_outputs : int
-        Spike channels in, neurons out.
-    n_behavior : int
-        Behavior channels per bin (0 for a student).
-    hidden_size : int
-        Units of the encoder GRU (per direction), controller, generator and readout.
-    factor_size : int
-        Number of factors (the latents).
-    n_layers : int
-        Layers of the spike encoder.
-    dropout : float
-        Between encoder layers, after the factors and in the readout.
-    """
-
-    n_inputs: int
-    n_outputs: int
-    n_behavior: int = 0
-    hidden_size: int = 64
-    factor_size: int = 32
     n_layers: int = 4
     dropout: float = 0.1
 
