@@ -68,9 +68,12 @@ from sklearn_blend.datasets import load_mc_maze_small, make_synthetic
 from sklearn_blend.evaluation import evaluate_split, split_arrays
 from sklearn_blend.model_selection import paired_differences
 
-#: the NEDS of both parts: small enough for 2 CPU cores
+#: the NEDS of both parts: small enough for 2 CPU cores. The tables of this script, of
+#: ``neds_rotary.py`` and of ``neds_diagnostics.py`` were made with the linear input map (the
+#: default then); ``neds_nested.py`` selects the map
 NEDS_PARAMS = dict(hidden_size=64, n_layers=2, n_heads=2, ffn_size=128, lr=3e-3,
-                   n_iter_no_change=60, max_epochs=300, behavior_groups=[[0, 1]])
+                   n_iter_no_change=60, max_epochs=300, behavior_groups=[[0, 1]],
+                   input_map="linear")
 #: the ``max_epochs`` (the length of the cosine learning-rate schedule) each MC_Maze_Small NEDS
 #: chooses from, by its validation loss on training trials (:func:`select_schedule`)
 SCHEDULES = (300, 800)

@@ -161,7 +161,8 @@ def merge(paths, out, inner):
 def describe(results, inner, quick):
     """The start of a table's header: the protocol and the pairs per method."""
     pairs = results.groupby("method").apply(len).to_dict()
-    return (f"MC_Maze_Small, NEDS ({NEDS_PARAMS}, monitor='task') by nested selection: outer "
+    fixed = {key: value for key, value in NEDS_PARAMS.items() if key != "input_map"}
+    return (f"MC_Maze_Small, NEDS ({fixed}, monitor='task') by nested selection: outer "
             f"5-fold, inner {inner}-fold, 4 settings each ({GRID}), selected by the inner task "
             f"score{' (quick)' if quick else ''}; (fold, seed) pairs per method {pairs}; ")
 

@@ -430,8 +430,9 @@ def test_finetuning_a_new_session_touches_only_what_it_should(sessions):
     neds.finetune(new, behavior[24:], max_epochs=2)
     after = neds.net_.module_.model.state_dict()
     assert neds.sessions_ == ["a", "b", "c"] and neds.config_.n_neurons == (10, 6, 8)
-    for name in ("spike_in.0.weight", "spike_out.1.bias", "session_embedding.0",
-                 "session_embedding.1"):
+    untouched = [name for name in before if name.startswith("spike_in.0.")]
+    assert untouched  # the first session's input map
+    for name in untouched + ["spike_out.1.bias", "session_embedding.0", "session_embedding.1"]:
         assert torch.equal(before[name], after[name]), name  # sessions without trials
     assert not torch.equal(before["position"], after["position"])  # shared layers train
     assert neds.predict(trials[30:]).shape == (6, 16, 2)
@@ -716,12 +717,15 @@ def test_balanced_accuracy_scores_labels():
     assert LABELS.score(logits, np.array([0, -1, 0, 1, 1])) == pytest.approx((1 + 0.5) / 2)
 
 
-def test_the_official_softsign_input_maps(reaching, tmp_path):
+def test_the_official_softsign_input_maps_are_the_default(reaching, tmp_path):
     from sklearn_blend import NedsEstimator, load
     from sklearn_blend.models.layers import SoftsignMap
 
     spikes, velocity, _, _ = reaching
-    neds = NedsEstimator(input_map="softsign", n_heldout=2, **TINY_NEDS).fit(spikes, velocity)
+    linear = NedsEstimator(input_map="linear", **TINY_NEDS).fit(spikes, velocity)
+    assert type(linear.net_.module_.model.spike_in[0]) is torch.nn.Linear
+    neds = NedsEstimator(n_heldout=2, **TINY_NEDS).fit(spikes, velocity)
+    assert neds.input_map == "softsign"
     model = neds.net_.module_.model
     assert isinstance(model.spike_in[0], SoftsignMap)
     assert model.spike_in[0].expand.weight.shape == (12, 6)  # held-in 6 -> 12 -> hidden
@@ -729,3 +733,20 @@ def test_the_official_softsign_input_maps(reaching, tmp_path):
     neds.save(tmp_path / "neds.safetensors")
     np.testing.assert_array_equal(load(tmp_path / "neds.safetensors").predict(spikes),
                                   neds.predict(spikes))
+
+
+def test_patience_in_steps_spans_the_epochs_it_takes(reaching):
+    from sklearn_blend import NedsEstimator
+
+    spikes, velocity, _, _ = reaching
+    # 24 training trials of batch 8: 3 steps per epoch; 7 steps of patience are 3 epochs
+    params = dict(TINY_NEDS, max_epochs=40, batch_size=8, validation_fraction=0.2,
+                  early_stopping=True, monitor="loss")
+    neds = NedsEstimator(patience_steps=7, **params).fit(spikes[:30], velocity[:30])
+    stopper = dict(neds.net_.callbacks_)["early_stopping"]
+    assert stopper.patience == 3
+    assert len(neds.net_.history) < 40  # it stopped
+    assert dict(NedsEstimator(**params).fit(spikes[:30], velocity[:30]).net_.callbacks_)[
+        "early_stopping"].patience == 30  # n_iter_no_change
+    with pytest.raises(ValueError, match="patience_steps"):
+        NedsEstimator(patience_steps=0).fit(spikes, velocity)

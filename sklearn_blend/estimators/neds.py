@@ -119,10 +119,12 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
         token through the learned positions alone: on a synthetic session a small NEDS then
         decoded held-out trials at R2 about 0, against 0.36 to 0.40 with them
         (``benchmarks/neds_rotary.py``).
-    input_map : {"linear", "softsign"}, default="linear"
-        How a session's spikes and each behavior group become tokens: one linear map, or the
-        official code's ``n -> 2n -> softsign -> hidden``
-        (:class:`~sklearn_blend.models.layers.SoftsignMap`).
+    input_map : {"softsign", "linear"}, default="softsign"
+        How a session's spikes and each behavior group become tokens: the official code's
+        ``n -> 2n -> softsign -> hidden`` (:class:`~sklearn_blend.models.layers.SoftsignMap`),
+        or one linear map. The default is the setting the multi-task NEDS chose most often by
+        nested selection on MC_Maze_Small (``benchmarks/neds_nested.py``); models saved before
+        it was an option load with ``"linear"``.
     monitor : {"task", "decoding", "encoding", "loss"}, default="task"
         What early stopping watches and selects the kept weights by, on the validation trials
         (drawn from the training trials, ``validation_fraction``), as the authors' trainer:
@@ -136,6 +138,11 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
         epochs of the learning-rate warm-up (``warmup_steps``) are not selected and do not
         count toward the patience. Each epoch's metrics are in ``net_.history``
         (``valid_decoding``, ``valid_encoding``, ``valid_task``).
+    patience_steps : int or None, default=None
+        Patience of early stopping in optimisation steps, as the official trainer counts it
+        (the epochs it spans, rounded up, replace ``n_iter_no_change``): the same patience
+        whatever the number of training trials and ``batch_size``. ``None``: the patience is
+        ``n_iter_no_change`` epochs.
     n_heldout : int, default=0
         The last ``n_heldout`` neurons of every session (NLB's held-out neurons) are predicted
         but never read: the spike tokens carry the other neurons, and the spike loss scores the
@@ -194,8 +201,9 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
         "dropout": Parameter(0.2, Interval(float, 0, 1, closed="left")),
         "embedding_dropout": Parameter(0.1, Interval(float, 0, 1, closed="left")),
         "rotary": Parameter(True, Flag()),
-        "input_map": Parameter("linear", Options("linear", "softsign")),
+        "input_map": Parameter("softsign", Options("softsign", "linear")),
         "monitor": Parameter("task", Options("task", "decoding", "encoding", "loss")),
+        "patience_steps": Parameter(None, Interval(int, 1, none=True)),
         "n_heldout": Parameter(0, Interval(int, 0)),
         "forward_bins": Parameter(0, Interval(int, 0)),
     }, defaults=dict(
@@ -207,9 +215,16 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
     def _upgrade_state(cls, state, version):
         """Formats 1 and 2 (sklearn_blend 0.1, 0.2): no ``monitor`` (those models were
         selected on the masked validation loss, ``"loss"``) and no ``input_map``
-        (``"linear"``)."""
+        (``"linear"``, in the parameters and in the fitted ``config_``). Formats 1 to 4: no
+        ``patience_steps`` (``None``)."""
         if version < 3:
             state = {"monitor": "loss", "input_map": "linear", **state}
+            config = state.get("config_")
+            fields = config.get("fields") if type(config) is dict else None
+            if type(fields) is dict and type(fields.get("s")) is dict:
+                fields["s"].setdefault("input_map", "linear")
+        if version < 5:
+            state = {"patience_steps": None, **state}
         return state
 
     # ------------------------------------------------------------------ checks

@@ -21,9 +21,9 @@ pool of the stream's tokens over time (learned weights) mapped to the trial's va
 logits.
 
 Where the official code differs: its behavior input maps are per session too (here they are
-shared, as the behavior variables are the same in every session), and its input maps are
-``n -> 2n -> softsign -> hidden``, here one linear map unless ``NedsConfig.input_map`` is
-``"softsign"``. As there, queries and keys are
+shared, as the behavior variables are the same in every session). Its input maps,
+``n -> 2n -> softsign -> hidden``, are the default here (``NedsConfig.input_map="linear"``
+gives one linear map instead). As there, queries and keys are
 rotated by their token's bin inside attention (``NedsConfig.rotary``), so a behavior token meets
 the spike token of its own bin at offset zero: with the learned absolute position embedding
 alone, a small NEDS memorised the training trials' behavior instead of reading the same-bin
@@ -77,9 +77,10 @@ class NedsConfig:
         Rotate queries and keys by their token's time bin inside attention
         (:func:`~sklearn_blend.models.layers.rotary_codes`), as the official code does, on top
         of the learned position embedding.
-    input_map : {"linear", "softsign"}, default="linear"
-        How spikes and per-bin behavior become tokens: one linear map, or the official code's
-        ``n -> 2n -> softsign -> hidden`` (:class:`~sklearn_blend.models.layers.SoftsignMap`).
+    input_map : {"softsign", "linear"}, default="softsign"
+        How spikes and per-bin behavior become tokens: the official code's
+        ``n -> 2n -> softsign -> hidden`` (:class:`~sklearn_blend.models.layers.SoftsignMap`),
+        or one linear map.
     """
 
     n_neurons: tuple
@@ -95,7 +96,7 @@ class NedsConfig:
     embedding_dropout: float = 0.1
     n_heldout: int = 0
     rotary: bool = True
-    input_map: str = "linear"
+    input_map: str = "softsign"
 
     @property
     def streams(self):

@@ -124,7 +124,8 @@ __all__ = ["FORMAT_VERSION", "InconsistentVersionWarning", "SaveMixin", "load", 
 #: versions 1 and 2 load with ``monitor="loss"``, the selection they were trained with)
 #: 4 (sklearn_blend 0.3, later): LatentAlignment gained ``centre`` (cross-modal files of
 #: versions 1 to 3 load with ``centre=False``, the alignment they were trained with)
-FORMAT_VERSION = 4
+#: 5 (sklearn_blend 0.4): NedsEstimator gained ``patience_steps`` (``None`` in earlier files)
+FORMAT_VERSION = 5
 #: :func:`registry.register`: allow a class in model files (see :mod:`.registry`)
 register = registry.register
 

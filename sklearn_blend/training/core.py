@@ -205,6 +205,9 @@ class TrainingConfig:
     #: ``None`` (one process) or ``"accelerate"`` (data-parallel over the processes that
     #: ``accelerate launch`` or ``torchrun`` started: :mod:`~sklearn_blend.training.distributed`)
     distributed: str | None = None
+    #: patience in optimisation steps instead of ``n_iter_no_change`` epochs: the epochs it
+    #: spans, rounded up (``None``: ``n_iter_no_change``)
+    patience_steps: int | None = None
 
 
 def training_config(estimator, device, **overrides):
@@ -223,12 +226,14 @@ def training_config(estimator, device, **overrides):
         verbose=estimator.verbose,
         stop_on=getattr(estimator, "early_stopping_on", "masked"),
         distributed=getattr(estimator, "distributed", None),
+        patience_steps=getattr(estimator, "patience_steps", None),
     )
     return dataclasses.replace(config, **overrides)
 
 
 def _callbacks(config, n_train, use_validation, description, terms):
-    steps = math.ceil(n_train / config.batch_size) * config.max_epochs
+    per_epoch = math.ceil(n_train / config.batch_size)
+    steps = per_epoch * config.max_epochs
     callbacks = [
         ("clip", GradientNormClipping(config.grad_clip)),
         (
@@ -255,10 +260,12 @@ def _callbacks(config, n_train, use_validation, description, terms):
             callbacks.append((selection.key, selection))
             watched, lower_is_better = selection.key, selection.lower_is_better
             if selection.after_warmup:  # epochs whose steps all fall in the warm-up
-                skip = config.warmup_steps // math.ceil(n_train / config.batch_size)
+                skip = config.warmup_steps // per_epoch
+        patience = (config.n_iter_no_change if config.patience_steps is None
+                    else math.ceil(config.patience_steps / per_epoch))
         callbacks.append(
             ("early_stopping",
-             StopEarly(monitor=watched, patience=config.n_iter_no_change, threshold=0.0,
+             StopEarly(monitor=watched, patience=patience, threshold=0.0,
                        lower_is_better=lower_is_better, load_best=True, skip_epochs=skip))
         )
     if config.verbose == 1:
