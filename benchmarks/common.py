@@ -15,7 +15,7 @@ from sklearn_blend import BlendTeacher
 #: where every benchmark writes its CSV and markdown tables
 RESULTS = Path(__file__).resolve().parent / "results"
 #: table labels of the plain (no-behavior) model of each base
-BASE_LABELS = {"ndt": "NDT", "lfads": "LFADS"}
+BASE_LABELS = {"ndt": "NDT", "gru": "GRU", "lfads": "LFADS", "blend_lfads": "BLEND-LFADS"}
 #: NLB'21 metrics of the MC_Maze_Small scripts, in table order
 METRICS = ("co_bps", "fp_bps", "vel_r2")
 

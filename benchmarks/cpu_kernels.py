@@ -16,7 +16,7 @@ Each row times one operation of an NDT training step at the paper's configuratio
   against 552 (the next multiple of 8), in GFLOP/s;
 * one training step (forward and backward of the masked-modelling objective, batch 64 x 140
   bins, 137 held-in of 182 neurons) in ``precision="float32"`` against ``"bfloat16"``
-  (autocast), for the paper's NDT and for LFADS at widths 64 (the synthetic study's) and 182.
+  (autocast), for the paper's NDT and for the GRU base at widths 64 (the synthetic study's) and 182.
 
 Run ``python benchmarks/cpu_kernels.py`` (about 1 minute, nothing else running); it prints and
 writes ``benchmarks/results/cpu_kernels.{csv,md}``. Times are medians after warm-up calls.
@@ -132,8 +132,8 @@ def precision_rows():
     targets = torch.poisson(torch.rand(BATCH, N_TIME, N_NEURONS))
     models = {
         "NDT paper config": ("ndt", PAPER_NDT),
-        "LFADS width 64": ("lfads", dict(hidden_size=64, dropout=0.2)),
-        "LFADS width 182": ("lfads", dict(hidden_size=N_NEURONS, dropout=0.2)),
+        "GRU width 64": ("gru", dict(hidden_size=64, dropout=0.2)),
+        "GRU width 182": ("gru", dict(hidden_size=N_NEURONS, dropout=0.2)),
     }
     rows = []
     for label, (base, options) in models.items():

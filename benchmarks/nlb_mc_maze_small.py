@@ -17,7 +17,8 @@ Metrics on the test trials (``sklearn_blend.metrics``, equal to ``nlb_tools``'):
   come from behavior as well as spikes: its Vel-R2 is an upper reference, not a fair decode.
 
 Run ``python benchmarks/nlb_mc_maze_small.py`` (3 seeds, about 40 minutes on 2 cores; with
-``--base lfads`` all six neural methods run on LFADS, 75 minutes for ``--max-folds 2``). It prints
+``--base gru`` all six neural methods run on the GRU base, 75 minutes for ``--max-folds 2``;
+``--base lfads`` on LFADS, ``--base blend_lfads`` on BLEND's GRU model). It prints
 and writes ``benchmarks/results/nlb_mc_maze_small.{csv,md}`` and
 ``benchmarks/results/nlb_mc_maze_small_velocity.png`` (true and decoded velocity of fold 0's
 test trials, NDT vs the best student). ``--quick`` (1 seed, 2 folds, 20 epochs) checks the
@@ -133,7 +134,7 @@ def main(argv=None):
                              "(no training; the header line of its old table is kept)")
     parser.add_argument("--out", default=None,
                         help="output path without suffix [benchmarks/results/"
-                             "nlb_mc_maze_small, with _lfads for --base lfads]")
+                             "nlb_mc_maze_small, with _<base> for another --base]")
     args = parser.parse_args(argv)
 
     params = parse_assignments(args.set)

@@ -46,8 +46,11 @@ from sklearn_blend.modalities import LFP  # noqa: E402
 
 TINY = dict(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, dropout=0.1, max_epochs=4,
             batch_size=8, warmup_steps=2)
-TINY_LFADS = dict(hidden_size=8, n_layers=1, dropout=0.1, max_epochs=4, batch_size=8,
-                  warmup_steps=2, base_params={"factor_size": 4})
+TINY_GRU = dict(hidden_size=8, n_layers=1, dropout=0.1, max_epochs=4, batch_size=8,
+                warmup_steps=2, base_params={"factor_size": 4})
+TINY_LFADS = dict(hidden_size=8, dropout=0.1, max_epochs=4, batch_size=8, warmup_steps=2,
+                  base_params={"factor_size": 4, "ic_encoder_size": 6, "ci_encoder_size": 4,
+                               "controller_size": 4, "ic_size": 4, "co_size": 2})
 TINY_SESSIONS = dict(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, dropout=0.1,
                      max_epochs=4, batch_size=8, warmup_steps=2)
 TINY_NEURONS = dict(embedding_dim=4, hidden_size=8, ffn_size=16, n_window=16, group_size=4,
@@ -97,7 +100,10 @@ def blend_cases():
     est.fit(X, b, spikes_forward=forward)
     out["blend.forward"] = dict(rates=est.predict_rates(X, forward=True), score=est.score(X),
                                 **history(est.student_net_))
-    est = BlendEstimator(strategy="feature", base="lfads", **TINY_LFADS, random_state=0).fit(X, b)
+    est = BlendEstimator(strategy="feature", base="gru", **TINY_GRU, random_state=0).fit(X, b)
+    out["blend.gru"] = dict(rates=est.predict_rates(X), loaded=round_trip(est).predict_rates(X),
+                            **history(est.student_net_))
+    est = BlendEstimator(strategy="hard", base="lfads", **TINY_LFADS, random_state=0).fit(X, b)
     out["blend.lfads"] = dict(rates=est.predict_rates(X), loaded=round_trip(est).predict_rates(X),
                               **history(est.student_net_))
     est = BlendEstimator(strategy="hard", base="neuprint", **TINY, random_state=0).fit(X, b)

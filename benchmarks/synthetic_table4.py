@@ -17,7 +17,7 @@ the end, because the families order neurons by group (timescale groups, assembli
 last 45 would all come from one or two groups. Other sizes (``--quick``) keep the fractions
 45/182 and 574/2,869.
 
-Methods, per base (NDT and BLEND's deterministic LFADS): the plain model trained without
+Methods, per base (NDT and the deterministic GRU model, ``base="gru"``): the plain model trained without
 behavior, the teacher (sees behavior: an upper reference, not a fair decode), and the four
 BLEND students (hard, soft, feature, correlation), all through
 :func:`sklearn_blend.evaluation.evaluate_split`. A student and the plain model of one (family,
@@ -27,7 +27,7 @@ neurons, fit on the training trials' rates; the decoded "velocity" is the genera
 and co-bps (held-out neurons). Table 4 reports Vel-R2 only, and the paper gives no model
 sizes, epochs, seeds or spread for this study.
 
-Training defaults (``PARAMS``): a 2-layer NDT (width 64, FFN 256) and an LFADS with 64-unit
+Training defaults (``PARAMS``): a 2-layer NDT (width 64, FFN 256) and a GRU model with 64-unit
 GRUs (2 encoder layers), dropout 0.2, batch 64, lr 3e-3, at most 20 epochs with early stopping
 (10% validation trials, patience 10): 33 optimizer steps per epoch, at most 660 per model
 (``shared/reference/cpu_performance.md``, sections 4-5, finds 300-1,000 steps enough).
@@ -37,10 +37,10 @@ Run ``python benchmarks/synthetic_table4.py`` (3 families x 2 bases x 3 seeds = 
 fitting the plain model, the teacher and 4 students; 2 worker processes of 1 torch thread).
 Run time, an estimate from 2-epoch runs of the full-size defaults (1 torch thread, the other
 core busy with another job): an NDT epoch takes about 10 s (teacher or plain model) and 12.5 s
-(student, which also runs the frozen teacher), an LFADS student epoch 25 s (teacher and plain
+(student, which also runs the frozen teacher), a GRU student epoch 25 s (teacher and plain
 model about 20 s, assuming the same teacher-forward share); each fitted model then needs about
 1 min to infer the rates of all 2,869 trials and fit the ridge decoder. At 20 epochs per model
-an NDT task takes about 30 min and an LFADS task about 55 min, 13 core-hours in all: about
+an NDT task takes about 30 min and a GRU task about 55 min, 13 core-hours in all: about
 6.5 hours of wall time with ``--jobs 2`` (less if early stopping ends models sooner).
 
 Every finished (family, base, seed) task is appended to ``benchmarks/results/
@@ -100,16 +100,17 @@ _QUICK_TRAINING = dict(_TRAINING, max_epochs=20, early_stopping=False, warmup_st
 PARAMS = {
     "full": {
         "ndt": dict(_TRAINING, hidden_size=64, n_layers=2, n_heads=2, ffn_size=256),
-        "lfads": dict(_TRAINING, base="lfads", hidden_size=64, n_layers=2),
+        "gru": dict(_TRAINING, base="gru", hidden_size=64, n_layers=2),
     },
     "quick": {
         "ndt": dict(_QUICK_TRAINING, hidden_size=32, n_layers=1, n_heads=2, ffn_size=64),
-        "lfads": dict(_QUICK_TRAINING, base="lfads", hidden_size=32, n_layers=1),
+        "gru": dict(_QUICK_TRAINING, base="gru", hidden_size=32, n_layers=1),
     },
 }
-#: the paper's Table 4 (Vel-R2); rows it does not report show "–"
+#: the paper's Table 4 (Vel-R2); rows it does not report show "–". Its LFADS rows were made
+#: with the GRU model its code calls LFADS (``base="blend_lfads"``)
 PAPER_TABLE4 = {
-    ("lfads", "hard"): dict(simple=0.985, hierarchical=0.976, complex=0.182),
+    ("blend_lfads", "hard"): dict(simple=0.985, hierarchical=0.976, complex=0.182),
     ("ndt", "hard"): dict(simple=0.934, hierarchical=0.926, complex=0.147),
     ("ndt", "soft"): dict(simple=0.927, hierarchical=0.932, complex=0.146),
     ("ndt", "feature"): dict(simple=0.926, hierarchical=0.940, complex=0.139),

@@ -19,9 +19,15 @@ TINY = dict(
     early_stopping=False,
 )
 
-#: LFADS takes hidden_size, n_layers and dropout from the estimator, the rest as base_params
-TINY_LFADS = dict(hidden_size=8, n_layers=1, dropout=0.1, max_epochs=3, batch_size=8,
-                  warmup_steps=2, early_stopping=False, base_params={"factor_size": 4})
+#: the GRU bases take hidden_size, n_layers and dropout from the estimator, the rest as
+#: base_params
+TINY_GRU = dict(hidden_size=8, n_layers=1, dropout=0.1, max_epochs=3, batch_size=8,
+                warmup_steps=2, early_stopping=False, base_params={"factor_size": 4})
+#: LFADS takes hidden_size (the generator) and dropout, its other sizes as base_params
+TINY_LFADS = dict(hidden_size=8, dropout=0.1, max_epochs=3, batch_size=8, warmup_steps=2,
+                  early_stopping=False,
+                  base_params={"factor_size": 4, "ic_encoder_size": 6, "ci_encoder_size": 4,
+                               "controller_size": 4, "ic_size": 4, "co_size": 2})
 TINY_TRAINING = dict(max_epochs=3, batch_size=8, warmup_steps=2, early_stopping=False)
 
 #: a NeuronEmbedding small enough to fit in well under a second

@@ -18,7 +18,7 @@ from sklearn_blend.training import teacher_cache
 from sklearn_blend.training.core import TrainingConfig, TrialModelBuilder, fit_net, predict
 from sklearn_blend.training.objective import pack
 
-from .helpers import TINY, TINY_LFADS, TINY_NEURONS
+from .helpers import TINY, TINY_GRU, TINY_NEURONS
 
 #: TINY without the width, for teachers whose width a test sets
 TINY_NO_WIDTH = {k: v for k, v in TINY.items() if k != "hidden_size"}
@@ -208,12 +208,12 @@ def test_the_cache_fingerprint_follows_a_bases_registration():
 
 def test_a_teacher_of_another_base(trials):
     X, b = trials
-    lfads = BlendTeacher(base="lfads", **TINY_LFADS, random_state=0)
+    lfads = BlendTeacher(base="gru", **TINY_GRU, random_state=0)
     est = BlendEstimator(teacher=lfads, strategy="correlation", **TINY).fit(X, b)
-    assert type(est.teacher_.model_.base).__name__ == "LFADS"
+    assert type(est.teacher_.model_.base).__name__ == "GRUModel"
     assert type(est.student_.base).__name__ == "NDT"
     assert np.isfinite(est.transform(X)).all()
-    # LFADS returns three feature stages, a one-layer NDT one: they cannot be paired
+    # the GRU model returns three feature stages, a one-layer NDT one: they cannot be paired
     with pytest.raises(ValueError, match="same non-empty number of per-layer features"):
         BlendEstimator(teacher=lfads, strategy="feature", **TINY).fit(X, b)
 
@@ -369,11 +369,11 @@ def test_each_base_keeps_its_own_defaults(trials):
     student = BlendEstimator(strategy="hard", **dict(settings, hidden_size=None,
                                                      n_layers=None)).fit(X, b)
     assert student.student_.base.config.dropout == 0.5
-    lfads = BlendEstimator(base="lfads", strategy=None, max_epochs=1, early_stopping=False,
+    lfads = BlendEstimator(base="gru", strategy=None, max_epochs=1, early_stopping=False,
                            hidden_size=8).fit(X)
     assert lfads.student_.base.config.n_layers == 2
-    with pytest.raises(ValueError, match="n_heads=2 does not apply to base='lfads'"):
-        BlendEstimator(base="lfads", n_heads=2).fit(X, b)
+    with pytest.raises(ValueError, match="n_heads=2 does not apply to base='gru'"):
+        BlendEstimator(base="gru", n_heads=2).fit(X, b)
     with pytest.raises(ValueError, match=r"hidden_size \(6\) must be divisible by n_heads \(4\)"):
         BlendEstimator(hidden_size=6, n_heads=4).fit(X, b)
 

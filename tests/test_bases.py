@@ -1,4 +1,4 @@
-"""Bases: LFADS, the base-model protocol, user bases and the registry."""
+"""Bases: the GRU models, LFADS, the base-model protocol, user bases and the registry."""
 
 import pickle
 
@@ -10,6 +10,8 @@ from torch import nn
 from sklearn_blend import BlendEstimator
 from sklearn_blend.models import (
     BASES,
+    GRUConfig,
+    GRUModel,
     LFADS,
     BaseAdapter,
     LFADSConfig,
@@ -17,7 +19,7 @@ from sklearn_blend.models import (
     register_base,
 )
 
-from .helpers import TINY_LFADS, TINY_TRAINING, TinyGRU, assert_same
+from .helpers import TINY_GRU, TINY_LFADS, TINY_TRAINING, TinyGRU, assert_same
 
 pytestmark = pytest.mark.filterwarnings("ignore:early stopping needs")
 
@@ -38,10 +40,10 @@ def tiny_gru_factory(n_inputs, n_outputs, n_behavior, n_time, width=6):
     return TinyGRU(n_inputs, n_outputs, n_behavior, width)
 
 
-def test_lfads_returns_log_rates_factors_and_three_stages():
+def test_gru_returns_log_rates_factors_and_three_stages():
     torch.manual_seed(0)
-    model = LFADS(LFADSConfig(n_inputs=6, n_outputs=9, n_behavior=2, hidden_size=8,
-                              factor_size=3)).eval()
+    model = GRUModel(GRUConfig(n_inputs=6, n_outputs=9, n_behavior=2, hidden_size=8,
+                               factor_size=3)).eval()
     spikes, behavior = torch.rand(4, 12, 6), torch.randn(4, 12, 2)
     out = model(spikes, behavior)
     assert out.log_rates.shape == (4, 12, 9) and out.latents.shape == (4, 12, 3)
@@ -95,7 +97,7 @@ def test_blend_lfads_base_trains_as_plain_model_teacher_and_student(strategy):
 
     X, b = make_synthetic("simple", n_trials=16, n_time=12, n_neurons=8, random_state=0)
     est = BlendEstimator(base="blend_lfads", strategy=strategy, n_heldout=2,
-                         random_state=0, **dict(TINY_LFADS, n_layers=2))
+                         random_state=0, **dict(TINY_GRU, n_layers=2))
     est.fit(X, b)
     assert est.student_.base.config.n_layers == 2
     assert est.predict_rates(X[..., :6]).shape == (16, 12, 8)
@@ -106,13 +108,13 @@ def test_blend_lfads_base_trains_as_plain_model_teacher_and_student(strategy):
 
 
 @pytest.mark.parametrize("strategy", ["hard", "soft", "feature", "correlation", None])
-def test_lfads_base_runs_every_strategy_with_heldout_and_forward(strategy):
+def test_gru_base_runs_every_strategy_with_heldout_and_forward(strategy):
     from sklearn_blend.datasets import make_synthetic
 
     X, b = make_synthetic("simple", n_trials=16, n_time=12, n_neurons=8, random_state=0)
     X, forward = X[:, :10], X[:, 10:]
-    est = BlendEstimator(base="lfads", strategy=strategy, n_heldout=2, forward_bins=2,
-                         random_state=0, **TINY_LFADS)
+    est = BlendEstimator(base="gru", strategy=strategy, n_heldout=2, forward_bins=2,
+                         random_state=0, **TINY_GRU)
     est.fit(X, b[:, :10], spikes_forward=forward)
     assert est.predict_rates(X[..., :6], forward=True).shape == (16, 12, 8)
     assert np.isfinite(est.score(X))
@@ -195,11 +197,11 @@ def test_protocol_violations_are_clear_errors(trials):
 @pytest.mark.parametrize(
     "params, match",
     [
-        (dict(base="lfads", n_heads=4), "n_heads=4 does not apply to base='lfads'"),
+        (dict(base="gru", n_heads=4), "n_heads=4 does not apply to base='gru'"),
         (dict(base=TinyGRU, hidden_size=32), "hidden_size=32 does not apply"),
-        (dict(base="lfads", base_params={"hidden_size": 8}), "set them directly"),
+        (dict(base="gru", base_params={"hidden_size": 8}), "set them directly"),
         (dict(base=TinyGRU, teacher_hidden_size=8), "teacher_hidden_size does not apply"),
-        (dict(base="lfads", base_params={"n_outputs": 99}), r"may not set \['n_outputs'\]"),
+        (dict(base="gru", base_params={"n_outputs": 99}), r"may not set \['n_outputs'\]"),
     ],
 )
 def test_parameters_a_base_does_not_take_are_rejected(trials, params, match):
@@ -237,7 +239,7 @@ def test_a_redefined_base_does_not_reuse_the_old_teacher(trials):
 
 def test_registry_maps_names_to_bases(trials):
     X, b = trials
-    assert {"ndt", "lfads"} <= set(BASES)
+    assert {"ndt", "gru"} <= set(BASES)
     register_base("tiny_gru", TinyGRU)
     try:
         est = BlendEstimator(base="tiny_gru", random_state=0, **TINY_TRAINING).fit(X, b)
@@ -245,16 +247,176 @@ def test_registry_maps_names_to_bases(trials):
         assert isinstance(est.student_.base, TinyGRU)
     finally:
         del BASES["tiny_gru"]
-    model = build_model("lfads", n_inputs=3, n_outputs=4, n_behavior=0, n_time=5,
+    model = build_model("gru", n_inputs=3, n_outputs=4, n_behavior=0, n_time=5,
                         options={"hidden_size": 4, "factor_size": 2})
     assert model(torch.zeros(2, 5, 3)).log_rates.shape == (2, 5, 4)
 
 
-def test_lfads_feature_distillation_projects_where_widths_differ(trials):
+def test_gru_feature_distillation_projects_where_widths_differ(trials):
     X, b = trials
-    est = BlendEstimator(base="lfads", strategy="feature", teacher_hidden_size=12,
-                         random_state=0, **TINY_LFADS).fit(X, b)
+    est = BlendEstimator(base="gru", strategy="feature", teacher_hidden_size=12,
+                         random_state=0, **TINY_GRU).fit(X, b)
     projections = est.student_net_.criterion_.strategy.projections
     # encoding and generator widths differ (8 vs 12); the factors (4) match
     assert [None if p is None else tuple(p.weight.shape) for p in projections] == [
         (12, 8), (12, 8), None]
+
+
+# ---------------------------------------------------------------------------------- LFADS
+LFADS_SIZES = dict(hidden_size=8, factor_size=3, ic_encoder_size=6, ci_encoder_size=5,
+                   controller_size=4, ic_size=4, co_size=2)
+
+
+def test_lfads_has_the_variational_stack_of_lfads_torch():
+    """An initial-condition posterior from the last states of a bidirectional encoder, a
+    controller that infers inputs from lagged per-bin encodings and the previous factors, an
+    autonomous generator driven by them, unit-norm factor rows, and penalties in training."""
+    from sklearn_blend.models.lfads import ClippedGRUCell
+
+    torch.manual_seed(0)
+    model = LFADS(LFADSConfig(n_inputs=6, n_outputs=9, **LFADS_SIZES))
+    assert model.ic_posterior.out_features == 2 * 4  # mean and log-variance
+    assert isinstance(model.controller, ClippedGRUCell)
+    assert model.controller.weight_ih.shape == (3 * 4, 2 * 5 + 3)  # [ci_t, factor_{t-1}]
+    assert model.generator.weight_ih.shape == (3 * 8, 2)  # inferred inputs only
+    assert not model.generator.bias_hh.requires_grad  # lfads-torch's frozen recurrent bias
+    spikes = torch.poisson(torch.full((5, 12, 6), 0.5))
+    out = model(spikes)
+    assert out.log_rates.shape == (5, 12, 9) and out.latents.shape == (5, 12, 3)
+    assert [f.shape[-1] for f in out.features] == [10, 8, 3]
+    assert out.penalty.ndim == 0 and out.penalty > 0
+    # training samples the posteriors; evaluation reads their means, deterministically
+    assert not torch.equal(out.log_rates, model(spikes).log_rates)
+    model.eval()
+    assert model(spikes).penalty is None
+    torch.testing.assert_close(model(spikes).log_rates, model(spikes).log_rates)
+    # the factors are the generator states through unit-norm rows
+    rows = torch.nn.functional.normalize(model.factors.weight, dim=1)
+    torch.testing.assert_close(model(spikes).latents, model(spikes).features[1] @ rows.T)
+    # the controller inputs lag the data: their forward half, one bin late, never reads the
+    # last bin
+    ci = model._controller_inputs(spikes)
+    changed = spikes.clone()
+    changed[:, -1] += 3
+    assert torch.equal(model._controller_inputs(changed)[:, :, :5], ci[:, :, :5])
+
+
+def test_lfads_penalties_are_its_kl_terms_and_l2_ramped_over_steps():
+    from sklearn_blend.models.lfads import kl_autoregressive, kl_normal
+
+    # closed form against torch.distributions
+    mean, std = torch.randn(7, 3), torch.rand(7, 3) + 0.1
+    prior_mean, prior_logvar = torch.randn(3), torch.log(torch.full((3,), 0.1))
+    expected = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mean, std),
+        torch.distributions.Normal(prior_mean, prior_logvar.mul(0.5).exp())).sum(-1).mean()
+    torch.testing.assert_close(kl_normal(mean, std, prior_mean, prior_logvar), expected)
+    # the AR(1) prior's log-density: stationary first bin, then alpha * previous + noise
+    sample = torch.randn(2, 5, 1)
+    log_tau, log_var = torch.log(torch.tensor([4.0])), torch.log(torch.tensor([0.2]))
+    alpha = np.exp(-1 / 4.0)
+    log_p = 0.0
+    for b in range(2):
+        x = sample[b, :, 0].numpy()
+        log_p += -0.5 * (x[0] ** 2 / (0.2 / (1 - alpha**2)) + np.log(0.2 / (1 - alpha**2))
+                         + np.log(2 * np.pi))
+        for t in range(1, 5):
+            log_p += -0.5 * ((x[t] - alpha * x[t - 1]) ** 2 / 0.2 + np.log(0.2)
+                             + np.log(2 * np.pi))
+    q_mean, q_std = torch.zeros_like(sample), torch.ones_like(sample)
+    log_q = torch.distributions.Normal(q_mean, q_std).log_prob(sample).sum() / 2
+    estimate = kl_autoregressive(q_mean, q_std, sample, log_tau, log_var)
+    assert estimate.item() == pytest.approx(log_q.item() - log_p / 2, rel=1e-5)
+    # the weights rise over ramp_steps training steps, then stay
+    config = LFADSConfig(n_inputs=4, n_outputs=4, ramp_steps=3, kl_ic_scale=0.0,
+                         kl_co_scale=0.0, l2_gen_scale=1.0, l2_con_scale=1.0,
+                         **LFADS_SIZES)
+    model = LFADS(config)
+    l2 = model.l2_penalty().item()
+    kernels = [model.generator.weight_hh, model.controller.weight_hh]
+    assert l2 == pytest.approx(sum(0.5 * k.square().sum().item() for k in kernels)
+                               / sum(k.numel() for k in kernels), rel=1e-5)
+    penalties = [model(torch.zeros(2, 6, 4)).penalty.item() for _ in range(5)]
+    assert penalties == pytest.approx([l2 / 4, l2 / 2, 3 * l2 / 4, l2, l2], rel=1e-5)
+
+
+def test_lfads_without_a_controller_is_autonomous_and_a_teacher_reads_behavior():
+    torch.manual_seed(0)
+    autonomous = LFADS(LFADSConfig(n_inputs=5, n_outputs=5, **dict(LFADS_SIZES, co_size=0)))
+    assert not autonomous.config.controlled and not hasattr(autonomous, "controller")
+    out = autonomous(torch.rand(3, 8, 5))
+    assert out.log_rates.shape == (3, 8, 5) and out.penalty > 0
+    teacher = LFADS(LFADSConfig(n_inputs=5, n_outputs=7, n_behavior=2, **LFADS_SIZES)).eval()
+    spikes, behavior = torch.rand(3, 8, 5), torch.randn(3, 8, 2)
+    assert teacher.generator.weight_ih.shape == (3 * 8, 2 + 2)  # inferred + external inputs
+    assert not torch.allclose(teacher(spikes, behavior).log_rates,
+                              teacher(spikes, behavior + 1).log_rates)
+
+
+def test_coordinated_dropout_scores_the_dropped_entries():
+    from sklearn_blend.training.objective import CoordinatedDropout
+
+    masking = CoordinatedDropout(0.4, n_forward=2)
+    spikes = torch.ones(50, 10, 6)
+    inputs = {"spikes": spikes}
+    targets = {"spikes": torch.ones(50, 10, 8)}  # 2 held-out neurons
+    view = masking(inputs, targets, {}, training=True)
+    dropped = view.inputs["spikes"] == 0
+    assert 0.3 < dropped.float().mean() < 0.5  # entries, not whole bins
+    assert not torch.equal(dropped.all(-1), dropped.any(-1))
+    # kept entries are scaled up as dropout does
+    assert torch.allclose(view.inputs["spikes"][~dropped], torch.tensor(1 / 0.6))
+    scored = view.scored["spikes"]
+    assert scored.shape == (50, 10, 8)
+    assert torch.equal(scored[:, :8, :6], dropped[:, :8])
+    assert scored[..., 6:].all() and scored[:, 8:].all()  # held-out neurons, forward bins
+    # validation reuses the fixed mask; inference reads the input as it is
+    fixed = masking.fixed_mask(inputs, torch.Generator().manual_seed(0))
+    again = masking(inputs, targets, {"valid_mask": fixed}, training=False)
+    assert torch.equal(again.inputs["spikes"] == 0, fixed)
+    assert torch.equal(masking(inputs, {}, {}, training=False).inputs["spikes"], spikes)
+
+
+@pytest.mark.parametrize("strategy", ["hard", "soft", "feature", "correlation", None])
+def test_lfads_base_runs_every_strategy_with_heldout_and_forward(strategy):
+    from sklearn_blend.datasets import make_synthetic
+
+    X, b = make_synthetic("simple", n_trials=16, n_time=12, n_neurons=8, random_state=0)
+    X, forward = X[:, :10], X[:, 10:]
+    est = BlendEstimator(base="lfads", strategy=strategy, n_heldout=2, forward_bins=2,
+                         random_state=0, **TINY_LFADS)
+    est.fit(X, b[:, :10], spikes_forward=forward)
+    assert isinstance(est.student_.base, LFADS) and est.mask_ratio_ == 0.3
+    assert est.predict_rates(X[..., :6], forward=True).shape == (16, 12, 8)
+    assert np.isfinite(est.score(X))
+    assert est.set_params(output="latents").transform(X).shape == (16, 10, 4)
+    history = est.student_net_.history
+    assert all(np.isfinite(history[:, "train_penalty"]))
+    if strategy is not None:
+        assert est.teacher_.model_.base.config.n_behavior > 0
+
+
+def test_lfads_recovers_the_rates_of_a_latent_oscillator():
+    """LFADS's published behaviour on simulated dynamics: the rates of Poisson neurons driven
+    by a rotating two-dimensional latent, whose phase each trial draws, recovered from the
+    spikes of held-out trials far better than by smoothing."""
+    from scipy.ndimage import gaussian_filter1d
+
+    rng = np.random.default_rng(0)
+    n_trials, n_time, n_neurons = 120, 50, 30
+    phase = rng.uniform(0, 2 * np.pi, n_trials)[:, None] + 2 * np.pi / 25 * np.arange(n_time)
+    latent = np.stack([np.cos(phase), np.sin(phase)], -1)
+    rates = np.exp(np.log(rng.uniform(0.1, 0.4, n_neurons))
+                   + latent @ rng.normal(0, 0.8, (2, n_neurons)))
+    X = rng.poisson(rates).astype(np.float32)
+
+    def r2(predicted):
+        truth = rates[90:]
+        return 1 - ((predicted - truth) ** 2).sum() / ((truth - truth.mean((0, 1))) ** 2).sum()
+
+    est = BlendEstimator(base="lfads", strategy=None, max_epochs=40, lr=1e-2, hidden_size=32,
+                         base_params=dict(ic_encoder_size=32, ci_encoder_size=16,
+                                          controller_size=16, ic_size=16, factor_size=8),
+                         random_state=0).fit(X[:90])
+    smoothing = r2(gaussian_filter1d(X[90:], 2, axis=1))
+    assert smoothing < 0.5 and r2(est.predict_rates(X[90:])) > 0.9

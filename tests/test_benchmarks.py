@@ -97,14 +97,14 @@ def test_synthetic_summary_counts_seeds_per_base_and_compares_the_best_student(s
     rows = [dict(family="simple", base="ndt", seed=seed, method=method, vel_r2=value + seed / 100,
                  co_bps=0.1, epochs=10, seconds=1.0)
             for seed in range(3) for method, value in (("ndt", 0.5), ("hard", 0.6))]
-    rows += [dict(family="simple", base="lfads", seed=0, method=method, vel_r2=value, co_bps=0.2,
+    rows += [dict(family="simple", base="gru", seed=0, method=method, vel_r2=value, co_bps=0.2,
                   epochs=10, seconds=2.0) for method, value in (("ndt", 0.9), ("hard", 0.95))]
     table = synthetic_table4.summarize(pd.DataFrame(rows))
     lines = {}
     for line in table.splitlines():  # the first (Vel-R2) table's row of each label
         lines.setdefault(line.split(" | ")[0], line)
-    assert "| NDT 3, LFADS 1 |" in lines["| model seeds run"]
-    assert "0.950 (LFADS-Hard) | 0.985 (LFADS-Hard)" in lines["| best student"]
+    assert "| NDT 3, GRU 1 |" in lines["| model seeds run"]
+    assert "0.950 (GRU-Hard) | 0.985 (BLEND-LFADS-Hard)" in lines["| best student"]
     assert "-0.035" in lines["| gap: our best - paper's best"]
     assert "0.610 +- 0.010 | 0.934" in lines["| NDT-Hard"]
 

@@ -57,11 +57,11 @@ def test_fit_on_bundled_data_writes_table_figure_and_models(tmp_path, capsys):
 
 
 def test_fit_with_the_lfads_base(tmp_path):
-    out = tmp_path / "lfads_run"
-    main(["fit", "--methods", "ndt", "hard", "--set", "base=lfads", "hidden_size=8",
+    out = tmp_path / "gru_run"
+    main(["fit", "--methods", "ndt", "hard", "--set", "base=gru", "hidden_size=8",
           "n_layers=1", "max_epochs=2", "early_stopping=False", "--out", str(out), "--quiet"])
     model = load(out / "models" / "hard.safetensors")
-    assert model.base == "lfads" and type(model.student_.base).__name__ == "LFADS"
+    assert model.base == "gru" and type(model.student_.base).__name__ == "GRUModel"
 
 
 def test_fit_on_an_nwb_file(tmp_path):

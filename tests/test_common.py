@@ -8,16 +8,17 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn_blend import (BlendEstimator, BlendTeacher, CrossModalEstimator, MaskedAutoencoder,
                            NedsEstimator, NeuronEmbedding, PerBin, SeedEnsemble)
 
-from .helpers import TINY, TINY_LFADS, TINY_NEURONS, TINY_TRAINING, TinyGRU
+from .helpers import TINY, TINY_GRU, TINY_LFADS, TINY_NEURONS, TINY_TRAINING, TinyGRU
 
 ESTIMATORS = [
     BlendEstimator(strategy="hard", random_state=0, **TINY),
     BlendEstimator(strategy="feature", output="latents", random_state=0, **TINY),
     BlendEstimator(strategy=None, random_state=0, **TINY),
     BlendTeacher(random_state=0, **TINY),
-    # the same suite for the LFADS base and for a user's own PyTorch base
-    BlendEstimator(base="lfads", strategy="feature", random_state=0, **TINY_LFADS),
-    BlendEstimator(base="blend_lfads", strategy="hard", random_state=0, **TINY_LFADS),
+    # the same suite for the GRU bases, LFADS and a user's own PyTorch base
+    BlendEstimator(base="gru", strategy="feature", random_state=0, **TINY_GRU),
+    BlendEstimator(base="lfads", strategy="hard", random_state=0, **TINY_LFADS),
+    BlendEstimator(base="blend_lfads", strategy="hard", random_state=0, **TINY_GRU),
     BlendEstimator(base=TinyGRU, strategy="correlation", random_state=0, **TINY_TRAINING),
     # per-neuron features: a 2-D array is one session, one row per neuron
     NeuronEmbedding(strategy=None, random_state=0, **TINY_NEURONS),

@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from sklearn_blend import BlendEstimator, BlendTeacher, PerBin
 
-from .helpers import TINY, TINY_LFADS, TINY_TRAINING, TinyGRU, assert_same
+from .helpers import TINY, TINY_GRU, TINY_LFADS, TINY_TRAINING, TinyGRU, assert_same
 
 pytestmark = pytest.mark.filterwarnings("ignore:early stopping needs")
 
@@ -50,10 +50,12 @@ def test_latents_output_and_teacher_rates(trials, tiny):
         est.teacher_.predict_rates(X, b[..., :1])
 
 
-@pytest.fixture(params=["ndt", "lfads", "user base"])
+@pytest.fixture(params=["ndt", "gru", "lfads", "user base"])
 def any_base(request):
-    """Tiny settings of each kind of base: the built-in NDT and LFADS, and a user's module."""
-    return {"ndt": dict(TINY), "lfads": dict(TINY_LFADS, base="lfads"),
+    """Tiny settings of each kind of base: the built-in NDT, GRU model and LFADS, and a
+    user's module."""
+    return {"ndt": dict(TINY), "gru": dict(TINY_GRU, base="gru"),
+            "lfads": dict(TINY_LFADS, base="lfads"),
             "user base": dict(TINY_TRAINING, base=TinyGRU)}[request.param]
 
 
@@ -105,11 +107,11 @@ def _feature_distance(est, X, b):
     return sum(((s - t) ** 2).mean().item() for s, t in zip(student, teacher))
 
 
-@pytest.mark.parametrize("base", ["ndt", "lfads"])
+@pytest.mark.parametrize("base", ["ndt", "gru"])
 def test_feature_distillation_changes_the_student(trials, tiny, base):
     X, b = trials
     tiny.update(max_epochs=30, lr=3e-3)
-    if base == "lfads":
+    if base == "gru":
         del tiny["n_heads"], tiny["ffn_size"]
     hard = BlendEstimator(base=base, strategy="hard", random_state=0, **tiny).fit(X, b)
     feature = BlendEstimator(base=base, strategy="feature", random_state=0, **tiny).fit(X, b)
@@ -314,7 +316,7 @@ def test_defaults_left_at_none_depend_on_the_role(trials):
     assert student.student_net_.criterion_.masking.ratio == 0.25
     assert student.teacher_.net_.criterion_.masking.ratio == 0.25
     assert student.teacher_.model_.base.input_dropout.p == 0.5
-    assert BlendEstimator(strategy=None, base="lfads")._architecture()["dropout"] == 0.5
+    assert BlendEstimator(strategy=None, base="gru")._architecture()["dropout"] == 0.5
     chosen = BlendEstimator(strategy=None, dropout=0.1, mask_ratio=0.3, max_epochs=1,
                             random_state=0).fit(X)
     assert chosen.student_.base.input_dropout.p == 0.1

@@ -9,7 +9,7 @@ from sklearn_blend import BlendEstimator, BlendTeacher, NeuronEmbedding
 from sklearn_blend.datasets import make_cell_types
 from sklearn_blend.training import core, teacher_cache
 
-from .helpers import TINY, TINY_LFADS, TINY_NEURONS
+from .helpers import TINY, TINY_GRU, TINY_LFADS, TINY_NEURONS
 
 
 @pytest.mark.parametrize("make", [
@@ -205,6 +205,7 @@ def test_progress_bars_stay_out_of_logs(trials, capsys):
 
 @pytest.mark.parametrize("make", [
     lambda seed: BlendEstimator(**TINY, random_state=seed),
+    lambda seed: BlendEstimator(base="gru", **TINY_GRU, random_state=seed),
     lambda seed: BlendEstimator(base="lfads", **TINY_LFADS, random_state=seed),
 ])
 def test_seeded_fits_in_threads_equal_the_same_fits_in_sequence(trials, make):
@@ -233,5 +234,5 @@ def test_ndt_and_neuprint_train_on_their_own_generator(trials):
     assert draws_from_fit_generator(BlendEstimator(**TINY).fit(X, b).student_)
     assert draws_from_fit_generator(
         BlendEstimator(base="neuprint", **TINY).fit(X, b).student_)
-    lfads = BlendEstimator(base="lfads", **TINY_LFADS).fit(X, b)
+    lfads = BlendEstimator(base="gru", **TINY_GRU).fit(X, b)
     assert not draws_from_fit_generator(lfads.student_)  # nn.GRU draws from torch's own

@@ -30,7 +30,7 @@ from sklearn_blend.modalities import LFP
 from sklearn_blend.models import register_base
 from sklearn_blend.models.base import BASES
 
-from .helpers import TINY, TINY_LFADS, TINY_NEURONS, TinyGRU, rewrite_model_file
+from .helpers import TINY, TINY_GRU, TINY_LFADS, TINY_NEURONS, TinyGRU, rewrite_model_file
 
 NEDS = dict(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=2, batch_size=8,
             warmup_steps=1, early_stopping=False, random_state=0)
@@ -102,8 +102,9 @@ def same_history(a, b):
 
 
 # ------------------------------------------------------------------------- BLEND
-@pytest.mark.parametrize("base, sizes", [("ndt", TINY), ("lfads", TINY_LFADS),
-                                         ("blend_lfads", TINY_LFADS), ("neuprint", TINY)])
+@pytest.mark.parametrize("base, sizes", [("ndt", TINY), ("gru", TINY_GRU),
+                                         ("blend_lfads", TINY_GRU), ("lfads", TINY_LFADS),
+                                         ("neuprint", TINY)])
 def test_students_and_teachers_of_every_base(data, tmp_path, base, sizes):
     X, b = data
     window, forward = X[:, :10], X[:, 10:]
@@ -808,3 +809,25 @@ def test_files_of_format_2_load_and_give_their_outputs(name):
     assert neds.monitor == "loss" and neds.input_map == "linear"
     out = model.predict(arrays["X"]) if name == "neds" else model.transform(arrays["X"])
     np.testing.assert_allclose(out, arrays[f"out_{name}"], rtol=1e-5, atol=1e-6)
+
+
+def test_a_file_of_format_4_with_base_lfads_loads_as_the_gru_model(data, tmp_path):
+    """Before format 5 ``base="lfads"`` named the deterministic GRU model, ``"gru"`` since:
+    such a file (student and teacher) loads as that model, with the inference it had
+    (``"masked"``), and gives the outputs it gave."""
+    X, b = data
+    est = BlendEstimator(base="gru", strategy="hard", random_state=0, **TINY_GRU).fit(X, b)
+    path = tmp_path / "model.safetensors"
+    est.save(path)
+
+    def before_rename(tree):  # format 4: the GRU model was "lfads", inference "masked"
+        for node in (tree["state"], tree["state"]["teacher_"]["state"]):
+            assert node["base"] == "gru" and node["inference"] is None
+            node["base"], node["inference"] = "lfads", "masked"
+
+    rewrite_model_file(path, before_rename, format_version="4", sklearn_blend_version="0.3.0")
+    with pytest.warns(persistence.InconsistentVersionWarning, match="0.3.0"):
+        loaded = load(path)
+    assert loaded.base == loaded.teacher_.base == "gru" and loaded.inference == "masked"
+    assert type(loaded.student_.base).__name__ == "GRUModel"
+    same(loaded.transform(X), est.transform(X))

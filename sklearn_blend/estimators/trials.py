@@ -78,7 +78,7 @@ TRIAL_OUTPUTS = {
     "early_stopping_on": Parameter("masked", Options("masked", "heldout")),
     "n_heldout": Parameter(0, Interval(int, 0)),
     "forward_bins": Parameter(0, Interval(int, 0)),
-    "inference": Parameter("masked", Options("masked", "full")),
+    "inference": Parameter(None, Options(None, "masked", "full")),
 }
 
 
@@ -96,10 +96,28 @@ class _MaskedModelEstimator(ModelEstimator):
 
     @property
     def _mask_ratio(self):
-        """``mask_ratio``, or its role's default where it is ``None``."""
+        """``mask_ratio``, or its role's default where it is ``None`` (then the base's own,
+        then :data:`MASK_RATIO`)."""
         if self.mask_ratio is not None:
             return self.mask_ratio
-        return self._role_defaults().get("mask_ratio", MASK_RATIO)
+        base_default = _training.resolve_base(self.base).defaults.get("mask_ratio", MASK_RATIO)
+        return self._role_defaults().get("mask_ratio", base_default)
+
+    @property
+    def _inference(self):
+        """``inference``, or the base's own where it is ``None``."""
+        return self.inference or _training.resolve_base(self.base).inference
+
+    @classmethod
+    def _upgrade_state(cls, state, version):
+        """Formats 1 to 4 (sklearn_blend 0.1 to 0.3): ``base="lfads"`` named the deterministic
+        GRU model that is ``base="gru"`` since, and ``inference`` defaulted to ``"masked"``."""
+        if version < 5:
+            if state.get("base") == "lfads":
+                state = {**state, "base": "gru"}
+            if state.get("inference") is None:
+                state = {**state, "inference": "masked"}
+        return super()._upgrade_state(state, version)
 
     def _check_params(self):
         entry = _training.resolve_base(self.base)
@@ -234,7 +252,7 @@ class _MaskedModelEstimator(ModelEstimator):
     def _predict_model(self, net, inputs, n_window, behavior=None, *, masked=None):
         """Log-rates and latents of all bins; ``masked`` defaults to ``inference="masked"``."""
         if masked is None:
-            masked = self.inference == "masked"
+            masked = self._inference == "masked"
         predictions, latents = _training.predict(
             net, {self.signal.name: inputs,
                   "behavior": self._pad_behavior(behavior, inputs.shape[1])},
@@ -552,10 +570,13 @@ class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
 
     Parameters
     ----------
-    base : {"ndt", "lfads", "blend_lfads"} or callable, default="ndt"
+    base : {"ndt", "lfads", "gru", "blend_lfads"} or callable, default="ndt"
         Base model of teacher and student: ``"ndt"`` (Neural Data Transformer), ``"lfads"``
-        (a deterministic GRU model: bidirectional GRU encoder, controller and generator GRUs,
-        ``factor_size`` factors, input dropout, a linear readout; not LFADS),
+        (LFADS as lfads-torch defines it: initial-condition and inferred-input posteriors with
+        their KL terms, trained with coordinated dropout; :mod:`sklearn_blend.models.lfads`),
+        ``"gru"`` (a deterministic GRU model: bidirectional GRU encoder, controller and
+        generator GRUs, ``factor_size`` factors, input dropout, a linear readout; not LFADS,
+        and ``"lfads"`` before version 0.4),
         ``"blend_lfads"`` (the GRU model BLEND's code calls LFADS, as that code builds it: an
         MLP readout, no input dropout, the teacher's behavior joined by self-attention and a
         second bidirectional GRU; :mod:`sklearn_blend.models.blend_lfads`), another name
@@ -565,10 +586,13 @@ class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
         ``n_inputs``, ``n_outputs`` and ``n_behavior`` (0 for the student), its ``forward``
         returns log-rates and optionally per-layer features and latents.
     base_params : dict or None, default=None
-        Extra keyword arguments for the base: ``{"factor_size": 32}`` for ``"lfads"`` and
-        ``"blend_lfads"``, any options of a user base. Architecture parameters below that a
-        base does not take (for the GRU bases: ``n_heads``, ``ffn_size``, ``context_*``; for a
-        user base: all of them) must stay at their defaults.
+        Extra keyword arguments for the base: ``{"factor_size": 32}`` for ``"gru"`` and
+        ``"blend_lfads"``; for ``"lfads"`` any field of
+        :class:`~sklearn_blend.models.LFADSConfig` but the shapes, ``hidden_size`` and
+        ``dropout`` (``{"co_size": 0}``: no inferred inputs; ``{"kl_ic_scale": 1e-4}``); any
+        options of a user base. Architecture parameters below that a base does not take (for
+        the GRU bases: ``n_heads``, ``ffn_size``, ``context_*``; for LFADS those and
+        ``n_layers``; for a user base: all of them) must stay at their defaults.
     strategy : str, Strategy class or instance, or None, default="hard"
         Distillation term (:mod:`sklearn_blend.distill`): ``"hard"``: MSE of log-rates;
         ``"soft"``: temperature softmax KL over neurons; ``"feature"``: MSE of log-rates plus
@@ -586,11 +610,12 @@ class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
     tau : float > 0, default=2.0
         Softmax temperature of the ``"soft"`` strategy.
     mask_ratio : float in (0, 1) or None, default=None
-        Probability that a time bin is masked (all its spike counts set to 0) in training.
+        Probability that a time bin is masked (all its spike counts set to 0) in training;
+        for ``base="lfads"``, the coordinated-dropout rate (single entries dropped).
         ``None`` depends on the role, by what nested selection chose most often on
         MC_Maze_Small (README, "How the defaults were chosen"): 0.25 for students and
         teachers, 0.5 for the plain NDT (``strategy=None``, ``base="ndt"``;
-        :data:`PLAIN_DEFAULTS`). Masked inference hides bins at the same ratio
+        :data:`PLAIN_DEFAULTS`); LFADS's own 0.3 on ``base="lfads"``. Masked inference hides bins at the same ratio
         (``mask_ratio_``), so masked scores (``score`` without held-out neurons) of models
         trained at different ratios are not measured alike; co-bps (held-out neurons, one
         full pass) is.
@@ -599,11 +624,13 @@ class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
         Architecture of the student (and of the teacher built when ``teacher=None``), for the
         bases that take them; ``None`` keeps the base's own default, so no base runs with
         another base's settings. ``hidden_size`` (int): transformer width (NDT, NeuPRINT) or
-        GRU units (LFADS), default 64. ``n_layers`` (int): transformer layers (NDT 2,
-        NeuPRINT 1) or layers of LFADS's bidirectional encoder GRU (2). ``n_heads``,
+        GRU units (the GRU models 64, LFADS's generator 100). ``n_layers`` (int): transformer
+        layers (NDT 2, NeuPRINT 1) or layers of the GRU models' bidirectional encoder (2,
+        BLEND's 4). ``n_heads``,
         ``ffn_size`` (int): attention heads and feed-forward width (NDT 2 and 256, NeuPRINT 2
         and 128). ``dropout`` (float in [0, 1)): on the input counts and inside the model
-        (NDT and LFADS 0.5, NeuPRINT 0.1; the plain NDT, ``strategy=None``, 0.7: the nested
+        (NDT and the GRU model 0.5, BLEND's GRU model 0.1, LFADS 0.3, NeuPRINT 0.1; the plain
+        NDT, ``strategy=None``, 0.7: the nested
         selection's choice for it, as for ``mask_ratio``). ``context_backward``, ``context_forward`` (int):
         attention window in bins before / after each bin (NDT: the whole trial; NeuPRINT:
         causal, ``context_forward=0``); a window as long as the trial is the whole trial.
@@ -612,7 +639,7 @@ class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
     teacher : None, BlendTeacher, NedsEstimator or FrozenEstimator, default=None
         The teacher distilled into the student. ``None``: a :class:`BlendTeacher` with this
         estimator's settings (and ``teacher_hidden_size``), reused across a search through
-        ``teacher_cache``. An unfitted estimator (say ``BlendTeacher(base="lfads",
+        ``teacher_cache``. An unfitted estimator (say ``BlendTeacher(base="gru",
         hidden_size=128)``) is cloned, given this estimator's ``n_heldout`` and
         ``forward_bins`` and a seed derived from ``random_state`` unless it has its own, and
         fitted in ``fit`` (cached likewise); its parameters are tunable as
@@ -646,15 +673,16 @@ class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
     forward_bins : int, default=0
         Bins after the window to predict (NLB forward prediction); ``fit`` then needs
         ``spikes_forward`` and ``predict_rates(X, forward=True)`` appends them.
-    inference : {"masked", "full"}, default="masked"
+    inference : {"masked", "full"} or None, default=None
         How rates and latents are computed after fitting. ``"masked"``: each time bin from a
         pass in which that bin's spikes are hidden, as in training (``ceil(1 / mask_ratio)``
         passes with interleaved masks), so no bin's rate contains its own spike noise (see
         README, "Masked inference", for its effect on velocity decoding). ``"full"``: one
-        pass over the whole input, as NDT's NLB submissions do.
+        pass over the whole input, as NDT's NLB submissions do. ``None``: the base's own
+        (``"full"`` for LFADS, which reads its posterior means; ``"masked"`` for the others).
     output : {"rates", "latents"}, default="rates"
         What :meth:`transform` returns: firing rates in counts per bin, or the latent factors
-        of the student (NDT: last hidden layer; LFADS: the factors).
+        of the student (NDT: last hidden layer; LFADS and the GRU models: the factors).
     categorical_behavior : int, str, list of them, or None, default=None
         Columns of the behavior that are categorical (indices, or names for a DataFrame);
         they are one-hot encoded. Columns of a DataFrame with a ``category`` dtype are

@@ -14,6 +14,7 @@ from .base import (
     resolve_base,
 )
 from .blend_lfads import BlendLFADS, BlendLFADSConfig, build_blend_lfads
+from .gru import GRUConfig, GRUModel, build_gru
 from .lfads import LFADS, LFADSConfig, build_lfads
 from .ndt import NDT, NDTConfig, build_ndt
 from .neuprint import NeuPRINT, NeuPRINTConfig, build_neuprint
@@ -22,8 +23,11 @@ from .neuprint import NeuPRINT, NeuPRINTConfig, build_neuprint
 #: base_params); left at None, the base's own default applies
 NDT_PARAMS = ("hidden_size", "n_layers", "n_heads", "ffn_size", "dropout", "context_backward",
               "context_forward")
-LFADS_PARAMS = ("hidden_size", "n_layers", "dropout")
+GRU_PARAMS = ("hidden_size", "n_layers", "dropout")
+LFADS_PARAMS = ("hidden_size", "dropout")
 NEUPRINT_PARAMS = NDT_PARAMS
+#: LFADS's coordinated-dropout rate in lfads-torch's MC_Maze_Small model
+LFADS_MASK_RATIO = 0.3
 
 
 
@@ -36,8 +40,12 @@ def _config_defaults(config, names):
 
 register_base("ndt", build_ndt, estimator_params=NDT_PARAMS,
               defaults=_config_defaults(NDTConfig, NDT_PARAMS))
-register_base("lfads", build_lfads, estimator_params=LFADS_PARAMS)
-register_base("blend_lfads", build_blend_lfads, estimator_params=LFADS_PARAMS)
+register_base("gru", build_gru, estimator_params=GRU_PARAMS)
+register_base("blend_lfads", build_blend_lfads, estimator_params=GRU_PARAMS)
+register_base("lfads", build_lfads, estimator_params=LFADS_PARAMS,
+              defaults={**_config_defaults(LFADSConfig, LFADS_PARAMS),
+                        "mask_ratio": LFADS_MASK_RATIO},
+              masking="coordinated", inference="full")
 register_base("neuprint", build_neuprint, estimator_params=NEUPRINT_PARAMS,
               defaults=_config_defaults(NeuPRINTConfig, NEUPRINT_PARAMS))
 
@@ -48,6 +56,8 @@ __all__ = [
     "base_fingerprint",
     "BlendLFADS",
     "BlendLFADSConfig",
+    "GRUConfig",
+    "GRUModel",
     "LFADS",
     "LFADSConfig",
     "ModelOutput",
@@ -57,6 +67,7 @@ __all__ = [
     "NeuPRINTConfig",
     "TrialBehaviorEmbedding",
     "build_blend_lfads",
+    "build_gru",
     "build_lfads",
     "build_model",
     "build_ndt",

@@ -18,6 +18,10 @@ factory function) that follows this protocol:
   ``(batch, time, width)`` is what ``output="latents"`` returns;
 * optionally, a method ``init_output_bias(mean_counts)`` that starts the readout at the log mean
   count of each output neuron (it roughly halves the epochs needed on small data).
+* optionally, penalties of its own (a variational model's KL terms): the dict or
+  :class:`ModelOutput` it returns in training carries ``penalty``, a scalar tensor that the
+  objective adds to the training loss (logged as ``train_penalty`` when the module has
+  ``penalised = True``).
 
 :class:`BaseAdapter` wraps every base, built-in or not, so the training core sees one kind of
 model (it reads and predicts mappings keyed by modality): it checks and normalises the output, and turns trial-level behavior ``(batch, k)`` into
@@ -45,12 +49,14 @@ class ModelOutput(NamedTuple):
     :class:`BaseAdapter` files under its modality. ``latents`` ``(batch, time, width)`` or
     ``None`` is the representation ``output="latents"`` returns; ``features`` one
     ``(batch, time, width)`` tensor per aligned layer (what feature distillation matches),
-    possibly empty.
+    possibly empty. ``penalty`` is a scalar the model adds to the training loss (its own
+    regularisers, weighted: LFADS's KL and L2 terms), or ``None``.
     """
 
     predictions: dict | torch.Tensor
     latents: torch.Tensor | None = None
     features: list | tuple = ()
+    penalty: torch.Tensor | None = None
 
     @property
     def log_rates(self):
@@ -64,7 +70,8 @@ class ModelOutput(NamedTuple):
         predictions = (self.predictions.float() if isinstance(self.predictions, torch.Tensor)
                        else {name: value.float() for name, value in self.predictions.items()})
         return ModelOutput(predictions, None if self.latents is None else self.latents.float(),
-                           [feature.float() for feature in self.features])
+                           [feature.float() for feature in self.features],
+                           None if self.penalty is None else self.penalty.float())
 
 
 #: the name :class:`ModelOutput` had while a second class held the models' predictions by
@@ -80,27 +87,40 @@ class BaseEntry:
     builder: Callable
     estimator_params: tuple = ()
     defaults: dict = field(default_factory=dict)
+    #: how the training objective hides inputs: ``"timestep"`` (whole bins, NDT's masked
+    #: modelling) or ``"coordinated"`` (single entries, LFADS's coordinated dropout)
+    masking: str = "timestep"
+    #: the estimators' ``inference`` where it is ``None``: ``"masked"`` or ``"full"``
+    inference: str = "masked"
 
 
 #: ``base=`` name -> :class:`BaseEntry`; see :func:`register_base`
 BASES: dict = {}
 
 
-def register_base(name, builder, *, estimator_params=(), defaults=None):
+def register_base(name, builder, *, estimator_params=(), defaults=None, masking="timestep",
+                  inference="masked"):
     """Make ``base=name`` build models with ``builder`` (a callable following the protocol).
 
     ``estimator_params`` names :class:`~sklearn_blend.BlendEstimator` parameters (such as
     ``"hidden_size"`` or ``"dropout"``) that are passed to the builder as keyword arguments, in
     addition to ``base_params``, when the estimator sets them (not ``None``). ``defaults`` gives
-    the base's own value of each (default: read from the builder's signature); an estimator
-    left at ``None`` builds with it, so every base keeps its own defaults.
+    the base's own value of each (default: read from the builder's signature) and may give its
+    own ``"mask_ratio"``; an estimator left at ``None`` builds with it, so every base keeps its
+    own defaults. ``masking`` says how training hides inputs (``"timestep"``: whole bins;
+    ``"coordinated"``: single entries, coordinated dropout) and ``inference`` the estimators'
+    ``inference`` where it is ``None`` (``"masked"`` or ``"full"``).
     """
     if not isinstance(name, str) or not callable(builder):
         raise TypeError("register_base needs a name (str) and a callable builder.")
+    if masking not in ("timestep", "coordinated"):
+        raise ValueError(f"masking must be 'timestep' or 'coordinated', got {masking!r}.")
+    if inference not in ("masked", "full"):
+        raise ValueError(f"inference must be 'masked' or 'full', got {inference!r}.")
     estimator_params = tuple(estimator_params)
     if defaults is None:
         defaults = signature_defaults(builder, estimator_params)
-    BASES[name] = BaseEntry(builder, estimator_params, dict(defaults))
+    BASES[name] = BaseEntry(builder, estimator_params, dict(defaults), masking, inference)
 
 
 def signature_defaults(builder, names):
@@ -169,7 +189,8 @@ def base_fingerprint(base):
         code = hashlib.sha256(inspect.getsource(builder).encode()).hexdigest()
     except (OSError, TypeError):
         code = f"id:{id(builder)}"
-    registration = (entry.estimator_params, tuple(sorted(entry.defaults.items(), key=str)))
+    registration = (entry.estimator_params, tuple(sorted(entry.defaults.items(), key=str)),
+                    entry.masking, entry.inference)
     return (base if isinstance(base, str) else None, name, code, registration)
 
 
@@ -247,12 +268,14 @@ class TrialBehaviorEmbedding(nn.Module):
 PROTOCOL = ("a base's forward returns log-rates (batch, time, n_outputs) as a tensor, a tuple "
             "(log_rates, features) or (log_rates, features, latents) with features a list of "
             "(batch, time, width) tensors (possibly empty) and latents a (batch, time, width) "
-            "tensor or None, a dict with those keys, or a ModelOutput")
+            "tensor or None, a dict with those keys (and optionally 'penalty', a scalar "
+            "tensor added to the training loss), or a ModelOutput")
 
 
 def _as_output(result):
+    penalty = None
     if isinstance(result, ModelOutput):
-        log_rates, latents, features = result
+        log_rates, latents, features, penalty = result
     elif isinstance(result, torch.Tensor):
         log_rates, latents, features = result, None, []
     elif isinstance(result, dict):
@@ -260,6 +283,7 @@ def _as_output(result):
             raise ValueError(f"the base returned a dict without 'log_rates'; {PROTOCOL}.")
         log_rates = result["log_rates"]
         latents, features = result.get("latents"), result.get("features", [])
+        penalty = result.get("penalty")
     elif isinstance(result, (tuple, list)) and 1 <= len(result) <= 3:
         log_rates = result[0]
         features = result[1] if len(result) > 1 else []
@@ -274,11 +298,14 @@ def _as_output(result):
         raise TypeError(
             f"the base returned features of type {type(features).__name__}; {PROTOCOL}."
         )
-    for what, value in (("log-rates", log_rates), ("latents", latents)):
+    for what, value in (("log-rates", log_rates), ("latents", latents), ("penalty", penalty)):
         if value is not None and not isinstance(value, torch.Tensor):
             raise TypeError(f"the base returned {what} of type {type(value).__name__}; "
                             f"{PROTOCOL}.")
-    return ModelOutput(log_rates, latents, list(features))
+    if penalty is not None and penalty.dim() != 0:
+        raise ValueError(f"the base returned a penalty of shape {tuple(penalty.shape)}; "
+                         "expected a scalar tensor.")
+    return ModelOutput(log_rates, latents, list(features), penalty)
 
 
 def _check_output(output, spikes, n_outputs, base):
@@ -328,6 +355,11 @@ class BaseAdapter(nn.Module):
         """The modalities this model predicts."""
         return (self.modality,)
 
+    @property
+    def penalised(self):
+        """Whether the base adds penalties to the training loss (``ModelOutput.penalty``)."""
+        return bool(getattr(self.base, "penalised", False))
+
     @torch.no_grad()
     def init_output_bias(self, mean_counts):
         """Start the readout at the log mean counts, if the base knows how."""
@@ -368,4 +400,4 @@ class BaseAdapter(nn.Module):
             output = _as_output(self.base(spikes))
         _check_output(output, spikes, self.n_outputs, self.base)
         return ModelOutput({self.modality: output.log_rates}, output.latents,
-                              output.features)
+                           output.features, output.penalty)

@@ -22,8 +22,9 @@ position code) and encodes the result again with a two-layer bidirectional GRU; 
 path is the student's. The features ``strategy="feature"`` aligns are the encoding, the
 generator's output and the factors (the official code aligns features only for NDT).
 
-:mod:`.lfads` holds the package's other GRU model, which differs from this one (input
-dropout, a linear readout, the behavior joined by concatenation alone).
+:mod:`.gru` holds the package's other deterministic GRU model (``base="gru"``), which
+differs from this one (input dropout, a linear readout, the behavior joined by concatenation
+alone); :mod:`.lfads` holds LFADS itself (``base="lfads"``).
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ from torch import nn
 
 from ..persistence import registry
 from .base import ModelOutput, set_log_mean_bias
-from .lfads import LFADSConfig
+from .gru import GRUConfig
 
 
 @registry.register("dataclass")
 @dataclass(frozen=True)
-class BlendLFADSConfig(LFADSConfig):
+class BlendLFADSConfig(GRUConfig):
     """Shape and size of a :class:`BlendLFADS`: the fields of
-    :class:`~sklearn_blend.models.LFADSConfig` at the official MC_Maze settings (4 encoder
+    :class:`~sklearn_blend.models.GRUConfig` at the official MC_Maze settings (4 encoder
     layers, dropout 0.1). ``hidden_size`` also sizes the readout's hidden layer; ``dropout``
     acts between encoder layers, after the factors and in the readout (never on the input
     counts)."""

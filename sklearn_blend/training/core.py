@@ -48,6 +48,7 @@ from ..models import (  # noqa: F401 (re-exported for the estimators)
 )
 from .net import ObjectiveNet
 from .objective import (  # noqa: F401 (re-exported for the estimators)
+    MASKINGS,
     PRECISIONS,
     Objective,
     TimestepMasking,
@@ -435,8 +436,9 @@ class TrialModelBuilder:
     def __call__(self):
         model = build_model(**self.model_config)
         self.modalities[model.modality].init_readout(model, self.mean_counts)
+        masking = MASKINGS[resolve_base(self.model_config["base"]).masking]
         objective = Objective(
-            TimestepMasking(self.mask_ratio, modality=model.modality, n_forward=self.n_forward),
+            masking(self.mask_ratio, modality=model.modality, n_forward=self.n_forward),
             self.modalities,
             teacher=self.teacher, strategy=self.strategy, student=model, alpha=self.alpha,
             precision=self.precision,

@@ -199,6 +199,46 @@ class TimestepMasking:
         return MaskedView(masked, targets, scored)
 
 
+class CoordinatedDropout(TimestepMasking):
+    """LFADS's coordinated dropout of one input modality (lfads-torch's ``CoordinatedDropout``).
+
+    In training each (trial, bin, input channel) entry is dropped with probability ``ratio``
+    (zeroed) and the kept entries are scaled by ``1 / (1 - ratio)``; in validation the fixed
+    entry mask ``valid_mask`` of the data is used the same way. The loss of the modality
+    scores the dropped entries, every bin of the channels that are never input (held-out
+    neurons) and the last ``n_forward`` bins, so no entry is reconstructed from itself. At
+    inference the input is used as it is (the bins in ``hidden``, if any, zeroed), unscaled.
+    """
+
+    def fixed_mask(self, inputs, generator):
+        """A seeded validation mask ``(n, time, channels)`` of entries to drop."""
+        return random_entry_mask(inputs[self.modality].shape, self.ratio, last_frame=False,
+                                 generator=generator)
+
+    def __call__(self, inputs, targets, extra, *, training):
+        if not targets:  # inference: as time-step masking (the hidden bins, if any, zeroed)
+            return super().__call__(inputs, targets, extra, training=training)
+        values = inputs[self.modality]
+        if training or extra.get("valid_mask") is None:
+            dropped = random_entry_mask(values.shape, self.ratio, last_frame=False,
+                                        device=values.device, generator=seeding.current())
+        else:
+            dropped = extra["valid_mask"]
+        kept = values.masked_fill(dropped, 0.0) / (1.0 - self.ratio)
+        scored = {}
+        if self.modality in targets:
+            target = targets[self.modality]
+            n_outputs, n_window = target.shape[2], target.shape[1] - self.n_forward
+            entries = torch.nn.functional.pad(dropped, (0, n_outputs - values.shape[2]))
+            scored[self.modality] = entries | scored_entries(
+                torch.zeros_like(dropped[..., :1]), values.shape[2], n_outputs, n_window)
+        return MaskedView(dict(inputs, **{self.modality: kept}), targets, scored)
+
+
+#: a base's ``masking`` (:class:`~sklearn_blend.models.base.BaseEntry`) -> its masking class
+MASKINGS = {"timestep": TimestepMasking, "coordinated": CoordinatedDropout}
+
+
 class EntryMasking:
     """Masked modelling of entries of one modality (NeuPRINT: one sequence per neuron).
 
@@ -267,7 +307,8 @@ class Objective(nn.Module):
     -----------------
     dict of scalar tensors: ``"recon"`` (reconstruction, summed over modalities with
     ``weights``), one ``"recon_<modality>"`` per modality when there are several, ``"distill"``
-    in training of a student, and ``"loss"`` (what training minimises; validation scores
+    in training of a student, ``"penalty"`` in training of a model that returns one
+    (:attr:`~sklearn_blend.models.ModelOutput.penalty`, added to the loss), and ``"loss"`` (what training minimises; validation scores
     reconstruction alone).
     """
 
@@ -295,6 +336,8 @@ class Objective(nn.Module):
                 f"the objective reconstructs {missing}, which the model does not predict (it "
                 f"predicts {list(predicts)})."
             )
+        # a model with penalties of its own (ModelOutput.penalty) logs them as "penalty"
+        self.penalised = bool(getattr(student, "penalised", False))
         self.online = isinstance(teacher, nn.Module)
         self.teacher = teacher.requires_grad_(False).eval() if self.online else teacher
         self.strategy = None
@@ -317,6 +360,7 @@ class Objective(nn.Module):
         if len(self.modalities) > 1:
             names += [f"recon_{name}" for name in self.modalities]
         train = names + (["distill"] if self.teacher is not None else [])
+        train += ["penalty"] if self.penalised else []
         return {"train": train, "valid": names}
 
     def reconstruction(self, output, view):
@@ -334,9 +378,17 @@ class Objective(nn.Module):
         result = {"recon": recon}
         if len(terms) > 1:
             result.update({f"recon_{name}": value for name, value in terms.items()})
+        result["loss"] = self._training_loss(output, view, recon, result)
+        if self.training and getattr(output, "penalty", None) is not None:
+            result["penalty"] = output.penalty
+            result["loss"] = result["loss"] + output.penalty
+        return result
+
+    def _training_loss(self, output, view, recon, result):
+        """The reconstruction and, for a student in training, its distillation (recorded in
+        ``result["distill"]``), weighted."""
         if self.teacher is None or not self.training:
-            result["loss"] = recon
-            return result
+            return recon
         if self.online:
             # no_grad, not inference_mode: a strategy may save teacher outputs for its backward
             with torch.no_grad():
@@ -349,5 +401,4 @@ class Objective(nn.Module):
         if self.distill_warmup:
             weight *= min(1.0, float(self.steps) / self.distill_warmup)
             self.steps += 1
-        result["loss"] = self.alpha * recon + weight * distill
-        return result
+        return self.alpha * recon + weight * distill
