@@ -26,7 +26,7 @@ functions), :mod:`.modalities`, :mod:`.models` (the PyTorch models and their reg
 from ._version import __version__
 from .distill import register_strategy
 from .estimators import (BlendEstimator, BlendTeacher, CrossModalEstimator, MaskedAutoencoder,
-                         NedsEstimator, NeuronEmbedding, PerBin, SeedEnsemble)
+                         NedsEstimator, NeuronEmbedding, PerBin, SeedEnsemble, SmoothingGLM)
 from .data.recordings import Recordings
 from .data.trials import SessionTrials
 from .lfp import BandPower, LFPPreprocessor
@@ -34,5 +34,5 @@ from .persistence import load, save
 
 __all__ = ["BandPower", "BlendEstimator", "BlendTeacher", "CrossModalEstimator",
            "LFPPreprocessor", "MaskedAutoencoder", "NedsEstimator", "NeuronEmbedding", "PerBin",
-           "Recordings", "SeedEnsemble", "SessionTrials", "load", "register_strategy", "save",
-           "__version__"]
+           "Recordings", "SeedEnsemble", "SessionTrials", "SmoothingGLM", "load",
+           "register_strategy", "save", "__version__"]

@@ -18,6 +18,12 @@ from .distill import STRATEGIES, strategy_names
 from .estimators.trials import BlendEstimator, BlendTeacher
 from .estimators.smoothing import SmoothingGLM
 
+__all__ = [
+    "METHODS", "BASELINES", "CONTROLS", "method_names", "evaluate_split", "score_rates",
+    "MethodResult", "all_neurons", "split_arrays", "training_seconds", "decoded_velocity",
+    "plot_velocity",
+]
+
 #: the methods that are not students: NLB's smoothing, the plain model ("ndt", whatever the
 #: base) and the teacher (which sees behavior)
 BASELINES = ("smoothing", "ndt", "teacher")
@@ -25,9 +31,19 @@ BASELINES = ("smoothing", "ndt", "teacher")
 
 def method_names():
     """Every method :func:`evaluate_split` knows: the baselines, then one student per
-    registered strategy that compares predictions (:func:`sklearn_blend.distill.
-    strategy_names`, read now, so strategies registered by the user count; latent alignment,
-    the cross-modal strategy, is not one of BLEND's)."""
+    registered strategy that compares predictions.
+
+    The strategies are :func:`sklearn_blend.distill.strategy_names`, read now, so strategies
+    registered by the user count; latent alignment, the cross-modal strategy, is not one of
+    BLEND's.
+
+    Examples
+    --------
+    >>> from sklearn_blend.evaluation import BASELINES, method_names
+    >>> names = method_names()
+    >>> names[:3], "hard" in names, set(BASELINES) <= set(names)
+    (('smoothing', 'ndt', 'teacher'), True, True)
+    """
     return (*BASELINES, *(name for name in strategy_names()
                           if getattr(STRATEGIES[name], "compares", "predictions")
                           == "predictions"))
@@ -62,14 +78,34 @@ def _control_data(method, X, b, forward, seed):
 
 
 def all_neurons(heldin, heldout):
-    """Held-in and held-out counts side by side (held-out last), or held-in alone."""
+    """Held-in and held-out counts side by side (held-out last), or held-in alone.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_blend.evaluation import all_neurons
+    >>> heldin, heldout = np.zeros((4, 10, 6)), np.ones((4, 10, 2))
+    >>> all_neurons(heldin, heldout).shape, all_neurons(heldin, heldout)[0, 0, -2:]
+    ((4, 10, 8), array([1., 1.]))
+    >>> all_neurons(heldin, None) is heldin
+    True
+    """
     if heldout is None or heldout.shape[-1] == 0:
         return heldin
     return np.concatenate([heldin, heldout], axis=-1)
 
 
 def split_arrays(data):
-    """``(X, b, forward)`` of a dataset Bunch: all neurons, behavior, forward bins (or None)."""
+    """``(X, b, forward)`` of a dataset Bunch: all neurons, behavior, forward bins (or None).
+
+    Examples
+    --------
+    >>> from sklearn_blend.datasets import load_mc_maze_small
+    >>> from sklearn_blend.evaluation import split_arrays
+    >>> X, b, forward = split_arrays(load_mc_maze_small())
+    >>> X.shape, b.shape, forward.shape
+    ((75, 140, 142), (75, 140, 2), (75, 40, 142))
+    """
     X = all_neurons(data.spikes, data.get("spikes_heldout"))
     forward = None
     if data.get("spikes_forward") is not None:
@@ -78,12 +114,35 @@ def split_arrays(data):
 
 
 def training_seconds(net):
-    """Seconds a fitted net spent training (the sum of its epochs' durations)."""
+    """Seconds a fitted net spent training (the sum of its epochs' durations).
+
+    Examples
+    --------
+    >>> from sklearn_blend import BlendEstimator
+    >>> from sklearn_blend.datasets import make_synthetic
+    >>> from sklearn_blend.evaluation import training_seconds
+    >>> X, b = make_synthetic("simple", n_trials=16, n_time=10, n_neurons=6, random_state=0)
+    >>> model = BlendEstimator(strategy=None, hidden_size=8, n_layers=1, ffn_size=16,
+    ...                        max_epochs=2, early_stopping=False, random_state=0).fit(X)
+    >>> seconds = training_seconds(model.student_net_)
+    >>> len(model.student_net_.history), isinstance(seconds, float), seconds > 0
+    (2, True, True)
+    """
     return float(sum(net.history[:, "dur"]))
 
 
 class MethodResult(dict):
-    """Scores of one method (a dict) with its fitted model and rates as attributes."""
+    """Scores of one method (a dict) with its fitted model and rates as attributes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_blend.evaluation import MethodResult
+    >>> result = MethodResult(method="ndt", co_bps=0.25, fp_bps=np.nan, vel_r2=0.5)
+    >>> result.train_rates = np.ones((4, 10, 8))
+    >>> result["method"], result["co_bps"], result.train_rates.shape, sorted(result)
+    ('ndt', 0.25, (4, 10, 8), ['co_bps', 'fp_bps', 'method', 'vel_r2'])
+    """
 
 
 def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
@@ -114,6 +173,26 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
         Per method: ``method``, ``co_bps``, ``fp_bps``, ``vel_r2`` (NaN where the data or the
         method do not allow it), ``epochs``, ``seconds`` (training time of that model alone);
         attributes ``model``, ``train_rates``, ``test_rates``.
+
+    Examples
+    --------
+    The smoothing baseline and a tiny NDT trained for one epoch on synthetic trials with 3
+    held-out neurons and no forward bins (so ``fp_bps`` is NaN):
+
+    >>> import numpy as np
+    >>> from sklearn.utils import Bunch
+    >>> from sklearn_blend.datasets import make_synthetic
+    >>> from sklearn_blend.evaluation import evaluate_split
+    >>> X, b = make_synthetic("simple", n_trials=24, n_time=20, n_neurons=12, random_state=0)
+    >>> data = Bunch(spikes=X[..., :9], spikes_heldout=X[..., 9:], behavior=b, bin_size_ms=20)
+    >>> train, test = np.arange(16), np.arange(16, 24)
+    >>> tiny = dict(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=1,
+    ...             batch_size=8, early_stopping=False)
+    >>> results = evaluate_split(data, train, test, methods=("smoothing", "ndt"), params=tiny)
+    >>> [(r["method"], r["epochs"], r.test_rates.shape) for r in results]
+    [('smoothing', 0, (8, 20, 12)), ('ndt', 1, (8, 20, 12))]
+    >>> all(np.isfinite(r["co_bps"]) and np.isnan(r["fp_bps"]) for r in results)
+    True
     """
     known = (*method_names(), *CONTROLS)
     unknown = sorted(set(methods) - set(known))
@@ -183,7 +262,26 @@ def score_rates(data, train, test, train_rates, test_rates, forward_rates=None):
     ``test`` trials of ``data``: ``{"co_bps", "fp_bps", "vel_r2"}`` on the test trials (NaN
     where the data has no held-out neurons, forward bins or behavior, or ``forward_rates``,
     the test trials' forward bins, is not given); the velocity decoder is fit on the training
-    trials' rates."""
+    trials' rates.
+
+    Examples
+    --------
+    Every neuron's mean training rate as the prediction of every bin, on synthetic trials
+    with 3 held-out neurons:
+
+    >>> import numpy as np
+    >>> from sklearn.utils import Bunch
+    >>> from sklearn_blend.datasets import make_synthetic
+    >>> from sklearn_blend.evaluation import score_rates
+    >>> X, b = make_synthetic("simple", n_trials=24, n_time=20, n_neurons=12, random_state=0)
+    >>> data = Bunch(spikes=X[..., :9], spikes_heldout=X[..., 9:], behavior=b)
+    >>> train, test = np.arange(16), np.arange(16, 24)
+    >>> mean = X[train].mean(axis=(0, 1))
+    >>> scores = score_rates(data, train, test, np.broadcast_to(mean, X[train].shape),
+    ...                      np.broadcast_to(mean, X[test].shape))
+    >>> {name: round(float(value), 3) for name, value in scores.items()}
+    {'co_bps': -0.064, 'fp_bps': nan, 'vel_r2': -0.003}
+    """
     X, b, forward = split_arrays(data)
     n_heldout = 0 if data.get("spikes_heldout") is None else data.spikes_heldout.shape[-1]
     return dict(
@@ -197,7 +295,21 @@ def score_rates(data, train, test, train_rates, test_rates, forward_rates=None):
 
 
 def decoded_velocity(result, behavior, train, test):
-    """Velocity of the test trials decoded from a method's rates (NLB decoder on train rates)."""
+    """Velocity of the test trials decoded from a method's rates (NLB decoder on train rates).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_blend.datasets import make_synthetic
+    >>> from sklearn_blend.evaluation import MethodResult, decoded_velocity
+    >>> X, b = make_synthetic("simple", n_trials=24, n_time=20, n_neurons=12, random_state=0)
+    >>> train, test = np.arange(16), np.arange(16, 24)
+    >>> result = MethodResult(method="counts")
+    >>> result.train_rates, result.test_rates = X[train], X[test]
+    >>> velocity = decoded_velocity(result, b, train, test)
+    >>> velocity.shape, bool(np.isfinite(velocity).all())
+    ((8, 20, 2), True)
+    """
     decoder = scoring.nlb_velocity_decoder().fit(result.train_rates, behavior[train])
     return decoder.predict(result.test_rates)
 
@@ -219,6 +331,21 @@ def plot_velocity(behavior, decoded, bin_size_ms, trials=(0, 1, 2)):
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> import numpy as np
+    >>> from sklearn_blend.evaluation import plot_velocity
+    >>> rng = np.random.default_rng(0)
+    >>> behavior = rng.normal(size=(4, 20, 2))
+    >>> decoded = {"ndt": behavior + rng.normal(scale=0.1, size=behavior.shape)}
+    >>> fig = plot_velocity(behavior, decoded, bin_size_ms=20)
+    >>> len(fig.axes), fig.axes[2].get_title()  # x and y traces, then one path per label
+    (4, 'hand trajectory: true')
+    >>> plt.close(fig)
     """
     import matplotlib
 

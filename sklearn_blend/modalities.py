@@ -34,11 +34,34 @@ from . import losses, metrics
 from .persistence import registry
 from .data.validation import check_trials
 
+__all__ = [
+    "Modality", "get_modality", "MODALITIES", "SPIKES", "BEHAVIOR", "LFP", "FLUORESCENCE",
+    "LABELS", "Kind", "Counts", "Continuous", "Categorical", "register_kind", "KINDS",
+    "Standardizer", "LabelCodes", "Identity",
+]
+
 class Standardizer:
     """Per-channel z-scoring of ``(n_trials, n_time, n_channels)`` arrays, NaN-aware.
 
     ``fit`` learns each channel's mean and standard deviation over trials and bins (a constant
     channel gets scale 1); ``transform`` and ``inverse_transform`` map to and from model units.
+
+    Examples
+    --------
+    One trial of three bins and two channels, the second constant, one value missing:
+
+    >>> import numpy as np
+    >>> from sklearn_blend.modalities import Standardizer
+    >>> X = np.array([[[1.0, 10.0], [3.0, 10.0], [np.nan, 10.0]]])
+    >>> scaler = Standardizer().fit(X)
+    >>> scaler.mean_, scaler.scale_
+    (array([ 2., 10.]), array([1., 1.]))
+    >>> scaler.transform(X)[0]
+    array([[-1.,  0.],
+           [ 1.,  0.],
+           [nan,  0.]], dtype=float32)
+    >>> np.allclose(scaler.inverse_transform(scaler.transform(X)), X, equal_nan=True)
+    True
     """
 
     @classmethod
@@ -64,9 +87,26 @@ class Standardizer:
 
 
 class LabelCodes:
-    """The encoding of labels: integer codes ``0 .. n_classes - 1`` over the classes seen in
-    ``fit`` (sorted); ``inverse_transform`` maps codes, or class probabilities on the last
-    axis, back to the labels. An unseen label is an error."""
+    """The encoding of labels: integer codes from 0 over the classes seen in ``fit``.
+
+    The codes run to ``n_classes - 1`` over the sorted classes; ``inverse_transform`` maps
+    codes, or class probabilities on the last axis, back to the labels. An unseen label is an
+    error.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_blend.modalities import LabelCodes
+    >>> codes = LabelCodes().fit(np.array(["b", "a", "c", "a"]))
+    >>> codes.classes_.tolist(), codes.transform(np.array(["c", "a"])).tolist()
+    (['a', 'b', 'c'], [2, 0])
+    >>> codes.inverse_transform(np.array([[0.1, 0.7, 0.2]])).tolist()  # most probable class
+    ['b']
+    >>> codes.transform(np.array(["d"]))
+    Traceback (most recent call last):
+        ...
+    ValueError: labels ['d'] were not seen in fit (classes ['a', 'b', 'c']).
+    """
 
     def fit(self, array):
         self.classes_ = np.unique(np.asarray(array).ravel())
@@ -91,7 +131,15 @@ class LabelCodes:
 
 
 class Identity:
-    """The encoding of counts: none (models read counts as they are)."""
+    """The encoding of counts: none (models read counts as they are).
+
+    Examples
+    --------
+    >>> from sklearn_blend.modalities import Identity
+    >>> encoder = Identity().fit([[0, 3]])
+    >>> encoder.transform([[0, 3]]), encoder.inverse_transform([[2, 1]])
+    (array([[0., 3.]], dtype=float32), array([[2., 1.]], dtype=float32))
+    """
 
     def fit(self, array):
         return self
@@ -107,6 +155,36 @@ class Kind:
 
     Subclasses set :attr:`name`, :attr:`likelihood` and :attr:`non_negative` and implement the
     methods; :class:`Modality` delegates to the kind it names.
+
+    Examples
+    --------
+    A kind of binary events (a model predicting logits, scored by accuracy), usable once
+    :func:`register_kind` has registered it:
+
+    >>> import numpy as np
+    >>> import torch
+    >>> from sklearn_blend.modalities import Identity, Kind
+    >>> class Binary(Kind):
+    ...     name, likelihood, non_negative = "binary", "bernoulli", True
+    ...     def encoder(self):
+    ...         return Identity()
+    ...     def loss(self, prediction, target, mask=None):
+    ...         values = torch.nn.functional.binary_cross_entropy_with_logits(
+    ...             prediction, target, reduction="none")
+    ...         return values.mean() if mask is None else values[mask].mean()
+    ...     def to_user(self, prediction):
+    ...         return 1.0 / (1.0 + np.exp(-np.asarray(prediction, dtype=np.float32)))
+    ...     def score(self, prediction, target):
+    ...         return float(np.mean((prediction > 0.5) == (target > 0.5)))
+    >>> kind = Binary()
+    >>> X, was_2d = kind.validate([[0, 1], [1, 1]], name="X", what="events")
+    >>> X.shape, was_2d  # a 2-D array is one bin per sample
+    ((2, 1, 2), True)
+    >>> round(kind.loss(torch.zeros(4), torch.ones(4)).item(), 4)  # ln 2 at logit 0
+    0.6931
+    >>> probabilities = kind.to_user([[2.0, -1.0]])
+    >>> probabilities.round(3), kind.score(probabilities, np.array([[1, 0]]))
+    (array([[0.881, 0.269]], dtype=float32), 1.0)
     """
 
     #: the name modalities give as ``kind``
@@ -143,7 +221,26 @@ class Kind:
 
 
 class Counts(Kind):
-    """Counts (spikes): log-rates, Poisson likelihood, bits per spike."""
+    """Counts (spikes): log-rates, Poisson likelihood, bits per spike.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from sklearn_blend.modalities import Counts
+    >>> counts = Counts()
+    >>> counts.name, counts.likelihood, counts.non_negative
+    ('counts', 'poisson', True)
+    >>> counts.to_user(np.log([[1.0, 2.0]]))  # log-rates to counts per bin
+    array([[1., 2.]], dtype=float32)
+    >>> counts.loss(torch.zeros(1, 2, 1), torch.ones(1, 2, 1)).item()  # exp(0) - 1 * 0
+    1.0
+    >>> spikes = np.array([[[0.0], [2.0]]])
+    >>> counts.score(np.ones_like(spikes), spikes)  # the mean rate gains nothing
+    0.0
+    >>> round(counts.score(np.array([[[0.1], [1.9]]]), spikes), 3)
+    0.926
+    """
 
     name, likelihood, non_negative = "counts", "poisson", True
 
@@ -165,7 +262,23 @@ class Counts(Kind):
 
 class Continuous(Kind):
     """A continuous signal (LFP, fluorescence, behavior): z-scored, Gaussian likelihood (mean
-    squared error), R2."""
+    squared error), R2.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from sklearn_blend.modalities import Continuous
+    >>> continuous = Continuous()
+    >>> target = np.arange(6.0).reshape(1, 6, 1)
+    >>> continuous.score(target, target), continuous.score(np.full_like(target, 2.5), target)
+    (1.0, 0.0)
+    >>> encoded = continuous.encoder().fit(target).transform(target)
+    >>> round(float(encoded.mean()), 4), round(float(encoded.std()), 4)
+    (0.0, 1.0)
+    >>> continuous.loss(torch.zeros(1, 2, 1), torch.full((1, 2, 1), 2.0)).item()  # (0 - 2) ** 2
+    4.0
+    """
 
     name, likelihood = "continuous", "gaussian"
 
@@ -193,7 +306,23 @@ class Continuous(Kind):
 
 
 class Categorical(Kind):
-    """Labels: logits, cross-entropy, balanced accuracy."""
+    """Labels: logits, cross-entropy, balanced accuracy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from sklearn_blend.modalities import Categorical
+    >>> categorical = Categorical()
+    >>> categorical.to_user([[0.0, np.log(3.0)]])  # logits to class probabilities
+    array([[0.25, 0.75]], dtype=float32)
+    >>> round(categorical.loss(torch.zeros(3, 2), torch.tensor([0, 1, 1])).item(), 4)  # ln 2
+    0.6931
+    >>> target = np.array([0, 0, 0, 1])
+    >>> always_zero = np.tile([0.9, 0.1], (4, 1))
+    >>> categorical.score(always_zero, target)  # recall 1 on class 0, 0 on class 1
+    0.5
+    """
 
     name, likelihood = "categorical", "categorical"
 
@@ -230,7 +359,26 @@ KINDS = {}
 
 
 def register_kind(kind):
-    """Make modalities of ``kind.name`` use ``kind`` (a :class:`Kind` instance)."""
+    """Make modalities of ``kind.name`` use ``kind`` (a :class:`Kind` instance).
+
+    Examples
+    --------
+    A kind of non-negative continuous signals (firing rates), registered, used by a modality,
+    then removed again:
+
+    >>> from sklearn_blend.modalities import KINDS, Continuous, Modality, register_kind
+    >>> class Rates(Continuous):
+    ...     name, non_negative = "rates", True
+    >>> register_kind(Rates())
+    >>> rates = Modality("rates", "rates", "firing rates")
+    >>> rates.likelihood, rates.non_negative
+    ('gaussian', True)
+    >>> del KINDS["rates"]  # unregister the kind again
+    >>> Modality("rates", "rates", "firing rates")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: kind must be one of ('counts', 'continuous', 'categorical'...), got 'rates'.
+    """
     if not isinstance(kind, Kind) or not isinstance(kind.name, str):
         raise TypeError(f"register_kind needs an instance of a Kind subclass with a name, got "
                         f"{kind!r}.")
@@ -255,6 +403,24 @@ class Modality:
         validation, encoding, likelihood and score (see the module docstring).
     what : str
         How error messages name the data ("spike counts", "LFP").
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from sklearn_blend.modalities import Modality
+    >>> calcium = Modality("calcium", "continuous", "calcium traces")
+    >>> calcium.likelihood, calcium.non_negative, type(calcium.family).__name__
+    ('gaussian', False, 'Continuous')
+    >>> X, was_2d = calcium.validate(np.zeros((10, 4)))  # 10 samples, 4 cells
+    >>> X.shape, X.dtype, was_2d
+    ((10, 1, 4), dtype('float32'), True)
+    >>> calcium.loss(torch.zeros(2, 3, 4), torch.ones(2, 3, 4)).item()
+    1.0
+    >>> Modality("calcium", "fluorescent", "calcium traces")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: kind must be one of (...), got 'fluorescent'.
     """
 
     name: str
@@ -324,7 +490,20 @@ MODALITIES = {m.name: m for m in (SPIKES, BEHAVIOR, LFP, FLUORESCENCE, LABELS)}
 
 
 def get_modality(modality):
-    """A :class:`Modality` from itself or a name in :data:`MODALITIES`."""
+    """A :class:`Modality` from itself or a name in :data:`MODALITIES`.
+
+    Examples
+    --------
+    >>> from sklearn_blend.modalities import SPIKES, get_modality
+    >>> get_modality("spikes") is SPIKES, get_modality(SPIKES) is SPIKES
+    (True, True)
+    >>> get_modality("lfp")
+    Modality(name='lfp', kind='continuous', what='LFP')
+    >>> get_modality("eeg")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: modality must be a Modality or one of [...], got 'eeg'.
+    """
     if isinstance(modality, Modality):
         return modality
     if modality in MODALITIES:

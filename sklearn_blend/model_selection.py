@@ -34,9 +34,20 @@ from sklearn.model_selection import GridSearchCV, KFold, ParameterGrid, check_cv
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _is_arraylike, _num_samples
 
+__all__ = ["nested_compare", "paired_differences", "check_equal_budget", "grid_size"]
+
 
 def grid_size(param_grid):
-    """Number of settings in ``param_grid`` (a dict of lists or a list of such dicts)."""
+    """Number of settings in ``param_grid`` (a dict of lists or a list of such dicts).
+
+    Examples
+    --------
+    >>> from sklearn_blend.model_selection import grid_size
+    >>> grid_size({"alpha": [0.3, 0.5, 0.7], "tau": [1.0, 2.0]})
+    6
+    >>> grid_size([{"strategy": ["hard"], "alpha": [0.3, 0.7]}, {"strategy": [None]}])
+    3
+    """
     return len(ParameterGrid(param_grid))
 
 

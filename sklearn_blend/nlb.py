@@ -26,6 +26,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from .data.validation import check_trials
 
+__all__ = [
+    "NLB_DATASETS", "make_submission", "write_submission", "load_nlb_test_nwb",
+    "load_mc_maze_small_test", "group_name",
+]
+
 
 @dataclass(frozen=True)
 class _Dataset:
@@ -455,6 +460,21 @@ def write_submission(submission, path):
         ``{group name: {dataset name: float array}}``.
     path : str or path-like
         The ``.h5`` file; its folder must exist.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import h5py
+    >>> import numpy as np
+    >>> from sklearn_blend.nlb import write_submission
+    >>> rates = np.full((2, 140, 107), 0.5)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "submission.h5")
+    ...     write_submission({"mc_maze_small": {"eval_rates_heldin": rates}}, path)
+    ...     with h5py.File(path, "r") as f:
+    ...         array = f["mc_maze_small/eval_rates_heldin"]
+    ...         print(array.shape, array.dtype, array.compression, float(array[0, 0, 0]))
+    (2, 140, 107) float32 gzip 0.5
     """
     from .persistence.files import write_h5_atomic
 

@@ -307,6 +307,7 @@ def load_bugeon(path, *, mice=None, sessions=None, stimulus="Blank", block="01",
         session : ndarray of int (n_neurons,)
             Index of each neuron's session in ``X`` and ``session_names``.
         mouse : ndarray of str (n_neurons,)
+            The mouse of each neuron's session.
         session_names : list of str
             ``"<mouse>/<YYYY-MM-DD>"`` per session.
         behavior_names : list of str

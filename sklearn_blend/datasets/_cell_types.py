@@ -361,6 +361,7 @@ def make_cell_types(
         behavior_names : list of str
             ``["running_speed", "pupil_size"]``.
         frame_rate : float
+            Imaging frames per second.
         DESCR : str
             The sizes, proportions and recipe.
 

@@ -39,6 +39,27 @@ def load_nlb_h5(path, *, split="train", bin_size_ms=None):
         ``spikes`` (held-in, float32 ``(n_trials, n_time, n_heldin)``) and, when present,
         ``spikes_heldout``, ``behavior``, ``spikes_forward``, ``spikes_heldout_forward``
         (``None`` when absent), ``bin_size_ms`` and ``DESCR``.
+
+    Examples
+    --------
+    A tiny tensor file with held-in and held-out spikes and behavior, no forward bins:
+
+    >>> import os, tempfile
+    >>> import h5py
+    >>> import numpy as np
+    >>> from sklearn_blend.datasets import load_nlb_h5
+    >>> rng = np.random.default_rng(0)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "tensors.h5")
+    ...     with h5py.File(path, "w") as f:
+    ...         f["train_spikes_heldin"] = rng.poisson(1, (4, 6, 3))
+    ...         f["train_spikes_heldout"] = rng.poisson(1, (4, 6, 2))
+    ...         f["train_behavior"] = rng.normal(size=(4, 6, 2))
+    ...     data = load_nlb_h5(path, bin_size_ms=20)
+    >>> data.spikes.shape, data.spikes.dtype, data.spikes_heldout.shape, data.behavior.shape
+    ((4, 6, 3), dtype('float32'), (4, 6, 2), (4, 6, 2))
+    >>> data.spikes_forward is None, data.bin_size_ms
+    (True, 20)
     """
     import h5py
 

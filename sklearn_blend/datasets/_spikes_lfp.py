@@ -447,7 +447,9 @@ def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_c
             The true latents at the bin rate: three rotational planes (columns 0-5, which the
             velocity reads) and the condition-independent latent (column 6).
         lfp_rate : float
+            LFP samples per second (``lfp_rate``).
         bin_size_ms : float
+            Bin width of spikes and behavior (``bin_size_ms``).
         DESCR : str
             Sizes, fields and the recipe.
 
@@ -461,7 +463,8 @@ def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_c
     (``scipy.ndimage.gaussian_filter1d`` along time, ``sigma=2.5`` bins) and (b) LFP low-passed
     at 50 Hz (4th-order Butterworth, ``scipy.signal.sosfiltfilt``) and resampled to the bin
     rate (``scipy.signal.resample_poly(lfp, 1, 10, axis=1)``); both z-scored per feature with
-    the training trials' mean and s.d. Test R2:
+    the training trials' mean and s.d. Test R2 (``python benchmarks/spikes_lfp_information.py``
+    writes this table):
 
     ==============  ======  ======  ======  =====
     random_state    0       1       2       mean
@@ -474,7 +477,7 @@ def make_spikes_lfp(n_sessions=1, *, n_trials=200, n_time=100, n_neurons=60, n_c
     The last row is ``lfp_noise=0``: the slow, mostly untuned LFP signal alone already carries
     less than the spikes; the noise removes more. ``RidgeCV()`` on the seven true latents, same
     split, scores R2 = 1.000 for each seed (velocity is their linear readout), so the spikes'
-    shortfall is their Poisson noise. Six default calls took 0.6 to 1.5 s each on 2 CPU cores.
+    shortfall is their Poisson noise.
 
     Examples
     --------

@@ -23,7 +23,20 @@ from ..persistence import registry
 
 
 def shared_predictions(student, teacher):
-    """``(student, teacher)`` prediction pairs of every modality both models predict."""
+    """``(student, teacher)`` prediction pairs of every modality both models predict.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.distill import shared_predictions
+    >>> from sklearn_blend.models import ModelOutput
+    >>> student = ModelOutput(predictions={"spikes": torch.zeros(2, 5, 3),
+    ...                                    "behavior": torch.zeros(2, 5, 2)})
+    >>> teacher = ModelOutput(predictions={"spikes": torch.ones(2, 5, 3)})
+    >>> pairs = shared_predictions(student, teacher)  # spikes only: the teacher has no behavior
+    >>> len(pairs), tuple(pairs[0][0].shape), pairs[0][1].mean().item()
+    (1, (2, 5, 3), 1.0)
+    """
     names = [name for name in student.predictions if name in teacher.predictions]
     if not names:
         raise ValueError(
@@ -42,6 +55,22 @@ class Strategy(nn.Module):
     BLEND's strategies compare, or ``"latents"``). Register one with
     :func:`sklearn_blend.register_strategy` to use it by name; a class or an instance works
     without registration.
+
+    Examples
+    --------
+    A strategy pulling the student's log-rates to the teacher's in absolute difference:
+
+    >>> import torch
+    >>> from sklearn_blend.distill import Strategy, shared_predictions
+    >>> from sklearn_blend.models import ModelOutput
+    >>> class MeanAbsolute(Strategy):
+    ...     def forward(self, student, teacher):
+    ...         return sum((s - t).abs().mean() for s, t in shared_predictions(student, teacher))
+    >>> strategy = MeanAbsolute().setup(None, None)  # nothing to build: setup returns self
+    >>> student = ModelOutput(predictions={"spikes": torch.zeros(2, 5, 3)})
+    >>> teacher = ModelOutput(predictions={"spikes": torch.full((2, 5, 3), -2.0)})
+    >>> strategy.compares, strategy(student, teacher).item()
+    ('predictions', 2.0)
     """
 
     #: the outputs the strategy compares: ``"predictions"`` or ``"latents"``
@@ -61,7 +90,18 @@ class Strategy(nn.Module):
 
 @registry.register("strategy")
 class Hard(Strategy):
-    """Mean squared error between student and teacher predictions (BLEND eq. 3)."""
+    """Mean squared error between student and teacher predictions (BLEND eq. 3).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.distill import Hard
+    >>> from sklearn_blend.models import ModelOutput
+    >>> student = ModelOutput(predictions={"spikes": torch.zeros(2, 5, 3)})
+    >>> teacher = ModelOutput(predictions={"spikes": torch.full((2, 5, 3), 0.5)})
+    >>> Hard()(student, teacher).item()  # (0 - 0.5) ** 2 in every entry
+    0.25
+    """
 
     def forward(self, student, teacher):
         return sum(losses.hard_distillation(s, t) for s, t in shared_predictions(student, teacher))
@@ -84,6 +124,28 @@ class Soft(Strategy):
         "bin", up to a rescaling of the whole loss, which gradient clipping makes matter).
         Choose it as ``strategy=Soft(reduction="trial")``; ``benchmarks/soft_scale.py``
         compares the two.
+
+    Examples
+    --------
+    A uniform student against a teacher giving its two neurons the shares 3/4 and 1/4: at
+    ``tau=1`` the term is ``KL = 3/4 ln(3/2) + 1/4 ln(1/2)`` in every bin.
+
+    >>> import math
+    >>> import torch
+    >>> from sklearn_blend.distill import Soft
+    >>> from sklearn_blend.models import ModelOutput
+    >>> student = ModelOutput(predictions={"spikes": torch.zeros(2, 5, 2)})
+    >>> teacher = ModelOutput(predictions={"spikes": torch.tensor([math.log(3), 0.0])
+    ...                                    .expand(2, 5, 2)})
+    >>> round(Soft(tau=1.0)(student, teacher).item(), 4)
+    0.1308
+    >>> round(0.75 * math.log(1.5) + 0.25 * math.log(0.5), 4)
+    0.1308
+    >>> round(Soft(tau=1.0, reduction="trial")(student, teacher).item(), 4)  # times 5 bins
+    0.6541
+    >>> shifted = ModelOutput(predictions={"spikes": teacher.predictions["spikes"] + 1.0})
+    >>> round(Soft()(shifted, teacher).item(), 4)  # the softmax ignores a common offset
+    0.0
     """
 
     def __init__(self, tau=2.0, reduction="bin"):
@@ -106,6 +168,30 @@ class Feature(Hard):
 
     Where a student layer is narrower or wider than the teacher's, a learned linear projection
     (built in :meth:`setup`, trained with the student) maps it to the teacher's width.
+
+    Examples
+    --------
+    :meth:`setup` reads each model's ``feature_widths()``; a layer of another width gets a
+    projection:
+
+    >>> from types import SimpleNamespace
+    >>> import torch
+    >>> from sklearn_blend.distill import Feature
+    >>> from sklearn_blend.models import ModelOutput
+    >>> def widths(*values):
+    ...     return SimpleNamespace(feature_widths=lambda: list(values))
+    >>> list(Feature().setup(widths(4, 4), widths(4, 6)).projections)
+    [None, Linear(in_features=4, out_features=6, bias=True)]
+
+    Equal predictions, one layer of equal width: only the feature term, ``(0 - 1) ** 2``:
+
+    >>> strategy = Feature().setup(widths(4), widths(4))
+    >>> student = ModelOutput(predictions={"spikes": torch.zeros(2, 5, 3)},
+    ...                       features=[torch.zeros(2, 5, 4)])
+    >>> teacher = ModelOutput(predictions={"spikes": torch.zeros(2, 5, 3)},
+    ...                       features=[torch.ones(2, 5, 4)])
+    >>> strategy(student, teacher).item()
+    1.0
     """
 
     def __init__(self):
@@ -135,7 +221,25 @@ class Feature(Hard):
 
 @registry.register("strategy")
 class Correlation(Hard):
-    """Hard term plus the distance between per-trial channel correlation matrices (eq. 6)."""
+    """Hard term plus the distance between per-trial channel correlation matrices (eq. 6).
+
+    Examples
+    --------
+    Correlations are blind to each neuron's level: a student off by 1 everywhere pays the hard
+    term, ``1 ** 2``, alone; one that flips a neuron's sign pays more than its hard term.
+
+    >>> import torch
+    >>> from sklearn_blend.distill import Correlation, Hard
+    >>> from sklearn_blend.models import ModelOutput
+    >>> log_rates = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(0))
+    >>> teacher = ModelOutput(predictions={"spikes": log_rates})
+    >>> shifted = ModelOutput(predictions={"spikes": log_rates + 1.0})
+    >>> round(Correlation()(shifted, teacher).item(), 4)
+    1.0
+    >>> flipped = ModelOutput(predictions={"spikes": log_rates * torch.tensor([1.0, 1.0, -1.0])})
+    >>> bool(Correlation()(flipped, teacher) > Hard()(flipped, teacher))
+    True
+    """
 
     def forward(self, student, teacher):
         return super().forward(student, teacher) + sum(
@@ -179,6 +283,30 @@ class LatentAlignment(Strategy):
     centre : bool, default=True
         Compare the latents centred over the batch's trials at each bin (``False``: as they
         are, the alignment of model files of format 3 and earlier).
+
+    Examples
+    --------
+    :meth:`setup` reads each model's ``latent_width``; ``head=None`` with equal widths compares
+    the latents as they are:
+
+    >>> from types import SimpleNamespace
+    >>> import torch
+    >>> from sklearn_blend.distill import LatentAlignment
+    >>> from sklearn_blend.models import ModelOutput
+    >>> width = SimpleNamespace(latent_width=4)
+    >>> align = LatentAlignment(head=None).setup(width, width)
+    >>> align.compares, align.projection is None
+    ('latents', True)
+    >>> student = ModelOutput(predictions={}, latents=torch.zeros(2, 5, 4))
+    >>> common = ModelOutput(predictions={}, latents=torch.ones(2, 5, 4))
+    >>> align(student, common).item()  # the same in every trial: centred away
+    0.0
+    >>> differs = ModelOutput(predictions={},
+    ...                       latents=torch.stack([torch.ones(5, 4), -torch.ones(5, 4)]))
+    >>> align(student, differs).item()  # centred teacher is +-1, the student 0
+    1.0
+    >>> LatentAlignment().setup(width, SimpleNamespace(latent_width=6)).projection
+    Linear(in_features=4, out_features=6, bias=True)
     """
 
     compares = "latents"

@@ -117,8 +117,8 @@ class NedsEstimator(TransformerMixin, ModelEstimator):
         bin, as in the official code), on top of the learned position embedding; needs an even
         ``hidden_size / n_heads``. Without them a behavior token has to find its bin's spike
         token through the learned positions alone: on a synthetic session a small NEDS then
-        decoded held-out trials at R2 about 0, against 0.36 to 0.40 with them
-        (``benchmarks/neds_rotary.py``).
+        decoded held-out trials at R2 about 0, against 0.355 (all schemes) and 0.404
+        (decoding only) with them (``python benchmarks/neds_rotary.py``, 3 seeds).
     input_map : {"softsign", "linear"}, default="softsign"
         How a session's spikes and each behavior group become tokens: the official code's
         ``n -> 2n -> softsign -> hidden`` (:class:`~sklearn_blend.models.layers.SoftsignMap`),

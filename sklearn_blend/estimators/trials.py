@@ -34,7 +34,8 @@ TRIAL_BEHAVIOR_WIDTH = 16
 MASK_RATIO = 0.25
 #: settings left at ``None`` that the plain model (``BlendEstimator(strategy=None)``) takes on
 #: these bases instead of the students' ones: what the nested, equal-budget selection chose most
-#: often for it on MC_Maze_Small (README, "How the defaults were chosen"); the students' own
+#: often for it on MC_Maze_Small (docs/benchmarks/mc_maze_small.md, "How the defaults were
+#: chosen"); the students' own
 #: choice was dropout 0.5 (the base's default) at mask ratio 0.25
 PLAIN_DEFAULTS = {"ndt": {"dropout": 0.7, "mask_ratio": 0.5}}
 
@@ -365,6 +366,19 @@ class BlendTeacher(_MaskedModelEstimator):
     device_ : str
         Device the model lives on (``device`` resolved: ``"auto"`` becomes ``"cuda"``,
         ``"mps"`` or ``"cpu"``).
+
+    Examples
+    --------
+    >>> from sklearn_blend import BlendTeacher
+    >>> from sklearn_blend.datasets import make_synthetic
+    >>> X, b = make_synthetic("simple", n_trials=16, n_time=10, n_neurons=6, random_state=0)
+    >>> teacher = BlendTeacher(hidden_size=8, n_layers=1, ffn_size=16, max_epochs=2,
+    ...                        early_stopping=False, random_state=0).fit(X, b)
+    >>> teacher.n_features_in_, teacher.n_time_in_, teacher.n_behavior_in_, teacher.n_iter_
+    (6, 10, 2, 2)
+    >>> rates = teacher.predict_rates(X, b)
+    >>> rates.shape, bool((rates > 0).all())
+    ((16, 10, 6), True)
     """
 
     _parameters = parameters({**TRIAL_PARAMETERS, **{
@@ -606,17 +620,17 @@ class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
     alpha : float in [0, 1], default=0.7
         Weight of the student's own masked-modelling loss; ``1 - alpha`` weighs distillation.
         0.7 is what nested selection chose most often for the students on MC_Maze_Small
-        (README, "How the defaults were chosen").
+        (``docs/benchmarks/mc_maze_small.md``, "How the defaults were chosen").
     tau : float > 0, default=2.0
         Softmax temperature of the ``"soft"`` strategy.
     mask_ratio : float in (0, 1) or None, default=None
         Probability that a time bin is masked (all its spike counts set to 0) in training;
         for ``base="lfads"``, the coordinated-dropout rate (single entries dropped).
         ``None`` depends on the role, by what nested selection chose most often on
-        MC_Maze_Small (README, "How the defaults were chosen"): 0.25 for students and
-        teachers, 0.5 for the plain NDT (``strategy=None``, ``base="ndt"``;
-        :data:`PLAIN_DEFAULTS`); LFADS's own 0.3 on ``base="lfads"``. Masked inference hides bins at the same ratio
-        (``mask_ratio_``), so masked scores (``score`` without held-out neurons) of models
+        MC_Maze_Small (``docs/benchmarks/mc_maze_small.md``, "How the defaults were chosen"):
+        0.25 for students and teachers, 0.5 for the plain NDT (``strategy=None``,
+        ``base="ndt"``; :data:`PLAIN_DEFAULTS`); LFADS's own 0.3 on ``base="lfads"``. Masked
+        inference hides bins at the same ratio (``mask_ratio_``), so masked scores (``score`` without held-out neurons) of models
         trained at different ratios are not measured alike; co-bps (held-out neurons, one
         full pass) is.
     hidden_size, n_layers, n_heads, ffn_size, dropout, context_backward, context_forward : \
@@ -677,8 +691,9 @@ class BlendEstimator(Distiller, TransformerMixin, _MaskedModelEstimator):
         How rates and latents are computed after fitting. ``"masked"``: each time bin from a
         pass in which that bin's spikes are hidden, as in training (``ceil(1 / mask_ratio)``
         passes with interleaved masks), so no bin's rate contains its own spike noise (see
-        README, "Masked inference", for its effect on velocity decoding). ``"full"``: one
-        pass over the whole input, as NDT's NLB submissions do. ``None``: the base's own
+        ``docs/benchmarks/mc_maze_small.md``, "Why the rates jump, and which inference mode",
+        for its effect on velocity decoding). ``"full"``: one pass over the whole input, as
+        NDT's NLB submissions do. ``None``: the base's own
         (``"full"`` for LFADS, which reads its posterior means; ``"masked"`` for the others).
     output : {"rates", "latents"}, default="rates"
         What :meth:`transform` returns: firing rates in counts per bin, or the latent factors

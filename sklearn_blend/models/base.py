@@ -51,6 +51,16 @@ class ModelOutput(NamedTuple):
     ``(batch, time, width)`` tensor per aligned layer (what feature distillation matches),
     possibly empty. ``penalty`` is a scalar the model adds to the training loss (its own
     regularisers, weighted: LFADS's KL and L2 terms), or ``None``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.models import ModelOutput
+    >>> out = ModelOutput({"spikes": torch.zeros(2, 5, 3)}, latents=torch.zeros(2, 5, 4))
+    >>> tuple(out.log_rates.shape), tuple(out.latents.shape), out.features, out.penalty
+    ((2, 5, 3), (2, 5, 4), (), None)
+    >>> ModelOutput(torch.ones(2, 5, 3)).log_rates.sum().item()
+    30.0
     """
 
     predictions: dict | torch.Tensor
@@ -110,6 +120,24 @@ def register_base(name, builder, *, estimator_params=(), defaults=None, masking=
     own defaults. ``masking`` says how training hides inputs (``"timestep"``: whole bins;
     ``"coordinated"``: single entries, coordinated dropout) and ``inference`` the estimators'
     ``inference`` where it is ``None`` (``"masked"`` or ``"full"``).
+
+    Examples
+    --------
+    A throwaway base (a linear map of each bin), registered, built and removed again:
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklearn_blend.models import BASES, build_model, register_base
+    >>> def build_linear(*, n_inputs, n_outputs, n_behavior=0, hidden_size=8):
+    ...     return nn.Linear(n_inputs, n_outputs)
+    >>> register_base("doctest_linear", build_linear, estimator_params=("hidden_size",))
+    >>> entry = BASES["doctest_linear"]
+    >>> entry.defaults, entry.masking, entry.inference
+    ({'hidden_size': 8}, 'timestep', 'masked')
+    >>> model = build_model("doctest_linear", n_inputs=6, n_outputs=8, n_behavior=0, n_time=10)
+    >>> tuple(model(torch.zeros(2, 10, 6)).log_rates.shape)
+    (2, 10, 8)
+    >>> del BASES["doctest_linear"]
     """
     if not isinstance(name, str) or not callable(builder):
         raise TypeError("register_base needs a name (str) and a callable builder.")
@@ -134,7 +162,17 @@ def signature_defaults(builder, names):
 
 
 def resolve_base(base):
-    """The :class:`BaseEntry` of ``base`` (a registered name or a callable)."""
+    """The :class:`BaseEntry` of ``base`` (a registered name or a callable).
+
+    Examples
+    --------
+    >>> from sklearn_blend.models import build_ndt, resolve_base
+    >>> entry = resolve_base("lfads")
+    >>> entry.masking, entry.inference, entry.defaults["mask_ratio"]
+    ('coordinated', 'full', 0.3)
+    >>> resolve_base(build_ndt).builder is build_ndt, resolve_base(build_ndt).masking
+    (True, 'timestep')
+    """
     if isinstance(base, str):
         if base not in BASES:
             raise ValueError(
@@ -181,6 +219,17 @@ def base_fingerprint(base):
     A class or factory redefined under the same name (an edited notebook cell, a reloaded
     module, ``register_base`` on an existing name) gets a new fingerprint. When the source is
     not available, the object's ``id`` stands in (valid within this process only).
+
+    Examples
+    --------
+    >>> from sklearn_blend.models import base_fingerprint, build_ndt
+    >>> name, builder, code, registration = base_fingerprint("ndt")
+    >>> name, builder, len(code)
+    ('ndt', 'sklearn_blend.models.ndt.build_ndt', 64)
+    >>> base_fingerprint("ndt") == base_fingerprint("ndt")
+    True
+    >>> base_fingerprint(build_ndt)[0] is None, base_fingerprint(build_ndt)[2] == code
+    (True, True)
     """
     entry = resolve_base(base)
     builder = entry.builder
@@ -223,6 +272,27 @@ def build_model(base, *, n_inputs, n_outputs, n_behavior, n_time, options=None,
         The modality the model reads and predicts (a name in
         :data:`sklearn_blend.modalities.MODALITIES`): its outputs are log-rates for counts,
         values in model units for a continuous signal such as ``"lfp"``.
+
+    Examples
+    --------
+    A small NDT teacher that reads 10 spike channels and 2 behavior channels per bin:
+
+    >>> import torch
+    >>> from sklearn_blend.models import build_model
+    >>> model = build_model("ndt", n_inputs=10, n_outputs=12, n_behavior=2, n_time=20,
+    ...                     options=dict(hidden_size=8, n_layers=1, ffn_size=16))
+    >>> out = model({"spikes": torch.zeros(3, 20, 10), "behavior": torch.zeros(3, 20, 2)})
+    >>> type(model).__name__, tuple(out.predictions["spikes"].shape), len(out.features)
+    ('BaseAdapter', (3, 20, 12), 1)
+
+    With trial-level behavior (3 values per trial), embedded into the 2 channels per bin:
+
+    >>> model = build_model("ndt", n_inputs=10, n_outputs=12, n_behavior=2, n_time=20,
+    ...                     options=dict(hidden_size=8, n_layers=1, ffn_size=16),
+    ...                     trial_behavior=3)
+    >>> out = model({"spikes": torch.zeros(3, 20, 10), "behavior": torch.zeros(3, 3)})
+    >>> tuple(out.log_rates.shape)
+    (3, 20, 12)
     """
     builder = resolve_base(base).builder
     kwargs = dict(options or {}, n_inputs=n_inputs, n_outputs=n_outputs, n_behavior=n_behavior)
@@ -254,6 +324,18 @@ class TrialBehaviorEmbedding(nn.Module):
     ``gelu(W b + p_t)``: a linear map of the trial's behavior plus a learnable embedding of each
     time bin, so the same trial label can mean different things at different times in the trial
     (the learnable temporal encoding of BLEND's appendix A.10).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.models import TrialBehaviorEmbedding
+    >>> _ = torch.manual_seed(0)
+    >>> embedding = TrialBehaviorEmbedding(n_features=3, width=4, n_time=20)
+    >>> per_bin = embedding(torch.randn(2, 3), n_time=15)
+    >>> tuple(per_bin.shape)
+    (2, 15, 4)
+    >>> bool(torch.allclose(per_bin[:, 0], per_bin[:, 1]))  # each bin has its own embedding
+    False
     """
 
     def __init__(self, n_features, width, n_time):
@@ -336,6 +418,20 @@ class BaseAdapter(nn.Module):
     its teacher read the same mapping. It returns a :class:`ModelOutput` whose
     ``predictions`` hold ``{modality: outputs}`` (log-rates for spikes).
     ``model(spikes, behavior)`` works too.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklearn_blend.models import BaseAdapter
+    >>> model = BaseAdapter(nn.Linear(10, 12), n_inputs=10, n_outputs=12, n_behavior=0,
+    ...                     n_time=20)
+    >>> inputs = model.example_inputs(n_trials=2)
+    >>> {name: tuple(value.shape) for name, value in inputs.items()}
+    {'spikes': (2, 20, 10)}
+    >>> out = model(inputs)
+    >>> model.predicts, tuple(out.predictions["spikes"].shape), model.feature_widths()
+    (('spikes',), (2, 20, 12), [])
     """
 
     def __init__(self, base, *, n_inputs, n_outputs, n_behavior, n_time, trial_behavior=0,

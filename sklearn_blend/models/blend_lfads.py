@@ -47,7 +47,20 @@ class BlendLFADSConfig(GRUConfig):
     :class:`~sklearn_blend.models.GRUConfig` at the official MC_Maze settings (4 encoder
     layers, dropout 0.1). ``hidden_size`` also sizes the readout's hidden layer; ``dropout``
     acts between encoder layers, after the factors and in the readout (never on the input
-    counts)."""
+    counts).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.models import BlendLFADS, BlendLFADSConfig
+    >>> config = BlendLFADSConfig(n_inputs=10, n_outputs=12, n_behavior=2, hidden_size=8,
+    ...                           factor_size=3, n_layers=1)
+    >>> config.dropout, BlendLFADSConfig(n_inputs=10, n_outputs=12).n_layers
+    (0.1, 4)
+    >>> out = BlendLFADS(config)(torch.zeros(2, 15, 10), torch.zeros(2, 15, 2))
+    >>> tuple(out.log_rates.shape), tuple(out.latents.shape)
+    ((2, 15, 12), (2, 15, 3))
+    """
 
     n_layers: int = 4
     dropout: float = 0.1
@@ -126,6 +139,17 @@ class BlendLFADS(nn.Module):
 
 def build_blend_lfads(*, n_inputs, n_outputs, n_behavior=0, hidden_size=64, factor_size=32,
                       n_layers=4, dropout=0.1):
-    """Builder of ``base="blend_lfads"`` (``factor_size`` comes from ``base_params``)."""
+    """Builder of ``base="blend_lfads"`` (``factor_size`` comes from ``base_params``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.models import build_blend_lfads
+    >>> model = build_blend_lfads(n_inputs=10, n_outputs=12, hidden_size=8, factor_size=3,
+    ...                           n_layers=1)
+    >>> out = model(torch.zeros(2, 15, 10))
+    >>> type(model).__name__, tuple(out.log_rates.shape), len(out.features)
+    ('BlendLFADS', (2, 15, 12), 3)
+    """
     return BlendLFADS(BlendLFADSConfig(n_inputs, n_outputs, n_behavior, hidden_size,
                                        factor_size, n_layers, dropout))

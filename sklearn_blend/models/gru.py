@@ -51,6 +51,16 @@ class GRUConfig:
         Layers of the bidirectional encoder GRU.
     dropout : float
         Dropout on the input counts, between encoder layers and before the factors.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.models import GRUConfig, GRUModel
+    >>> config = GRUConfig(n_inputs=10, n_outputs=12, n_behavior=2, hidden_size=8,
+    ...                    factor_size=3, n_layers=1)
+    >>> out = GRUModel(config)(torch.zeros(2, 15, 10), torch.zeros(2, 15, 2))
+    >>> tuple(out.log_rates.shape), tuple(out.latents.shape), config.dropout
+    ((2, 15, 12), (2, 15, 3), 0.5)
     """
 
     n_inputs: int
@@ -124,6 +134,16 @@ class GRUModel(nn.Module):
 
 def build_gru(*, n_inputs, n_outputs, n_behavior=0, hidden_size=64, factor_size=32,
               n_layers=2, dropout=0.5):
-    """Builder of ``base="gru"`` (``factor_size`` comes from ``base_params``)."""
+    """Builder of ``base="gru"`` (``factor_size`` comes from ``base_params``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.models import build_gru
+    >>> model = build_gru(n_inputs=10, n_outputs=12, hidden_size=8, factor_size=3)
+    >>> out = model(torch.zeros(2, 15, 10))
+    >>> type(model).__name__, model.config.n_layers, tuple(out.log_rates.shape)
+    ('GRUModel', 2, (2, 15, 12))
+    """
     return GRUModel(GRUConfig(n_inputs, n_outputs, n_behavior, hidden_size, factor_size,
                               n_layers, dropout))

@@ -99,10 +99,25 @@ class LFADSConfig:
     ic_post_var_min, ic_prior_var, co_prior_tau, co_prior_var : float
         Floor of the initial condition's posterior variance; the priors' variance, time
         constant (bins) and noise variance at the start.
-    kl_ic_scale, kl_co_scale, l2_gen_scale, l2_con_scale, l2_ic_encoder_scale, l2_ci_encoder_scale : float
-        Weights of the KL terms and of the L2 penalties on the recurrent kernels.
+    kl_ic_scale, kl_co_scale : float
+        Weights of the KL terms of the initial condition and of the inferred inputs.
+    l2_gen_scale, l2_con_scale, l2_ic_encoder_scale, l2_ci_encoder_scale : float
+        Weights of the L2 penalties on the recurrent kernels of the generator, the controller
+        and the two encoders.
     ramp_steps : int
         Training steps over which the penalties' weights rise linearly from 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.models import LFADS, LFADSConfig
+    >>> config = LFADSConfig(n_inputs=10, n_outputs=12, hidden_size=8, factor_size=3,
+    ...                      ic_encoder_size=4, ci_encoder_size=4, controller_size=4, ic_size=4)
+    >>> config.controlled, LFADSConfig(n_inputs=10, n_outputs=12, co_size=0).controlled
+    (True, False)
+    >>> out = LFADS(config).eval()(torch.zeros(2, 15, 10))
+    >>> tuple(out.log_rates.shape), tuple(out.latents.shape)
+    ((2, 15, 12), (2, 15, 3))
     """
 
     n_inputs: int
@@ -380,7 +395,23 @@ def build_lfads(*, n_inputs, n_outputs, n_behavior=0, hidden_size=100, dropout=0
                 **options):
     """Builder of ``base="lfads"``: the other fields of :class:`LFADSConfig` (sizes, penalty
     scales, ``ramp_steps``) come from ``base_params``; ``n_time``, which the estimators pass
-    to builders that take keywords, is not needed."""
+    to builders that take keywords, is not needed.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.models import build_lfads
+    >>> model = build_lfads(n_inputs=10, n_outputs=12, hidden_size=8, n_time=15,
+    ...                     factor_size=3, ic_encoder_size=4, ci_encoder_size=4,
+    ...                     controller_size=4, ic_size=4, co_size=2)
+    >>> out = model.eval()(torch.zeros(2, 15, 10))
+    >>> model.config.dropout, tuple(out.log_rates.shape)
+    (0.3, (2, 15, 12))
+    >>> build_lfads(n_inputs=10, n_outputs=12, n_heads=2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    TypeError: base='lfads' has no option ['n_heads']; ...
+    """
     options.pop("n_time", None)
     fields = set(LFADSConfig.__dataclass_fields__) - {"n_inputs", "n_outputs", "n_behavior"}
     unknown = sorted(set(options) - fields)

@@ -63,6 +63,16 @@ class NDTConfig:
         every trial then share; the fixed code gives smooth rates, at equal scores for a
         distilled student, while a plain model on few trials then ignores its input
         (``benchmarks/rate_smoothness.py``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.models import NDT, NDTConfig
+    >>> config = NDTConfig(n_inputs=10, n_outputs=12, n_time=20, n_behavior=2, hidden_size=8,
+    ...                    n_layers=1, ffn_size=16, position="sinusoidal")
+    >>> out = NDT(config)(torch.zeros(2, 20, 10), torch.zeros(2, 20, 2))
+    >>> tuple(out.log_rates.shape), tuple(out.latents.shape), len(out.features)
+    ((2, 20, 12), (2, 20, 8), 1)
     """
 
     n_inputs: int
@@ -152,5 +162,15 @@ class NDT(nn.Module):
 
 
 def build_ndt(**config):
-    """Builder of ``base="ndt"``: keyword arguments are the fields of :class:`NDTConfig`."""
+    """Builder of ``base="ndt"``: keyword arguments are the fields of :class:`NDTConfig`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.models import build_ndt
+    >>> model = build_ndt(n_inputs=10, n_outputs=12, n_time=20, hidden_size=8, ffn_size=16)
+    >>> out = model(torch.zeros(2, 20, 10))
+    >>> model.config.n_layers, tuple(out.log_rates.shape)
+    (2, (2, 20, 12))
+    """
     return NDT(NDTConfig(**config))

@@ -66,6 +66,18 @@ class NeuPRINTConfig:
     context_backward, context_forward : int or None
         Attention window in frames before and after each frame (``None``: unlimited); the
         default ``context_forward=0`` is NeuPRINT's causal model.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_blend.models import NeuPRINT, NeuPRINTConfig
+    >>> config = NeuPRINTConfig(n_neurons=20, n_population=4, embedding_dim=4, hidden_size=8,
+    ...                         ffn_size=16)
+    >>> config.reads_behavior, NeuPRINTConfig(n_neurons=20).reads_behavior
+    (True, False)
+    >>> out = NeuPRINT(config)(torch.zeros(2, 15, 6), torch.zeros(2, 15, 2))
+    >>> tuple(out.log_rates.shape), tuple(out.features[0].shape)
+    ((2, 15, 6), (2, 15, 6, 8))
     """
 
     n_neurons: int
@@ -236,6 +248,18 @@ def build_neuprint(*, n_inputs, n_outputs, n_behavior=0, n_time=None, **options)
     """Builder of ``base="neuprint"`` (trial data): options are :class:`NeuPRINTConfig` fields.
 
     ``n_time`` is accepted and unused: the position code is not learned, so any length works.
+
+    Examples
+    --------
+    Five input neurons and three held-out ones, predicted from their embeddings:
+
+    >>> import torch
+    >>> from sklearn_blend.models import build_neuprint
+    >>> model = build_neuprint(n_inputs=5, n_outputs=8, n_time=15, embedding_dim=4,
+    ...                        hidden_size=8, ffn_size=16)
+    >>> out = model(torch.zeros(2, 15, 5))
+    >>> model.model.config.n_neurons, tuple(out.log_rates.shape), tuple(out.features[0].shape)
+    (8, (2, 15, 8), (2, 15, 64))
     """
     config = NeuPRINTConfig(
         n_neurons=n_outputs, n_population=N_POPULATION_STATISTICS + n_behavior, **options

@@ -136,6 +136,21 @@ class InconsistentVersionWarning(UserWarning):
     As scikit-learn's warning of the same name: the model loads, but its behaviour may differ
     from the version that wrote it (new defaults, fixed bugs); refit it with this version to be
     sure. ``original_version`` and ``current_version`` say which.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklearn_blend.persistence import InconsistentVersionWarning
+    >>> warning = InconsistentVersionWarning(original_version="0.3.0", current_version="0.4.0")
+    >>> isinstance(warning, UserWarning), warning.original_version, warning.current_version
+    (True, '0.3.0', '0.4.0')
+    >>> print(warning)  # doctest: +ELLIPSIS
+    this model file was written by sklearn_blend 0.3.0 and is loaded with sklearn_blend 0.4.0; ...
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warnings.warn(warning)
+    >>> caught[0].category is InconsistentVersionWarning
+    True
     """
 
     def __init__(self, *, original_version, current_version):
@@ -155,6 +170,31 @@ class SaveMixin:
     Every class that derives from it (the package's estimators, and subclasses of them) is
     put on the allow-list of model files when it is created (:mod:`.registry`), unless its
     name starts with an underscore (a private base).
+
+    Examples
+    --------
+    A scikit-learn estimator of one's own, saved and loaded like the package's:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from sklearn_blend.persistence import SaveMixin, load, registry
+    >>> class ShiftedMean(SaveMixin, BaseEstimator):
+    ...     def __init__(self, shift=0.0):
+    ...         self.shift = shift
+    ...     def fit(self, X, y=None):
+    ...         self.mean_ = np.mean(X, axis=0) + self.shift
+    ...         return self
+    >>> name = registry.stored_name("estimator", ShiftedMean)  # allowed once defined
+    >>> name.endswith(":ShiftedMean")
+    True
+    >>> model = ShiftedMean(shift=1.0).fit(np.arange(6.0).reshape(3, 2))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     model.save(os.path.join(folder, "mean.safetensors"))
+    ...     again = load(os.path.join(folder, "mean.safetensors"))
+    >>> type(again).__name__, again.shift, again.mean_
+    ('ShiftedMean', 1.0, array([3., 4.]))
+    >>> del registry._REGISTERED["estimator"][name]  # tidy up: take it off the allow-list
     """
 
     def __init_subclass__(cls, **kwargs):

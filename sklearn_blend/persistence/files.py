@@ -27,6 +27,24 @@ def write_atomic(path, write):
     the process's umask applied; once ``write`` returns it is flushed to disk (``fsync``) and
     renamed over ``path``. A failure (an exception, a full disk) removes it and leaves
     ``path`` as it was, never half-written.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from sklearn_blend.persistence import write_atomic
+    >>> def fail(tmp):
+    ...     Path(tmp).write_text("half")
+    ...     raise RuntimeError("disk full")
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "notes.txt")
+    ...     write_atomic(path, lambda tmp: Path(tmp).write_text("complete"))
+    ...     try:
+    ...         write_atomic(path, fail)  # fails: the file keeps its content
+    ...     except RuntimeError:
+    ...         pass
+    ...     print(Path(path).read_text(), os.listdir(folder))
+    complete ['notes.txt']
     """
     path = Path(path)
     for _ in range(100):

@@ -44,7 +44,29 @@ def register(kind, name=None):
     """Class decorator: allow ``cls`` in model files as a ``kind`` (see :data:`KINDS`).
 
     ``name`` is the stored name (default :func:`default_name`). Registering a name again
-    replaces the class (a class redefined in a notebook)."""
+    replaces the class (a class redefined in a notebook).
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> from sklearn_blend.persistence import register, registry
+    >>> @register("dataclass", name="example:Window")
+    ... @dataclass(frozen=True)
+    ... class Window:
+    ...     start: float
+    ...     stop: float
+    >>> registry.lookup("dataclass", "example:Window") is Window
+    True
+    >>> registry.stored_name("dataclass", Window)
+    'example:Window'
+    >>> del registry._REGISTERED["dataclass"]["example:Window"]  # tidy up
+    >>> registry.lookup("dataclass", "example:Window") is None
+    True
+    >>> register("widget")
+    Traceback (most recent call last):
+        ...
+    ValueError: kind must be one of ('estimator', 'object', 'dataclass', 'strategy'), got 'widget'.
+    """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
 
