@@ -24,7 +24,9 @@ and writes ``benchmarks/results/nlb_mc_maze_small.{csv,md}`` and
 test trials, NDT vs the best student). ``--quick`` (1 seed, 2 folds, 20 epochs) checks the
 script in a few minutes; ``--set NAME=VALUE`` changes BlendEstimator parameters;
 ``--methods ndt hard control_behavior control_time`` adds the leak controls
-(:data:`sklearn_blend.evaluation.CONTROLS`); ``--resummarize`` rewrites a table from its CSV.
+(:data:`sklearn_blend.evaluation.CONTROLS`); ``--resummarize`` rewrites a table from its CSV;
+``--chosen feature --chosen-on 0 1`` adds, for a strategy chosen as best on folds 0 and 1, its
+paired comparison with every spikes-only method on the other folds only (a held-out claim).
 """
 
 from __future__ import annotations
@@ -64,8 +66,35 @@ def run_split(fold, seed, train, test, methods, params, n_threads, keep_decoded)
     return rows, decoded
 
 
-def summarize(results, base="ndt"):
-    """Mean +- sd over all (fold, seed) pairs; paired differences with the plain model."""
+def held_out_comparison(results, model, chosen, chosen_on):
+    """Lines comparing ``chosen`` (a strategy picked on folds ``chosen_on``) with every other
+    spikes-only method and the smoothing baseline on the remaining folds only."""
+    folds = sorted(set(results.fold) - set(chosen_on))
+    rows = results[results.fold.isin(folds)]
+    # smoothing is deterministic: its value of a fold pairs with every seed of that fold
+    smoothing = rows[rows.method == "smoothing"]
+    seeds = sorted(set(rows.seed))
+    rows = pd.concat([rows[rows.method != "smoothing"]]
+                     + [smoothing.assign(seed=seed) for seed in seeds], ignore_index=True)
+    lines = [f"Held out from the choice: BLEND {model} {chosen} was chosen on folds "
+             f"{sorted(chosen_on)}; on folds {folds} only, {chosen} minus each other method "
+             "(paired over (fold, seed); smoothing's value of a fold pairs with each seed):", ""]
+    for other in [m for m in METHODS if m in set(rows.method) and m not in (chosen, "teacher")]:
+        parts = []
+        for metric, name in (("co_bps", "co-bps"), ("vel_r2", "Vel-R2")):
+            d = paired_differences(rows, chosen, other, metric)
+            if d["n"]:
+                parts.append(f"{name} {d['mean']:+.3f} +- {d['sd']:.3f} "
+                             f"({d['wins']}/{d['n']}, p={d['p_wilcoxon']:.2g})")
+        label = {"teacher": f"{model} teacher", "ndt": f"{model} (no behavior)",
+                 "smoothing": "smoothing"}.get(other, f"BLEND {model} {other}")
+        lines.append(f"- {chosen} - {label}: " + "; ".join(parts))
+    return lines
+
+
+def summarize(results, base="ndt", chosen=None, chosen_on=()):
+    """Mean +- sd over all (fold, seed) pairs; paired differences with the plain model; with
+    ``chosen``, the held-out comparison of :func:`held_out_comparison`."""
     model = BASE_LABELS[base]
     lines = [
         f"| method | folds x seeds | co-bps | fp-bps | Vel-R2 | Vel-R2 vs {model} "
@@ -92,6 +121,8 @@ def summarize(results, base="ndt"):
             f"| {mean_sd(rows.vel_r2)} | {gains[0]} | {gains[1]} "
             f"| {rows.epochs.mean():.0f} | {rows.seconds.mean():.0f} |"
         )
+    if chosen is not None:
+        lines += ["", *held_out_comparison(results, model, chosen, chosen_on)]
     lines += [
         "",
         "Mean +- sd over all (fold, seed) pairs of each method (smoothing is deterministic: "
@@ -129,6 +160,10 @@ def main(argv=None):
                         help="add the rows of this earlier run (same folds and seeds) for the "
                              "methods not run now, e.g. the plain model and students that the "
                              "leak controls are compared with")
+    parser.add_argument("--chosen", default=None, metavar="STRATEGY",
+                        help="a strategy chosen as best on --chosen-on folds: the table adds "
+                             "its comparison with every method on the other folds only")
+    parser.add_argument("--chosen-on", type=int, nargs="+", default=[], metavar="K")
     parser.add_argument("--resummarize", action="store_true",
                         help="rewrite the markdown table from the CSV that --out names "
                              "(no training; the header line of its old table is kept)")
@@ -147,7 +182,8 @@ def main(argv=None):
         out = Path(args.out)
         results = pd.read_csv(out.with_suffix(".csv"))
         header = out.with_suffix(".md").read_text().splitlines()[0]
-        out.with_suffix(".md").write_text(f"{header}\n\n{summarize(results, args.base)}\n")
+        table = summarize(results, args.base, args.chosen, args.chosen_on)
+        out.with_suffix(".md").write_text(f"{header}\n\n{table}\n")
         print(f"rewrote {out.with_suffix('.md')} from {out.with_suffix('.csv')}")
         return
     seeds, n_folds_run = args.seeds, min(args.folds, args.max_folds or args.folds)
@@ -193,7 +229,7 @@ def main(argv=None):
         results = pd.concat([earlier[keep], results], ignore_index=True)
         reused += (f" (this run: folds {fold_ids}, seeds {seeds}; the other rows come from "
                    f"the earlier run(s) in {Path(args.out).name}.csv)")
-    table = summarize(results, args.base)
+    table = summarize(results, args.base, args.chosen, args.chosen_on)
     timing = results.groupby("method").seconds.agg(["mean", "sum"])
     timing_lines = ["| method | training s per fit | total training s |", "|---|---|---|"]
     timing_lines += [f"| {m} | {timing.loc[m, 'mean']:.0f} | {timing.loc[m, 'sum']:.0f} |"

@@ -444,3 +444,51 @@ def test_real_recording_runs_of_different_seeds_merge_into_one_table(load_benchm
     assert "- distilled - LFP-only: -0.200 +- 0.000 (0/6" in text
     with pytest.raises(SystemExit, match="more than one file"):
         real.main(["--merge", paths[0], paths[0], "--out", str(tmp_path / "twice")])
+
+
+def test_a_strategy_chosen_on_some_folds_is_compared_on_the_others_only(load_benchmark):
+    import pandas as pd
+
+    nlb = load_benchmark("nlb_mc_maze_small")
+    rows = []
+    for fold in range(4):
+        # feature wins by 0.1 co-bps on the folds it was chosen on, loses by 0.01 elsewhere
+        gain = 0.1 if fold < 2 else -0.01
+        rows.append(dict(method="smoothing", fold=fold, seed=0, co_bps=0.1, vel_r2=0.3))
+        for seed in (0, 1):
+            rows += [dict(method="ndt", fold=fold, seed=seed, co_bps=0.2, vel_r2=0.5),
+                     dict(method="teacher", fold=fold, seed=seed, co_bps=0.3, vel_r2=0.9),
+                     dict(method="hard", fold=fold, seed=seed, co_bps=0.2, vel_r2=0.6),
+                     dict(method="feature", fold=fold, seed=seed, co_bps=0.2 + gain,
+                          vel_r2=0.7)]
+    lines = nlb.held_out_comparison(pd.DataFrame(rows), "GRU", "feature", [0, 1])
+    text = "\n".join(lines)
+    assert "on folds [2, 3] only" in text
+    assert "- feature - BLEND GRU hard: co-bps -0.010 +- 0.000 (0/4" in text
+    # the deterministic smoothing row pairs with every seed of its fold
+    assert "- feature - smoothing: co-bps +0.090 +- 0.000 (4/4" in text
+    assert "teacher" not in text.split("\n", 1)[1]
+
+
+def test_forward_diagnostics_calibrate_on_training_trials_only(load_benchmark):
+    forward = load_benchmark("forward_prediction")
+    rng = np.random.default_rng(0)
+    level = rng.uniform(0.2, 2.0, size=6)
+    train_forward = rng.poisson(level, size=(40, 8, 6)).astype(float)
+    test_forward = rng.poisson(level, size=(10, 8, 6)).astype(float)
+    # a model whose time course is right but whose level is three times too high
+    train_rates, test_rates = 3 * np.broadcast_to(level, train_forward.shape), \
+        3 * np.broadcast_to(level, test_forward.shape)
+    scores = forward.forward_scores(train_rates, test_rates, train_forward, test_forward)
+    assert set(scores) == set(forward.PREDICTIONS)
+    assert scores["model"] < -0.3
+    # rescaled by the training trials' observed level it is close to the true rates
+    assert scores["model, level from training"] > scores["model"] + 0.3
+    assert abs(scores["model, level from training"]
+               - scores["mean rate of the training trials"]) < 0.05
+    # the factor comes from the training trials alone
+    from sklearn_blend.metrics import fp_bps
+
+    factor = train_forward.mean(axis=(0, 1)) / train_rates.mean(axis=(0, 1))
+    assert np.isclose(scores["model, level from training"],
+                      fp_bps(test_rates * factor, test_forward))
