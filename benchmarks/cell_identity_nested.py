@@ -54,7 +54,7 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from cell_identity import DATA, PARAMS, QUICK_DATA, QUICK_PARAMS, activity_statistics
-from common import RESULTS, mean_sd
+from common import RESULTS, mean_sd, paired_text
 from sklearn_blend.distill import strategy_names
 from sklearn_blend.model_selection import nested_compare, paired_differences
 
@@ -175,8 +175,7 @@ def summarize(results, fits):
                     cells.append("")
                     continue
                 d = paired_differences(frame, method, baseline, "test_balanced_accuracy")
-                cells.append(f"{d['mean']:+.3f} +- {d['sd']:.3f} ({d['wins']}/{d['n']}, "
-                             f"p={d['p_wilcoxon']:.2g})")
+                cells.append(paired_text(d))
             picked = rows.params.map(lambda p: p["features__key"]).value_counts()
             name = GRIDS[method][0]
             chosen = "; ".join(f"{name}={v} ({c})" for v, c in picked.items())

@@ -64,6 +64,14 @@ def paired_gain(diff):
     return text if text == "–" or text.startswith("-") else "+" + text
 
 
+def paired_text(d):
+    """``'+0.012 +- 0.034 (9/15, p=0.041)'``: a :func:`sklearn_blend.model_selection.
+    paired_differences` result as the tables print it (mean +- sd of the differences,
+    wins/pairs, Wilcoxon p)."""
+    return (f"{d['mean']:+.3f} +- {d['sd']:.3f} ({d['wins']}/{d['n']}, "
+            f"p={d['p_wilcoxon']:.2g})")
+
+
 def save_figure(fig, ax, path, ylabel):
     """Label ``ax``'s y axis, add a frameless legend, write ``fig`` to ``path`` and close it."""
     import matplotlib.pyplot as plt

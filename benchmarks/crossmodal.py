@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from common import RESULTS, mean_sd, read_runs, save_figure, write_results
+from common import RESULTS, mean_sd, paired_text, read_runs, save_figure, write_results
 from sklearn_blend import CrossModalEstimator, LFPPreprocessor, MaskedAutoencoder, SessionTrials
 from sklearn_blend.datasets import make_spikes_lfp
 from sklearn_blend.distill import LatentAlignment
@@ -440,8 +440,7 @@ def paired_line(results, method, baseline, where=""):
     d = paired_differences(results, method, baseline, "r2")
     if not d["n"]:
         return None
-    return (f"- {where}{method} - {baseline}: {d['mean']:+.3f} +- {d['sd']:.3f} "
-            f"({d['wins']}/{d['n']}, p={d['p_wilcoxon']:.2g})")
+    return f"- {where}{method} - {baseline}: {paired_text(d)}"
 
 
 def plot(results, path):

@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from common import RESULTS, mean_sd, read_runs, write_results
+from common import RESULTS, mean_sd, paired_text, read_runs, write_results
 from sklearn_blend import BlendEstimator, SeedEnsemble
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.evaluation import score_rates, split_arrays, training_seconds
@@ -83,8 +83,7 @@ def summarize(results):
             for metric in METRICS:
                 d = paired_differences(results, f"{base}, k={k}", f"{base}, k=1", metric)
                 if d["n"]:
-                    lines.append(f"- {base}, k={k} - k=1, {metric}: {d['mean']:+.3f} +- "
-                                 f"{d['sd']:.3f} ({d['wins']}/{d['n']}, p={d['p_wilcoxon']:.2g})")
+                    lines.append(f"- {base}, k={k} - k=1, {metric}: {paired_text(d)}")
     return "\n".join(lines)
 
 

@@ -31,7 +31,7 @@ import warnings
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from common import BASE_LABELS, fold_arguments, mean_sd, run_folds, write_results
+from common import BASE_LABELS, fold_arguments, mean_sd, paired_text, run_folds, write_results
 from sklearn_blend import metrics
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.evaluation import evaluate_split, split_arrays
@@ -97,8 +97,7 @@ def summarize(results):
         cell = ""
         if name != "model":
             d = paired_differences(paired, name, "model", "fp_bps")
-            cell = (f"{d['mean']:+.3f} +- {d['sd']:.3f} ({d['wins']}/{d['n']}, "
-                    f"p={d['p_wilcoxon']:.2g})")
+            cell = paired_text(d)
         lines.append(f"| {name} | {mean_sd(rows.fp_bps)} | {cell} |")
     lines += ["", "Mean +- sd over (fold, seed) pairs; differences paired with the model of "
               "the same (fold, seed): mean +- sd, wins/pairs, Wilcoxon p (optimistic: the "

@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from common import fold_arguments, mean_sd, run_folds, write_results
+from common import fold_arguments, mean_sd, paired_text, run_folds, write_results
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.evaluation import evaluate_split
 from sklearn_blend.model_selection import paired_differences
@@ -92,8 +92,7 @@ def summarize(results):
                 continue
             d = paired_differences(results.rename(columns={"setting": "method"}), name,
                                    BASELINE, metric)
-            cells.append(f"{d['mean']:+.3f} +- {d['sd']:.3f} ({d['wins']}/{d['n']}, "
-                         f"p={d['p_wilcoxon']:.2g})")
+            cells.append(paired_text(d))
         neural = name != "smoothing"
         lines.append(
             f"| {name} | {mean_sd(rows.co_bps)} | "

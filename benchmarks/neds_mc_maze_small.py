@@ -62,7 +62,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from common import RESULTS, save_figure, fold_arguments, mean_sd, run_folds, write_results
+from common import RESULTS, save_figure, fold_arguments, mean_sd, paired_text, run_folds, \
+    write_results
 from sklearn_blend import BlendEstimator, NedsEstimator, metrics
 from sklearn_blend.datasets import load_mc_maze_small, make_synthetic
 from sklearn_blend.evaluation import evaluate_split, split_arrays
@@ -268,8 +269,7 @@ def _difference(results, method, baseline, metric, other=None):
     d = paired_differences(results, method, baseline, metric)
     if not d["n"]:
         return "–"
-    return (f"{d['mean']:+.3f} +- {d['sd']:.3f} ({d['wins']}/{d['n']}, "
-            f"p={d['p_wilcoxon']:.2g})")
+    return paired_text(d)
 
 
 def summarize_mc_maze(results):

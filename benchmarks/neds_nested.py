@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from common import RESULTS, mean_sd, read_runs
+from common import RESULTS, mean_sd, paired_text, read_runs
 from neds_mc_maze_small import FORWARD_BINS, N_HELDOUT, NEDS_PARAMS, decoding_r2
 from sklearn_blend import NedsEstimator, metrics, scoring
 from sklearn_blend.datasets import load_mc_maze_small
@@ -135,8 +135,8 @@ def summarize(results):
                                     "encoding bits/spike per neuron")):
         if {"neds", baseline} <= present:
             d = paired_differences(results, "neds", baseline, metric)
-            lines.append(f"- {what}: {LABELS['neds']} - {LABELS[baseline]}: {d['mean']:+.3f} "
-                         f"+- {d['sd']:.3f} ({d['wins']}/{d['n']}, p={d['p_wilcoxon']:.2g})")
+            lines.append(f"- {what}: {LABELS['neds']} - {LABELS[baseline]}: "
+                         f"{paired_text(d)}")
     lines += ["", "Selected settings (count over folds and seeds):", ""]
     for method, rows in results.groupby("method", sort=False):
         counts = rows.params.value_counts()

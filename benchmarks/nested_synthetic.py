@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from common import RESULTS, mean_sd, write_results
+from common import RESULTS, mean_sd, paired_text, write_results
 from nlb_nested import GRIDS
 from sklearn_blend import BlendEstimator, BlendTeacher, scoring
 from sklearn_blend.datasets import make_synthetic
@@ -65,8 +65,7 @@ def summarize(results):
     for family, rows in results.groupby("family", sort=False):
         for metric in ("test_co_bps", "test_vel_r2"):
             d = paired_differences(rows, "hard", "ndt", metric)
-            lines.append(f"- {family}, {metric[5:]}: {d['mean']:+.3f} +- {d['sd']:.3f} "
-                         f"({d['wins']}/{d['n']}, p={d['p_wilcoxon']:.2g})")
+            lines.append(f"- {family}, {metric[5:]}: {paired_text(d)}")
     return "\n".join(lines)
 
 

@@ -42,7 +42,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import KFold
 
-from common import BASE_LABELS, RESULTS, mean_sd
+from common import BASE_LABELS, RESULTS, mean_sd, paired_text
 from sklearn_blend.cli import parse_assignments
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.distill import strategy_names
@@ -84,8 +84,7 @@ def held_out_comparison(results, model, chosen, chosen_on):
         for metric, name in (("co_bps", "co-bps"), ("vel_r2", "Vel-R2")):
             d = paired_differences(rows, chosen, other, metric)
             if d["n"]:
-                parts.append(f"{name} {d['mean']:+.3f} +- {d['sd']:.3f} "
-                             f"({d['wins']}/{d['n']}, p={d['p_wilcoxon']:.2g})")
+                parts.append(f"{name} {paired_text(d)}")
         label = {"teacher": f"{model} teacher", "ndt": f"{model} (no behavior)",
                  "smoothing": "smoothing"}.get(other, f"BLEND {model} {other}")
         lines.append(f"- {chosen} - {label}: " + "; ".join(parts))

@@ -30,7 +30,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from common import RESULTS, mean_sd
+from common import RESULTS, mean_sd, paired_text
 from sklearn_blend import BlendEstimator, BlendTeacher, metrics, scoring
 from sklearn_blend.cli import parse_assignments
 from sklearn_blend.datasets import load_mc_maze_small
@@ -131,8 +131,7 @@ def summarize(results):
                 cells.append("")
                 continue
             d = paired_differences(results, method, baseline, metric)
-            cells.append(f"{d['mean']:+.3f} +- {d['sd']:.3f} ({d['wins']}/{d['n']}, "
-                         f"p={d['p_wilcoxon']:.2g})")
+            cells.append(paired_text(d))
         lines.append(f"| {LABELS[method]} | {len(rows)} | {mean_sd(rows.co_bps)} | "
                      f"{mean_sd(rows.fp_bps)} | "
                      f"{mean_sd(rows.vel_r2)} | " + " | ".join(cells) + " |")

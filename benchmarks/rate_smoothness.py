@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from common import fold_arguments, mean_sd, run_folds, write_results
+from common import fold_arguments, mean_sd, paired_text, run_folds, write_results
 from sklearn_blend import metrics
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.evaluation import evaluate_split, split_arrays
@@ -110,8 +110,7 @@ def summarize(results):
                 fixed = "masked" if key == "position" else "sinusoidal"
                 subset = rows[rows[other] == fixed].assign(method=rows[key])
                 d = paired_differences(subset, a, b, metric)
-                texts.append(f"{label}: {d['mean']:+.3f} +- {d['sd']:.3f} "
-                             f"({d['wins']}/{d['n']}, p={d['p_wilcoxon']:.2g})")
+                texts.append(f"{label}: {paired_text(d)}")
             lines.append(f"- {method}, {metric}: " + "; ".join(texts))
     return "\n".join(lines)
 

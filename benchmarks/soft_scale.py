@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from common import fold_arguments, mean_sd, run_folds, write_results
+from common import fold_arguments, mean_sd, paired_text, run_folds, write_results
 from sklearn_blend import BlendEstimator, metrics
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.distill import Soft
@@ -56,8 +56,7 @@ def summarize(results):
         lines.append(f"| {method} | {mean_sd(rows.co_bps)} | {mean_sd(rows.fp_bps)} | "
                      f"{mean_sd(rows.vel_r2)} | {rows.epochs.mean():.0f} |")
     lines += ["", "trial - bin, paired over (fold, seed): " + "; ".join(
-        f"{metric} {d['mean']:+.3f} +- {d['sd']:.3f} ({d['wins']}/{d['n']}, "
-        f"p={d['p_wilcoxon']:.2g})"
+        f"{metric} {paired_text(d)}"
         for metric in ("co_bps", "fp_bps", "vel_r2")
         for d in [paired_differences(results, "trial", "bin", metric)])]
     return "\n".join(lines)
