@@ -69,7 +69,13 @@ def run_split(fold, seed, train, test, methods, params, n_threads, keep_decoded)
 def held_out_comparison(results, model, chosen, chosen_on):
     """Lines comparing ``chosen`` (a strategy picked on folds ``chosen_on``) with every other
     spikes-only method and the smoothing baseline on the remaining folds only."""
+    if chosen not in set(results.method):
+        raise ValueError(f"--chosen {chosen!r} is not a method of this table; it has "
+                         f"{sorted(set(results.method))}.")
     folds = sorted(set(results.fold) - set(chosen_on))
+    if not chosen_on or not folds:
+        raise ValueError(f"--chosen-on must name the folds the choice was made on and leave "
+                         f"some of {sorted(set(results.fold))} out, got {list(chosen_on)}.")
     rows = results[results.fold.isin(folds)]
     # smoothing is deterministic: its value of a fold pairs with every seed of that fold
     smoothing = rows[rows.method == "smoothing"]

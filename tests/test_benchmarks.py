@@ -468,6 +468,11 @@ def test_a_strategy_chosen_on_some_folds_is_compared_on_the_others_only(load_ben
     # the deterministic smoothing row pairs with every seed of its fold
     assert "- feature - smoothing: co-bps +0.090 +- 0.000 (4/4" in text
     assert "teacher" not in text.split("\n", 1)[1]
+    with pytest.raises(ValueError, match="--chosen 'soft' is not a method"):
+        nlb.held_out_comparison(pd.DataFrame(rows), "GRU", "soft", [0, 1])
+    for chosen_on in ([], [0, 1, 2, 3]):
+        with pytest.raises(ValueError, match="--chosen-on must name the folds"):
+            nlb.held_out_comparison(pd.DataFrame(rows), "GRU", "feature", chosen_on)
 
 
 def test_forward_diagnostics_calibrate_on_training_trials_only(load_benchmark):
