@@ -50,7 +50,7 @@ def run(fold, seed, n_members, ks, quick):
     forward_bins = forward.shape[1]
     rows = []
     for method, strategy in METHODS.items():
-        model = BlendEstimator(strategy=strategy, n_heldout=n_heldout, forward_bins=forward_bins,
+        model = BlendEstimator(base="ndt", strategy=strategy, n_heldout=n_heldout, forward_bins=forward_bins,
                                **({"max_epochs": 5} if quick else {}))
         ensemble = SeedEnsemble(model, n_members=n_members, random_state=100 * seed)
         ensemble.fit(X[train], b[train], spikes_forward=forward[train])

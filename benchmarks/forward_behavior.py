@@ -45,7 +45,7 @@ def run(fold, seed, train, test, sizes, params, n_threads):
     rows = []
     for condition, extra in (("zeros", {}), ("behavior_forward", {
             "behavior_forward": b_forward[train]})):
-        model = BlendEstimator(strategy="hard", n_heldout=H, forward_bins=F, random_state=seed,
+        model = BlendEstimator(base="ndt", strategy="hard", n_heldout=H, forward_bins=F, random_state=seed,
                                **params)
         model.fit(X[train], b[train], spikes_forward=forward[train], **extra)
         rates = model.predict_rates(heldin[test], forward=True)

@@ -71,7 +71,7 @@ def run_split(name, family, fold, seed, strategy, fractions, params, n_threads):
     warnings.filterwarnings("ignore", module="sklearn")
     X, b, n_heldout, splits = _dataset(name, family, seed)
     train, test = splits[fold]
-    settings = dict(params, n_heldout=n_heldout, random_state=seed)
+    settings = dict({"base": "ndt", **params}, n_heldout=n_heldout, random_state=seed)
     heldin = X[..., : X.shape[-1] - n_heldout]
     order = np.random.default_rng(seed).permutation(len(train))  # nested subsets
     rows = []

@@ -54,7 +54,7 @@ def run(fold, seed, train, test, first_seed, params, n_threads):
         rows.append(dict(setting="smoothing", fold=fold, seed=seed,
                          co_bps=smoothing["co_bps"], vel_r2=smoothing["vel_r2"]))
     for name, setting in SETTINGS.items():
-        result = evaluate_split(data, train, test, ["ndt"], params=dict(setting, **params),
+        result = evaluate_split(data, train, test, ["ndt"], params=dict(setting, base="ndt", **params),
                                 seed=seed)[0]
         history = result.model.student_net_.history
         row = dict(setting=name, fold=fold, seed=seed,

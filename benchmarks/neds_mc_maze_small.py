@@ -209,7 +209,8 @@ def run_mc_maze(fold, seed, train, test, methods, monitor, params, n_threads):
     n_in = X.shape[-1] - N_HELDOUT
     rows = []
     baselines = [m for m in ("smoothing", "ndt", "hard") if m in methods]
-    for result in (evaluate_split(data, train, test, baselines, params=params, seed=seed)
+    for result in (evaluate_split(data, train, test, baselines, params=dict(params, base="ndt"),
+                                  seed=seed)
                    if baselines else []):
         rows.append(dict(method=result["method"], fold=fold, seed=seed,
                          **{k: result[k] for k in ("co_bps", "fp_bps", "vel_r2", "epochs",
@@ -238,7 +239,7 @@ def run_mc_maze(fold, seed, train, test, methods, monitor, params, n_threads):
     if "hard_neds" not in methods:
         return rows
     start = time.perf_counter()
-    student = BlendEstimator(strategy="hard", teacher=neds["neds"], n_heldout=N_HELDOUT,
+    student = BlendEstimator(base="ndt", strategy="hard", teacher=neds["neds"], n_heldout=N_HELDOUT,
                              forward_bins=FORWARD_BINS, random_state=seed, **params)
     student.fit(X[train], b[train], spikes_forward=forward[train])
     heldin = X[..., :n_in]

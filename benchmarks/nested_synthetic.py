@@ -44,7 +44,7 @@ def family_data(family, quick):
 
 
 def searches(fixed):
-    common = dict(n_heldout=N_HELDOUT, **fixed)
+    common = dict({"base": "ndt", **fixed}, n_heldout=N_HELDOUT)
     models = {"ndt": BlendEstimator(strategy=None, **common),
               "hard": BlendEstimator(strategy="hard", teacher=BlendTeacher(**common), **common)}
     return {name: (Pipeline([("model", models[name]),

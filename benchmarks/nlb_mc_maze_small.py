@@ -178,8 +178,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     params = parse_assignments(args.set)
-    if args.base != "ndt":
-        params["base"] = args.base
+    params["base"] = args.base
     if args.out is None:
         suffix = "" if args.base == "ndt" else f"_{args.base}"
         args.out = str(RESULTS / f"nlb_mc_maze_small{suffix}")

@@ -49,7 +49,15 @@ GRIDS = {
 }
 LABELS = {"smoothing": "smoothing (NLB baseline)", "ndt": "NDT (no behavior)",
           "teacher": "NDT teacher (sees behavior)", "hard": "BLEND NDT hard",
-          "correlation": "BLEND NDT correlation"}
+          "correlation": "BLEND NDT correlation",
+          "default_plain": "GRU (no behavior): BlendEstimator(strategy=None), not tuned",
+          "default": "BlendEstimator() (GRU, feature), not tuned"}
+#: methods at the package defaults, brought in by ``--defaults-from`` from a fixed-settings run
+#: of ``nlb_mc_maze_small.py`` (its method name -> ours)
+DEFAULT_ROWS = {"ndt": "default_plain", "feature": "default"}
+#: the folds the default strategy was chosen on (``nlb_mc_maze_small.py --chosen feature
+#: --chosen-on 0 1``): the held-out comparison of the defaults uses the other folds only
+CHOSEN_ON = (0, 1)
 
 
 def _value(text):
@@ -58,7 +66,7 @@ def _value(text):
 
 def searches(fixed, methods, quick):
     n_heldout, forward_bins = 35, 40
-    common = dict(n_heldout=n_heldout, forward_bins=forward_bins, **fixed)
+    common = dict({"base": "ndt", **fixed}, n_heldout=n_heldout, forward_bins=forward_bins)
     teacher = BlendTeacher(**common)
     models = {
         "smoothing": SmoothingGLM(n_heldout=n_heldout),
@@ -110,6 +118,34 @@ def outer_rows(rows, data, splits):
     return out
 
 
+def with_default_rows(table, header, paths):
+    """``table`` with the rows of :data:`DEFAULT_ROWS` taken from the fixed-settings CSVs
+    ``paths`` (a later file's row of a (method, fold, seed) wins; earlier such rows of the table
+    are replaced), and ``header`` saying where they came from."""
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    fixed = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+    fixed = fixed[fixed.method.isin(list(DEFAULT_ROWS))].drop_duplicates(
+        ["method", "fold", "seed"], keep="last")
+    if fixed.empty:
+        raise SystemExit(f"--defaults-from: {paths} have no rows of {sorted(DEFAULT_ROWS)}")
+    pairs = set(zip(table.fold, table.seed))
+    missing = sorted(set(zip(fixed.fold, fixed.seed)) - pairs)
+    if missing:
+        raise SystemExit(f"--defaults-from: (fold, seed) pairs {missing} of {paths} are not "
+                         "in the nested table")
+    rows = fixed.assign(method=fixed.method.map(DEFAULT_ROWS), params=[{}] * len(fixed),
+                        inner_co_bps=np.nan)[["method", "fold", "seed", "params", "co_bps",
+                                              "fp_bps", "vel_r2", "epochs", "inner_co_bps"]]
+    table = pd.concat([table[~table.method.isin(list(DEFAULT_ROWS.values()))], rows],
+                      ignore_index=True)
+    note = (f" Rows {sorted(DEFAULT_ROWS.values())}: the package defaults, not tuned (no "
+            "inner selection), from `python benchmarks/nlb_mc_maze_small.py --base gru` on the "
+            "same outer folds and seeds ("
+            + ", ".join(f"`benchmarks/results/{os.path.basename(p)}`" for p in paths)
+            + "; a later file's row wins), brought in with `--resummarize --defaults-from`.")
+    return table, header.split(" Rows ['default'")[0] + note
+
+
 def one_teacher_row(results):
     """Rows with one teacher per (fold, seed): a method appended later trains the same teacher
     again (same settings and seed, bit-identical scores), which must not count twice."""
@@ -120,8 +156,8 @@ def summarize(results):
     lines = ["| method | (fold, seed) pairs | co-bps | fp-bps | Vel-R2 | co-bps vs NDT | "
              "Vel-R2 vs NDT | co-bps vs smoothing | Vel-R2 vs smoothing |",
              "|---|---|---|---|---|---|---|---|---|"]
-    order = [m for m in ("smoothing", "ndt", "teacher", "hard", "correlation")
-             if m in set(results.method)]
+    order = [m for m in ("smoothing", "ndt", "teacher", "hard", "correlation",
+                         "default_plain", "default") if m in set(results.method)]
     for method in order:
         rows = results[results.method == method]
         cells = []
@@ -135,6 +171,16 @@ def summarize(results):
         lines.append(f"| {LABELS[method]} | {len(rows)} | {mean_sd(rows.co_bps)} | "
                      f"{mean_sd(rows.fp_bps)} | "
                      f"{mean_sd(rows.vel_r2)} | " + " | ".join(cells) + " |")
+    if "default" in set(results.method):
+        held_out = results[~results.fold.isin(CHOSEN_ON)]
+        folds = sorted(set(held_out.fold))
+        lines += ["", f"Held out from the choice of the defaults (folds {folds}; the feature "
+                  f"strategy was chosen on folds {list(CHOSEN_ON)}):", ""]
+        for other in [m for m in ("smoothing", "ndt", "hard", "correlation", "default_plain")
+                      if m in set(held_out.method)]:
+            parts = [f"{name} {paired_text(paired_differences(held_out, 'default', other, m))}"
+                     for m, name in (("co_bps", "co-bps"), ("vel_r2", "Vel-R2"))]
+            lines.append(f"- {LABELS['default']} - {LABELS[other]}: " + "; ".join(parts))
     lines += ["", "Mean +- sd over all (outer fold, seed) pairs. Differences are paired over "
               "the same (fold, seed): mean +- sd, wins/pairs, Wilcoxon signed-rank p. Pairs "
               "of one seed share training trials across folds and pairs of one fold share "
@@ -144,7 +190,8 @@ def summarize(results):
         if method == "teacher":
             continue
         picked = results[results.method == method].params.map(
-            lambda p: ", ".join(f"{k.split('__')[-1]}={v}" for k, v in sorted(p.items())))
+            lambda p: ", ".join(f"{k.split('__')[-1]}={v}" for k, v in sorted(p.items()))
+            or "package defaults")
         counts = picked.value_counts()
         lines.append(f"- {LABELS[method]}: " + "; ".join(
             f"{setting} ({count})" for setting, count in counts.items()))
@@ -166,12 +213,23 @@ def main(argv=None):
     parser.add_argument("--resummarize", action="store_true",
                         help="rewrite --out's markdown table from its CSV (no training; the "
                              "header line of the old table is kept)")
+    parser.add_argument("--defaults-from", nargs="+", default=None, metavar="CSV",
+                        help="with --resummarize: add (or replace) the rows of the package "
+                             "defaults, not tuned, from fixed-settings runs of "
+                             "nlb_mc_maze_small.py on the same folds and seeds (their plain "
+                             "model and feature student; a later file's row of a (method, "
+                             "fold, seed) wins)")
     args = parser.parse_args(argv)
+    if args.defaults_from and not args.resummarize:
+        parser.error("--defaults-from goes with --resummarize")
     if args.resummarize:
         table = one_teacher_row(pd.read_csv(f"{args.out}.csv"))
         table["params"] = table.params.map(ast.literal_eval)
         with open(f"{args.out}.md") as handle:
             header = handle.readline().rstrip("\n")
+        if args.defaults_from:
+            table, header = with_default_rows(table, header, args.defaults_from)
+            table.assign(params=table.params.map(repr)).to_csv(f"{args.out}.csv", index=False)
         with open(f"{args.out}.md", "w") as handle:
             handle.write(f"{header}\n\n{summarize(table)}\n")
         print(f"rewrote {args.out}.md from {args.out}.csv")
@@ -223,7 +281,7 @@ def main(argv=None):
                   + "; ".join(f"{m}: " + " x ".join(f"{k.split('__')[-1]} {v}"
                                                     for k, v in GRIDS[m].items())
                               for m in GRIDS if m in seeds_of.index)
-                  + f"; fixed settings: {fixed or 'package defaults'}; wall time "
+                  + f"; NDT base; fixed settings: {fixed or 'package defaults'}; wall time "
                   f"{wall:.0f} min on {os.cpu_count()} cores"
                   + (" (this run; earlier rows appended to)" if args.append else "") + ".")
         text = summarize(table)

@@ -48,7 +48,7 @@ def run_task(fold, seed, train, test, precision, params, n_threads):
     X, b, _ = split_arrays(data)
     heldin = X[..., : data.spikes.shape[-1]]
     results = evaluate_split(data, train, test, list(METHODS),
-                             params=dict(params, precision=precision), seed=seed)
+                             params=dict(params, base="ndt", precision=precision), seed=seed)
     rows = []
     for result in results:
         row = dict(result, fold=fold, seed=seed, precision=precision, vel_r2_bf16_rates=np.nan)

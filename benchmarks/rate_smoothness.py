@@ -52,7 +52,7 @@ def run(fold, seed, train, test, methods, params, n_threads):
     heldin, n_heldin = X[..., :107], 107
     rows = []
     for position in POSITIONS:
-        settings = dict(params, base_params={"position": position})
+        settings = dict(params, base="ndt", base_params={"position": position})
         results = evaluate_split(data, train, test, methods, params=settings, seed=seed)
         for result in results:
             model = result.model

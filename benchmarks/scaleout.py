@@ -58,7 +58,7 @@ from sklearn_blend.evaluation import split_arrays  # noqa: E402
 N_HELDOUT = 35
 GRID = {"model__strategy": ["hard", "soft", "correlation"], "model__alpha": [0.3, 0.7],
         "model__tau": [1.0, 2.0]}
-SMALL = dict(hidden_size=32, n_layers=1, n_heads=2, ffn_size=64, max_epochs=10)
+SMALL = dict(base="ndt", hidden_size=32, n_layers=1, n_heads=2, ffn_size=64, max_epochs=10)
 N_FOLDS = 5
 
 
@@ -108,7 +108,7 @@ def gpu_speedup(quick):
 
     X, b = make_synthetic("complex", n_trials=300 if quick else 2869, n_time=140,
                           n_neurons=182, random_state=0)
-    paper = dict(n_layers=4, n_heads=2, ffn_size=128, dropout=0.1, batch_size=64,
+    paper = dict(base="ndt", n_layers=4, n_heads=2, ffn_size=128, dropout=0.1, batch_size=64,
                  max_epochs=2 if quick else 5, early_stopping=False, n_heldout=45,
                  random_state=0)
     rows = []

@@ -44,7 +44,7 @@ from sklearn_blend import (  # noqa: E402
 from sklearn_blend.datasets import make_cell_types, make_synthetic  # noqa: E402
 from sklearn_blend.modalities import LFP  # noqa: E402
 
-TINY = dict(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, dropout=0.1, max_epochs=4,
+TINY = dict(base="ndt", hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, dropout=0.1, max_epochs=4,
             batch_size=8, warmup_steps=2)
 TINY_GRU = dict(hidden_size=8, n_layers=1, dropout=0.1, max_epochs=4, batch_size=8,
                 warmup_steps=2, base_params={"factor_size": 4})
@@ -106,7 +106,7 @@ def blend_cases():
     est = BlendEstimator(strategy="hard", base="lfads", **TINY_LFADS, random_state=0).fit(X, b)
     out["blend.lfads"] = dict(rates=est.predict_rates(X), loaded=round_trip(est).predict_rates(X),
                               **history(est.student_net_))
-    est = BlendEstimator(strategy="hard", base="neuprint", **TINY, random_state=0).fit(X, b)
+    est = BlendEstimator(strategy="hard", **dict(TINY, base="neuprint"), random_state=0).fit(X, b)
     out["blend.neuprint"] = dict(rates=est.predict_rates(X), **history(est.student_net_))
     trial_b = np.column_stack([b.mean(axis=1), (b[:, 0, 0] > 0).astype(float)])
     trial_b[::5, 0] = np.nan

@@ -36,7 +36,7 @@ def run(fold, seed, train, test, params, n_threads):
     heldin = X[..., :107]
     rows = []
     for reduction in ("bin", "trial"):
-        model = BlendEstimator(strategy=Soft(reduction=reduction), alpha=ALPHA, n_heldout=35,
+        model = BlendEstimator(base="ndt", strategy=Soft(reduction=reduction), alpha=ALPHA, n_heldout=35,
                                forward_bins=40, random_state=seed, **params)
         model.fit(X[train], b[train], spikes_forward=forward[train])
         rates = model.predict_rates(heldin[test], forward=True)

@@ -57,7 +57,7 @@ from sklearn_blend.datasets import load_mc_maze_small, make_synthetic
 from sklearn_blend.training.objective import pack
 
 #: the paper's NDT (BLEND's mc_maze configs) and the optimisation settings both sides share
-PAPER_NDT = dict(n_layers=4, n_heads=2, ffn_size=128, dropout=0.1, context_backward=8,
+PAPER_NDT = dict(base="ndt", n_layers=4, n_heads=2, ffn_size=128, dropout=0.1, context_backward=8,
                  context_forward=4)
 BATCH_SIZE = 64
 MASK_RATIO = 0.25

@@ -99,11 +99,11 @@ _TRAINING = dict(batch_size=64, lr=3e-3, warmup_steps=50, weight_decay=0.1, drop
 _QUICK_TRAINING = dict(_TRAINING, max_epochs=20, early_stopping=False, warmup_steps=10)
 PARAMS = {
     "full": {
-        "ndt": dict(_TRAINING, hidden_size=64, n_layers=2, n_heads=2, ffn_size=256),
+        "ndt": dict(_TRAINING, base="ndt", hidden_size=64, n_layers=2, n_heads=2, ffn_size=256),
         "gru": dict(_TRAINING, base="gru", hidden_size=64, n_layers=2),
     },
     "quick": {
-        "ndt": dict(_QUICK_TRAINING, hidden_size=32, n_layers=1, n_heads=2, ffn_size=64),
+        "ndt": dict(_QUICK_TRAINING, base="ndt", hidden_size=32, n_layers=1, n_heads=2, ffn_size=64),
         "gru": dict(_QUICK_TRAINING, base="gru", hidden_size=32, n_layers=1),
     },
 }

@@ -34,7 +34,7 @@ X, velocity = make_synthetic("simple", n_trials=n_trials, n_time=40, n_neurons=8
                              random_state=0)
 train, test = np.arange(n_trials * 3 // 4), np.arange(n_trials * 3 // 4, n_trials)
 rng = np.random.default_rng(0)
-PARAMS = dict(hidden_size=32, n_layers=1, ffn_size=64, dropout=0.2,
+PARAMS = dict(base="ndt", hidden_size=32, n_layers=1, ffn_size=64, dropout=0.2,
               max_epochs=2 if QUICK else 150, batch_size=16, lr=3e-3, warmup_steps=5, early_stopping=False, random_state=0)
 
 # trial-level variables: the peak speed of the trial (continuous), its dominant direction

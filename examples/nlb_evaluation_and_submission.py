@@ -35,7 +35,9 @@ forward = np.concatenate([data.spikes_forward, data.spikes_heldout_forward], axi
 b, n_heldout = data.behavior, data.spikes_heldout.shape[-1]
 train, test = (np.arange(30) if QUICK else np.arange(60)), np.arange(60, 75)
 
-student = BlendEstimator(strategy="hard", n_heldout=n_heldout, forward_bins=40,
+# the NDT base (fast); without base= and strategy= it is the default GRU feature student,
+# several times slower and stronger (docs/benchmarks/mc_maze_small.md)
+student = BlendEstimator(base="ndt", strategy="hard", n_heldout=n_heldout, forward_bins=40,
                          max_epochs=2 if QUICK else 300, random_state=0)
 student.fit(X[train], b[train], spikes_forward=forward[train])
 smoothing = SmoothingGLM(n_heldout=n_heldout).fit(X[train])

@@ -1,6 +1,7 @@
 """Command line: ``python -m sklearn_blend`` (or ``sklearn-blend``).
 
-``fit`` trains the NLB smoothing baseline, the plain NDT, the teacher and the BLEND students on
+``fit`` trains the NLB smoothing baseline, the plain model, the teacher and the default BLEND
+student (``--methods`` adds the other students; ``--set base=ndt`` changes the base) on
 the training trials of a dataset (the bundled MC_Maze_Small by default, or an NLB ``.h5`` or
 NWB file), scores them on held-out test trials, and writes the table, a velocity figure and
 the fitted models to an output folder, each as one ``.safetensors`` file in the safe format
@@ -358,17 +359,24 @@ def build_parser():
 
     fit = commands.add_parser(
         "fit", help="fit and compare the methods on a dataset, write table, figure, models",
-        description="Fit the NLB smoothing baseline, the plain NDT, the teacher and the BLEND "
-                    "students on the training trials, score co-bps, fp-bps and Vel-R2 on the "
-                    "test trials, and write results.md/.csv, velocity.png and models/ (one "
-                    "<method>.safetensors per method: the safe format that "
+        description="Fit the NLB smoothing baseline, the plain model, the teacher and the "
+                    "default BLEND student (GRU base, feature distillation; --methods and "
+                    "--set change them) on the training trials, score co-bps, fp-bps and "
+                    "Vel-R2 on the test trials, and write results.md/.csv, velocity.png and "
+                    "models/ (one <method>.safetensors per method: the safe format that "
                     "sklearn_blend.load reads without running code from the file).",
     )
     _add_data_options(fit)
-    from .evaluation import method_names
+    from .estimators import BlendEstimator
+    from .evaluation import BASELINES, method_names
 
-    fit.add_argument("--methods", nargs="+", default=list(method_names()),
-                     choices=method_names(), help="what to fit [all]")
+    default_methods = [*BASELINES, BlendEstimator().strategy]
+    fit.add_argument("--methods", nargs="+", default=default_methods,
+                     choices=method_names(),
+                     help="what to fit: 'smoothing' (NLB's baseline), 'ndt' (the plain model of "
+                          "the base, whatever it is), 'teacher' and students by strategy "
+                          f"[{' '.join(default_methods)}: the baselines and the default "
+                          "student]")
     fit.add_argument("--test-fraction", type=float, default=0.2,
                      help="share of trials held out for testing [0.2]")
     fit.add_argument("--seed", type=int, default=0,

@@ -52,12 +52,12 @@ def method_names():
 #: the methods at import time (the baselines and the built-in strategies)
 METHODS = method_names()
 
-#: leak controls (not run by default): the default ("hard") student trained on destroyed
-#: data and decoded like every method, from rates of the real spikes. ``control_behavior``:
-#: each training trial gets another training trial's behavior (a permutation); the spikes
-#: are real. ``control_time``: teacher and student train on spikes whose bins are permuted
-#: within each (trial, neuron) (forward bins too); the behavior is real. Neither may keep a
-#: distillation gain.
+#: leak controls (not run by default): the hard student (the default before 0.5) trained on
+#: destroyed data and decoded like every method, from rates of the real spikes.
+#: ``control_behavior``: each training trial gets another training trial's behavior (a
+#: permutation); the spikes are real. ``control_time``: teacher and student train on spikes whose
+#: bins are permuted within each (trial, neuron) (forward bins too); the behavior is real. Neither
+#: may keep a distillation gain.
 CONTROLS = ("control_behavior", "control_time")
 
 
@@ -122,7 +122,7 @@ def training_seconds(net):
     >>> from sklearn_blend.datasets import make_synthetic
     >>> from sklearn_blend.evaluation import training_seconds
     >>> X, b = make_synthetic("simple", n_trials=16, n_time=10, n_neurons=6, random_state=0)
-    >>> model = BlendEstimator(strategy=None, hidden_size=8, n_layers=1, ffn_size=16,
+    >>> model = BlendEstimator(strategy=None, hidden_size=8, n_layers=1,
     ...                        max_epochs=2, early_stopping=False, random_state=0).fit(X)
     >>> seconds = training_seconds(model.student_net_)
     >>> len(model.student_net_.history), isinstance(seconds, float), seconds > 0
@@ -172,7 +172,8 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
     list of MethodResult
         Per method: ``method``, ``co_bps``, ``fp_bps``, ``vel_r2`` (NaN where the data or the
         method do not allow it), ``epochs``, ``seconds`` (training time of that model alone);
-        attributes ``model``, ``train_rates``, ``test_rates``.
+        attributes ``model``, ``train_rates``, ``test_rates`` and ``forward_rates`` (the test
+        trials' forward bins, all neurons; ``None`` without forward bins or for smoothing).
 
     Examples
     --------
@@ -186,7 +187,7 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
     >>> X, b = make_synthetic("simple", n_trials=24, n_time=20, n_neurons=12, random_state=0)
     >>> data = Bunch(spikes=X[..., :9], spikes_heldout=X[..., 9:], behavior=b, bin_size_ms=20)
     >>> train, test = np.arange(16), np.arange(16, 24)
-    >>> tiny = dict(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=1,
+    >>> tiny = dict(hidden_size=8, n_layers=1, max_epochs=1,
     ...             batch_size=8, early_stopping=False)
     >>> results = evaluate_split(data, train, test, methods=("smoothing", "ndt"), params=tiny)
     >>> [(r["method"], r["epochs"], r.test_rates.shape) for r in results]
@@ -253,6 +254,7 @@ def evaluate_split(data, train, test, methods=METHODS, params=None, seed=0,
                                                            test_rates, forward_rates),
                               epochs=epochs, seconds=seconds)
         result.model, result.train_rates, result.test_rates = model, train_rates, test_rates
+        result.forward_rates = forward_rates
         results.append(result)
     return results
 

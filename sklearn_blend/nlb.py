@@ -368,7 +368,7 @@ def make_submission(estimator, X, path, *, dataset="mc_maze_small", bin_size_ms=
     >>> X = np.concatenate([data.spikes, data.spikes_heldout], axis=-1)[:16]
     >>> forward = np.concatenate([data.spikes_forward, data.spikes_heldout_forward], -1)[:16]
     >>> model = BlendEstimator(strategy=None, n_heldout=35, forward_bins=40, hidden_size=8,
-    ...                        n_layers=1, ffn_size=16, max_epochs=1, early_stopping=False,
+    ...                        n_layers=1, max_epochs=1, early_stopping=False,
     ...                        random_state=0).fit(X, spikes_forward=forward)
     >>> folder = tempfile.mkdtemp()
     >>> path = os.path.join(folder, "submission.h5")

@@ -40,7 +40,7 @@ def co_bps_scorer(estimator, X, y=None):
     >>> from sklearn_blend import BlendEstimator
     >>> from sklearn_blend.datasets import make_synthetic
     >>> X, b = make_synthetic("simple", n_trials=12, n_time=10, n_neurons=8, random_state=0)
-    >>> est = BlendEstimator(n_heldout=2, hidden_size=8, n_layers=1, n_heads=2, ffn_size=16,
+    >>> est = BlendEstimator(n_heldout=2, hidden_size=8, n_layers=1,
     ...                      max_epochs=1, batch_size=8, early_stopping=False,
     ...                      random_state=0).fit(X, b)
     >>> score = co_bps_scorer(est, X)  # the last 2 neurons predicted from the first 6
@@ -67,7 +67,7 @@ def vel_r2_scorer(estimator, X, y):
     >>> from sklearn_blend import BlendEstimator
     >>> from sklearn_blend.datasets import make_synthetic
     >>> X, b = make_synthetic("simple", n_trials=12, n_time=10, n_neurons=8, random_state=0)
-    >>> blend = BlendEstimator(strategy=None, hidden_size=8, n_layers=1, n_heads=2, ffn_size=16,
+    >>> blend = BlendEstimator(strategy=None, hidden_size=8, n_layers=1,
     ...                        max_epochs=1, batch_size=8, early_stopping=False, random_state=0)
     >>> pipe = Pipeline([("blend", blend), ("decoder", nlb_velocity_decoder())]).fit(X, b)
     >>> score = vel_r2_scorer(pipe, X, b)

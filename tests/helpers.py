@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from torch import nn
 
-#: a model small enough to fit in well under a second
+#: an NDT small enough to fit in well under a second
 TINY = dict(
+    base="ndt",
     hidden_size=8,
     n_layers=1,
     n_heads=2,

@@ -242,7 +242,8 @@ def test_the_frozen_teacher_sees_the_students_mask_and_never_changes(trials, mon
     monkeypatch.setattr(core.ObjectiveNet, "infer", infer)
     handle = teacher.model_.register_forward_pre_hook(on_teacher)
     try:
-        BlendEstimator(teacher=teacher, **dict(TINY, max_epochs=2), random_state=0).fit(X, b)
+        BlendEstimator(strategy="hard", teacher=teacher, **dict(TINY, max_epochs=2),
+                       random_state=0).fit(X, b)
     finally:
         handle.remove()
     assert len(seen["teacher"]) == len(student_inputs) > 0
@@ -363,11 +364,12 @@ def test_each_base_keeps_its_own_defaults(trials):
         dropout=0.3, context_forward=2).fit(X)
     assert tuned.student_.base.model.config.dropout == 0.3
     assert tuned.student_.base.model.config.context_forward == 2
-    ndt = BlendEstimator(strategy=None, **dict(settings, hidden_size=None, n_layers=None)).fit(X)
+    ndt = BlendEstimator(base="ndt", strategy=None,
+                         **dict(settings, hidden_size=None, n_layers=None)).fit(X)
     # the plain NDT's dropout default is its own nested choice (0.7), a student's the base's
     assert (ndt.student_.base.config.hidden_size, ndt.student_.base.config.dropout) == (64, 0.7)
-    student = BlendEstimator(strategy="hard", **dict(settings, hidden_size=None,
-                                                     n_layers=None)).fit(X, b)
+    student = BlendEstimator(base="ndt", strategy="hard",
+                             **dict(settings, hidden_size=None, n_layers=None)).fit(X, b)
     assert student.student_.base.config.dropout == 0.5
     lfads = BlendEstimator(base="gru", strategy=None, max_epochs=1, early_stopping=False,
                            hidden_size=8).fit(X)
@@ -375,7 +377,7 @@ def test_each_base_keeps_its_own_defaults(trials):
     with pytest.raises(ValueError, match="n_heads=2 does not apply to base='gru'"):
         BlendEstimator(base="gru", n_heads=2).fit(X, b)
     with pytest.raises(ValueError, match=r"hidden_size \(6\) must be divisible by n_heads \(4\)"):
-        BlendEstimator(hidden_size=6, n_heads=4).fit(X, b)
+        BlendEstimator(base="ndt", hidden_size=6, n_heads=4).fit(X, b)
 
 
 def test_validation_reports_the_term_named_by_monitor():

@@ -216,21 +216,23 @@ def test_a_base_defined_inside_a_function_is_cached_by_its_code(trials):
     def local_factory(n_inputs, n_outputs, n_behavior):
         return RatesOnly(n_inputs, n_outputs, n_behavior)
 
-    first = BlendEstimator(base=local_factory, random_state=0, **TINY_TRAINING).fit(X, b)
-    again = BlendEstimator(base=local_factory, random_state=0, **TINY_TRAINING).fit(X, b)
+    first = BlendEstimator(base=local_factory, strategy="hard", random_state=0,
+                           **TINY_TRAINING).fit(X, b)
+    again = BlendEstimator(base=local_factory, strategy="hard", random_state=0,
+                           **TINY_TRAINING).fit(X, b)
     assert again.teacher_ is first.teacher_
 
 
 def test_a_redefined_base_does_not_reuse_the_old_teacher(trials):
     X, b = trials
-    first = BlendEstimator(base="tiny", random_state=0, **TINY_TRAINING)
+    first = BlendEstimator(base="tiny", strategy="hard", random_state=0, **TINY_TRAINING)
     register_base("tiny", TinyGRU)
     try:
         first.fit(X, b)
-        again = BlendEstimator(base="tiny", random_state=0, **TINY_TRAINING).fit(X, b)
+        again = BlendEstimator(base="tiny", strategy="hard", random_state=0, **TINY_TRAINING).fit(X, b)
         assert again.teacher_ is first.teacher_  # same code and data: reused
         register_base("tiny", RatesOnly)  # same name, other code
-        other = BlendEstimator(base="tiny", random_state=0, **TINY_TRAINING).fit(X, b)
+        other = BlendEstimator(base="tiny", strategy="hard", random_state=0, **TINY_TRAINING).fit(X, b)
         assert other.teacher_ is not first.teacher_
         assert isinstance(other.teacher_.model_.base, RatesOnly)
     finally:

@@ -173,7 +173,7 @@ def test_student_beats_the_no_behavior_model_when_half_the_trials_lack_behavior(
     train, test = slice(0, 120), slice(120, None)
     partial = b[train].copy()
     partial[np.random.default_rng(0).permutation(120)[:60]] = np.nan
-    params = dict(hidden_size=32, n_layers=1, ffn_size=64, dropout=0.2, max_epochs=150,
+    params = dict(base="ndt", hidden_size=32, n_layers=1, ffn_size=64, dropout=0.2, max_epochs=150,
                   batch_size=16, lr=3e-3, warmup_steps=5, early_stopping=False, random_state=0)
     plain = BlendEstimator(strategy=None, **params).fit(X[train])
     student = BlendEstimator(strategy="hard", **params).fit(X[train], partial)

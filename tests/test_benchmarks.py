@@ -497,3 +497,114 @@ def test_forward_diagnostics_calibrate_on_training_trials_only(load_benchmark):
     factor = train_forward.mean(axis=(0, 1)) / train_rates.mean(axis=(0, 1))
     assert np.isclose(scores["model, level from training"],
                       fp_bps(test_rates * factor, test_forward))
+
+
+def _fixed_rows(base_scores, fold_ids=range(5), seeds=(0, 1)):
+    """Rows as ``nlb_mc_maze_small.py`` writes them: ``{base: {method: (co_bps, seconds)}}``,
+    the same scores on every (fold, seed)."""
+    import pandas as pd
+
+    frames = {}
+    for base, methods in base_scores.items():
+        rows = [dict(method="smoothing", co_bps=0.12, fp_bps=np.nan, vel_r2=0.4, epochs=0,
+                     seconds=1.0, fold=f, seed=0) for f in fold_ids]
+        rows += [dict(method=m, co_bps=c + 0.001 * f, fp_bps=0.0, vel_r2=c * 3, epochs=10,
+                      seconds=s, fold=f, seed=seed)
+                 for m, (c, s) in methods.items() for f in fold_ids for seed in seeds]
+        frames[base] = pd.DataFrame(rows)
+    return frames
+
+
+def test_the_default_choice_follows_its_rule_on_the_selection_folds(load_benchmark, tmp_path,
+                                                                    monkeypatch):
+    choose = load_benchmark("choose_defaults")
+    frames = _fixed_rows({
+        "ndt": {"ndt": (0.05, 20), "hard": (0.10, 60)},
+        "gru": {"ndt": (0.18, 200), "feature": (0.19, 200), "hard": (0.15, 200)},
+        "lfads": {"ndt": (0.16, 400)},
+    })
+    for base, frame in frames.items():
+        frame.to_csv(tmp_path / f"{choose.RUNS[base]}.csv", index=False)
+    rows = choose.load(tmp_path)
+    assert set(rows[rows.method == "smoothing"].base) == {"none"}
+    assert (rows.method == "smoothing").sum() == 5  # smoothing counted once, not per base
+    base, strategy, lines = choose.choose(rows, [0, 1], tolerance=0.01)
+    assert (base, strategy) == ("gru", "feature")
+    assert any("below smoothing" in line for line in lines)  # the NDT is not kept
+    # a base within the tolerance that trains in less than half the time wins
+    frames["lfads"].loc[frames["lfads"].method == "ndt", ["co_bps", "seconds"]] = (0.175, 90)
+    frames["lfads"].to_csv(tmp_path / "nlb_mc_maze_small_lfads.csv", index=False)
+    with pytest.raises(SystemExit, match="'lfads' has no students"):
+        choose.choose(choose.load(tmp_path), [0, 1], 0.01)
+    frames["lfads"] = _fixed_rows({"lfads": {"ndt": (0.175, 90), "hard": (0.18, 90)}})["lfads"]
+    frames["lfads"].to_csv(tmp_path / "nlb_mc_maze_small_lfads.csv", index=False)
+    assert choose.choose(choose.load(tmp_path), [0, 1], 0.01)[:2] == ("lfads", "hard")
+    # the claim uses the other folds only, smoothing paired with every seed of a fold
+    text = "\n".join(choose.held_out(rows, "gru", "feature", [0, 1]))
+    assert "folds [2, 3, 4]" in text and "(6/6" in text
+
+
+def test_the_defaults_join_the_nested_table_only_on_its_own_folds_and_seeds(load_benchmark,
+                                                                           tmp_path):
+    import pandas as pd
+
+    nested = load_benchmark("nlb_nested")
+    table = pd.DataFrame([dict(method=m, fold=f, seed=s, params={}, co_bps=0.1, fp_bps=0.0,
+                               vel_r2=0.3, epochs=1, inner_co_bps=0.1)
+                          for m in ("smoothing", "ndt") for f in range(5) for s in (0, 1)])
+    fixed = _fixed_rows({"gru": {"ndt": (0.18, 200), "feature": (0.19, 200)}})["gru"]
+    fixed.to_csv(tmp_path / "gru.csv", index=False)
+    joined, header = nested.with_default_rows(table, "old header.", tmp_path / "gru.csv")
+    assert sorted(set(joined.method)) == ["default", "default_plain", "ndt", "smoothing"]
+    assert "gru.csv" in header and header.startswith("old header.")
+    again, header = nested.with_default_rows(joined, header, tmp_path / "gru.csv")
+    assert len(again) == len(joined) and header.count("Rows ['default'") == 1  # replaced
+    text = nested.summarize(joined)
+    assert "Held out from the choice of the defaults (folds [2, 3, 4]" in text
+    assert "package defaults (10)" in text
+    fixed.assign(co_bps=0.5).query("method == 'feature'").to_csv(tmp_path / "later.csv",
+                                                                 index=False)
+    both, header = nested.with_default_rows(table, "h", [tmp_path / "gru.csv",
+                                                         tmp_path / "later.csv"])
+    assert set(both[both.method == "default"].co_bps) == {0.5}  # the later file wins
+    assert set(both[both.method == "default_plain"].co_bps) == set(
+        fixed[fixed.method == "ndt"].co_bps)  # from the only file that has them
+    assert "later.csv" in header
+    fixed.assign(seed=7).to_csv(tmp_path / "other_seed.csv", index=False)
+    with pytest.raises(SystemExit, match="not in the nested table"):
+        nested.with_default_rows(table, "h", tmp_path / "other_seed.csv")
+
+
+def test_nlb_val_scores_a_submission_with_nlb_tools_as_our_metrics_do(load_benchmark,
+                                                                      monkeypatch):
+    pytest.importorskip("nlb_tools")
+    from sklearn.utils import Bunch
+
+    from sklearn_blend import metrics
+    from sklearn_blend.evaluation import MethodResult
+
+    monkeypatch.setitem(sys.modules, "nlb_nested", load_benchmark("nlb_nested"))
+    val = load_benchmark("nlb_val")
+    rng = np.random.default_rng(0)
+    n_in, n_out = val.N_HELDIN, 35
+    data = Bunch(spikes=rng.poisson(0.3, (12, 20, n_in)).astype(float),
+                 spikes_heldout=rng.poisson(0.3, (12, 20, n_out)).astype(float),
+                 behavior=rng.normal(size=(12, 20, 2)),
+                 spikes_forward=rng.poisson(0.3, (12, 5, n_in)).astype(float),
+                 spikes_heldout_forward=rng.poisson(0.3, (12, 5, n_out)).astype(float))
+    train, test = np.arange(8), np.arange(8, 12)
+    result = MethodResult(method="ndt")
+    result.train_rates = rng.gamma(2.0, 0.15, (8, 20, n_in + n_out))
+    result.test_rates = rng.gamma(2.0, 0.15, (4, 20, n_in + n_out))
+    result.forward_rates = rng.gamma(2.0, 0.15, (4, 5, n_in + n_out))
+    scores = val.nlb_scores(data, train, test, result)
+    assert scores["co_bps"] == pytest.approx(
+        metrics.co_bps(result.test_rates[..., n_in:], data.spikes_heldout[test]), abs=1e-6)
+    forward = np.concatenate([data.spikes_forward, data.spikes_heldout_forward], -1)[test]
+    assert scores["fp_bps"] == pytest.approx(metrics.fp_bps(result.forward_rates, forward),
+                                             abs=1e-6)
+    assert scores["vel_r2"] == pytest.approx(metrics.vel_r2(
+        result.train_rates, data.behavior[train], result.test_rates, data.behavior[test]),
+        abs=1e-6)
+    result.forward_rates = None  # smoothing predicts no forward bins: no fp-bps
+    assert np.isnan(val.nlb_scores(data, train, test, result)["fp_bps"])

@@ -12,7 +12,7 @@ from sklearn_blend.cli import build_parser, load_data, main, parse_assignments
 
 from .helpers import write_small_nwb
 
-TINY = ["hidden_size=8", "n_layers=1", "ffn_size=16", "max_epochs=2", "early_stopping=False"]
+TINY = ["base=ndt", "hidden_size=8", "n_layers=1", "ffn_size=16", "max_epochs=2", "early_stopping=False"]
 
 
 def test_help_documents_every_option(capsys):
@@ -145,3 +145,11 @@ def test_console_script_and_module_entry_points():
     for command in ([str(script), "--help"], [sys.executable, "-m", "sklearn_blend", "--help"]):
         result = subprocess.run(command, capture_output=True, text=True, check=True)
         assert "{fit,predict,submit}" in result.stdout
+
+
+def test_fit_runs_the_baselines_and_the_default_student_unless_told_otherwise():
+    args = build_parser().parse_args(["fit"])
+    assert args.methods == ["smoothing", "ndt", "teacher", BlendEstimator().strategy]
+    assert BlendEstimator().strategy == "feature" and BlendEstimator().base == "gru"
+    every = build_parser().parse_args(["fit", "--methods", "hard", "soft", "correlation"])
+    assert every.methods == ["hard", "soft", "correlation"]

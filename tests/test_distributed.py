@@ -16,6 +16,8 @@ pytest.importorskip("accelerate")
 from sklearn_blend import BlendEstimator, MaskedAutoencoder, NedsEstimator  # noqa: E402
 
 TINY = dict(hidden_size=8, n_layers=1, n_heads=1, ffn_size=16, max_epochs=3, random_state=0)
+#: the tiny NDT of the BLEND estimators (NEDS and the autoencoder take no base)
+BLEND = dict(TINY, base="ndt")
 
 
 def _data():
@@ -28,8 +30,8 @@ def test_one_process_equals_the_plain_fit_and_pickles(strategy):
     """Run as plain python, accelerate is one process: the same model as without it, and the
     fitted estimator holds no accelerator (it pickles and predicts)."""
     X, b = _data()
-    accelerated = BlendEstimator(strategy=strategy, distributed="accelerate", **TINY).fit(X, b)
-    plain = BlendEstimator(strategy=strategy, **TINY).fit(X, b)
+    accelerated = BlendEstimator(strategy=strategy, distributed="accelerate", **BLEND).fit(X, b)
+    plain = BlendEstimator(strategy=strategy, **BLEND).fit(X, b)
     np.testing.assert_allclose(accelerated.transform(X), plain.transform(X), rtol=1e-5,
                                atol=1e-6)
     assert accelerated.student_net_.accelerator is None
@@ -49,7 +51,7 @@ def test_other_estimators_train_through_accelerate():
 def test_unknown_distributed_engine_is_a_clear_error():
     X, b = _data()
     with pytest.raises(ValueError, match="distributed must be one of"):
-        BlendEstimator(distributed="dask", **TINY).fit(X, b)
+        BlendEstimator(distributed="dask", **BLEND).fit(X, b)
 
 
 SCRIPT = textwrap.dedent("""
@@ -61,8 +63,8 @@ SCRIPT = textwrap.dedent("""
 
     rng = np.random.default_rng(0)
     X, b = rng.poisson(1.0, size=(24, 10, 6)), rng.normal(size=(24, 10, 2))
-    model = BlendEstimator(strategy=sys.argv[2], distributed="accelerate", hidden_size=8,
-                           n_layers=1, n_heads=1, ffn_size=16, max_epochs=3, batch_size=4,
+    model = BlendEstimator(base="ndt", strategy=sys.argv[2], distributed="accelerate",
+                           hidden_size=8, n_layers=1, n_heads=1, ffn_size=16, max_epochs=3, batch_size=4,
                            teacher_cache=sys.argv[3], random_state=0).fit(X, b)
     state = PartialState()
     batches = [row for row in model.student_net_.history[0]["batches"] if "train_loss" in row]
@@ -108,7 +110,7 @@ def test_two_processes_train_one_model(tmp_path, strategy):
     np.testing.assert_allclose(np.load(tmp_path / "latents0.npy"),
                                np.load(tmp_path / "latents1.npy"))
     X, b = _data()
-    alone = BlendEstimator(strategy=strategy, **dict(TINY, batch_size=4)).fit(X, b)
+    alone = BlendEstimator(strategy=strategy, **dict(BLEND, batch_size=4)).fit(X, b)
     n_alone = _train_batches(alone.student_net_.history)
     assert [int(np.load(tmp_path / f"batches{r}.npy")) for r in (0, 1)] == \
         [-(-n_alone // 2)] * 2

@@ -111,10 +111,11 @@ def _feature_distance(est, X, b):
 def test_feature_distillation_changes_the_student(trials, tiny, base):
     X, b = trials
     tiny.update(max_epochs=30, lr=3e-3)
+    tiny["base"] = base
     if base == "gru":
         del tiny["n_heads"], tiny["ffn_size"]
-    hard = BlendEstimator(base=base, strategy="hard", random_state=0, **tiny).fit(X, b)
-    feature = BlendEstimator(base=base, strategy="feature", random_state=0, **tiny).fit(X, b)
+    hard = BlendEstimator(strategy="hard", random_state=0, **tiny).fit(X, b)
+    feature = BlendEstimator(strategy="feature", random_state=0, **tiny).fit(X, b)
     assert feature.teacher_ is hard.teacher_  # same teacher, from the cache
     assert not np.allclose(hard.transform(X), feature.transform(X), atol=1e-4)
     # the feature term is really optimised: its hidden states end up nearer the teacher's
@@ -218,8 +219,8 @@ def test_training_learns_real_structure():
     rng = np.random.default_rng(0)
     X = _condition_locked_trials(64, rng)
     b = rng.normal(size=(64, 30, 2)).astype(np.float32)
-    params = dict(hidden_size=16, n_layers=1, ffn_size=32, dropout=0.1, max_epochs=40,
-                  batch_size=16, lr=3e-3, early_stopping=False, random_state=0)
+    params = dict(base="ndt", hidden_size=16, n_layers=1, ffn_size=32, dropout=0.1,
+                  max_epochs=40, batch_size=16, lr=3e-3, early_stopping=False, random_state=0)
     est = BlendEstimator(strategy="hard", **params).fit(X[:48], b[:48])
     assert est.score(X[48:]) > 0.1
     shuffled = rng.permuted(X[:48], axis=1)
@@ -308,16 +309,17 @@ def test_defaults_left_at_none_depend_on_the_role(trials):
     0.5); students, their teacher and other bases keep 0.25 and the base's dropout; values
     set by the user always win."""
     X, b = trials
-    plain = BlendEstimator(strategy=None, max_epochs=1, random_state=0).fit(X)
+    plain = BlendEstimator(base="ndt", strategy=None, max_epochs=1, random_state=0).fit(X)
     assert plain.student_.base.input_dropout.p == 0.7
     assert plain.student_net_.criterion_.masking.ratio == 0.5
-    student = BlendEstimator(strategy="hard", max_epochs=1, random_state=0).fit(X, b)
+    student = BlendEstimator(base="ndt", strategy="hard", max_epochs=1,
+                             random_state=0).fit(X, b)
     assert student.student_.base.input_dropout.p == 0.5
     assert student.student_net_.criterion_.masking.ratio == 0.25
     assert student.teacher_.net_.criterion_.masking.ratio == 0.25
     assert student.teacher_.model_.base.input_dropout.p == 0.5
     assert BlendEstimator(strategy=None, base="gru")._architecture()["dropout"] == 0.5
-    chosen = BlendEstimator(strategy=None, dropout=0.1, mask_ratio=0.3, max_epochs=1,
-                            random_state=0).fit(X)
+    chosen = BlendEstimator(base="ndt", strategy=None, dropout=0.1, mask_ratio=0.3,
+                            max_epochs=1, random_state=0).fit(X)
     assert chosen.student_.base.input_dropout.p == 0.1
     assert chosen.student_net_.criterion_.masking.ratio == 0.3

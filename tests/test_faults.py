@@ -233,6 +233,6 @@ def test_ndt_and_neuprint_train_on_their_own_generator(trials):
     X, b = trials
     assert draws_from_fit_generator(BlendEstimator(**TINY).fit(X, b).student_)
     assert draws_from_fit_generator(
-        BlendEstimator(base="neuprint", **TINY).fit(X, b).student_)
+        BlendEstimator(**dict(TINY, base="neuprint")).fit(X, b).student_)
     lfads = BlendEstimator(base="gru", **TINY_GRU).fit(X, b)
     assert not draws_from_fit_generator(lfads.student_)  # nn.GRU draws from torch's own

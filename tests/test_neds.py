@@ -571,8 +571,8 @@ def test_neds_is_a_blend_teacher(reaching, strategy):
     spikes, velocity, _, _ = reaching
     window, forward = spikes[:, :12], spikes[:, 12:]
     teacher = NedsEstimator(**dict(TINY_NEDS, n_layers=2))
-    student = BlendEstimator(strategy=strategy, teacher=teacher, n_heldout=3, forward_bins=4,
-                             hidden_size=16, n_heads=2, ffn_size=32, max_epochs=2,
+    student = BlendEstimator(base="ndt", strategy=strategy, teacher=teacher, n_heldout=3,
+                             forward_bins=4, hidden_size=16, n_heads=2, ffn_size=32, max_epochs=2,
                              batch_size=8, random_state=0)
     from sklearn_blend.training.neds import NedsTeacherModel
 

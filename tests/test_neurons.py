@@ -123,8 +123,9 @@ def test_masked_mse_loss():
 
 def test_neuprint_base_of_blend_estimator(trials):
     X, b = trials
-    est = BlendEstimator(base="neuprint", strategy="feature", n_heldout=2, random_state=0,
-                         base_params={"embedding_dim": 4}, **TINY).fit(X, b)
+    est = BlendEstimator(strategy="feature", n_heldout=2, random_state=0,
+                         base_params={"embedding_dim": 4},
+                         **dict(TINY, base="neuprint")).fit(X, b)
     rates = est.transform(X)
     assert rates.shape == X.shape and np.isfinite(rates).all()
 

@@ -196,8 +196,8 @@ def maze():
 @pytest.fixture(scope="module")
 def maze_model(maze):
     """A plain NDT (no teacher) fitted for one epoch on 16 trials: 107 + 35 neurons, 40 bins."""
-    return BlendEstimator(strategy=None, n_heldout=35, forward_bins=40, hidden_size=8,
-                          n_layers=1, n_heads=2, ffn_size=16, max_epochs=1, batch_size=8,
+    return BlendEstimator(base="ndt", strategy=None, n_heldout=35, forward_bins=40,
+                          hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=1, batch_size=8,
                           early_stopping=False, random_state=0).fit(
         maze.X[:16], spikes_forward=maze.forward[:16])
 
@@ -293,8 +293,8 @@ def test_20_ms_bins_write_the_group_nlb_tools_reads(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.poisson(0.5, (12, 35, 142)).astype(np.float32)
     forward = rng.poisson(0.5, (12, 10, 142)).astype(np.float32)
-    model = BlendEstimator(strategy=None, n_heldout=35, forward_bins=10, hidden_size=8,
-                           n_layers=1, n_heads=2, ffn_size=16, max_epochs=1,
+    model = BlendEstimator(base="ndt", strategy=None, n_heldout=35, forward_bins=10,
+                           hidden_size=8, n_layers=1, n_heads=2, ffn_size=16, max_epochs=1,
                            early_stopping=False, random_state=0).fit(X, spikes_forward=forward)
     path = tmp_path / "submission.h5"
     make_submission(model, X[:4, :, :107], path, bin_size_ms=20, X_train=X[4:, :, :107])
@@ -509,8 +509,8 @@ def test_cli_submit(maze, maze_model, tmp_path, capsys):
 def test_cli_submit_errors(maze, maze_model, tmp_path, capsys):
     model, teacher = tmp_path / "ndt.safetensors", tmp_path / "teacher.safetensors"
     maze_model.save(model)
-    BlendTeacher(n_heldout=35, forward_bins=40, hidden_size=8, n_layers=1, n_heads=2,
-                 ffn_size=16, max_epochs=1, batch_size=8, early_stopping=False,
+    BlendTeacher(base="ndt", n_heldout=35, forward_bins=40, hidden_size=8, n_layers=1,
+                 n_heads=2, ffn_size=16, max_epochs=1, batch_size=8, early_stopping=False,
                  random_state=0).fit(maze.X[:16], maze.behavior[:16],
                                      spikes_forward=maze.forward[:16]).save(teacher)
     pickled = tmp_path / "ndt.joblib"

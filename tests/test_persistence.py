@@ -108,8 +108,9 @@ def same_history(a, b):
 def test_students_and_teachers_of_every_base(data, tmp_path, base, sizes):
     X, b = data
     window, forward = X[:, :10], X[:, 10:]
-    est = BlendEstimator(base=base, strategy="hard", n_heldout=2, forward_bins=2,
-                         random_state=0, **sizes).fit(window, b[:, :10], spikes_forward=forward)
+    est = BlendEstimator(strategy="hard", n_heldout=2, forward_bins=2, random_state=0,
+                         **dict(sizes, base=base)).fit(window, b[:, :10],
+                                                       spikes_forward=forward)
     loaded = round_trip(est, tmp_path)
     same(loaded.transform(window), est.transform(window))
     same(loaded.predict_rates(window[..., :4], forward=True),
@@ -457,8 +458,8 @@ def test_what_cannot_be_saved(data, tmp_path):
         BlendEstimator().save(path)
     with pytest.raises(NotFittedError):
         save(make_pipeline(StandardScaler(), RidgeCV()), path)
-    user_base = BlendEstimator(base=TinyGRU, random_state=0, **dict(
-        TINY, hidden_size=None, n_layers=None, n_heads=None, ffn_size=None,
+    user_base = BlendEstimator(random_state=0, **dict(
+        TINY, base=TinyGRU, hidden_size=None, n_layers=None, n_heads=None, ffn_size=None,
         dropout=None)).fit(X, b)
     with pytest.raises(ValueError, match=r"BlendEstimator.base = .*TinyGRU.*register_base.*"
                                          r"joblib.dump or pickle"):

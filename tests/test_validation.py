@@ -71,7 +71,8 @@ def test_behavior_is_never_rounded(trials, tiny):
 
 def test_distillation_needs_behavior(trials, tiny):
     X, _ = trials
-    with pytest.raises(ValueError, match="strategy='hard' distils a teacher that needs behavior"):
+    with pytest.raises(ValueError,
+                       match="strategy='feature' distils a teacher that needs behavior"):
         BlendEstimator(**tiny).fit(X)
     BlendEstimator(strategy=None, **tiny).fit(X)  # the plain model does not
 
@@ -112,7 +113,7 @@ def test_unfitted_estimators_say_so(trials):
         (dict(alpha=1.5), ValueError, r"alpha must be in \[0, 1\]"),
         (dict(tau=0), ValueError, r"tau must be in \(0, inf\]"),
         (dict(mask_ratio=1.0), ValueError, r"mask_ratio must be in \(0, 1\)"),
-        (dict(hidden_size=10, n_heads=3), ValueError, "divisible by n_heads"),
+        (dict(base="ndt", hidden_size=10, n_heads=3), ValueError, "divisible by n_heads"),
         (dict(max_epochs=2.5), TypeError, "max_epochs must be an int"),
         (dict(output="spikes"), ValueError, "output must be one of"),
         (dict(device="cuda:0"), ValueError, "CUDA is not available"),

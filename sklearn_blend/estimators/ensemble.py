@@ -60,7 +60,7 @@ class SeedEnsemble(SaveMixin, MetaEstimatorMixin, TransformerMixin, BaseEstimato
     >>> rng = np.random.default_rng(0)
     >>> X = rng.poisson(1.0, size=(16, 10, 6))
     >>> b = rng.normal(size=(16, 10, 2))
-    >>> model = BlendEstimator(hidden_size=8, n_layers=1, n_heads=2, ffn_size=16,
+    >>> model = BlendEstimator(hidden_size=8, n_layers=1,
     ...                        max_epochs=2, random_state=0)
     >>> ensemble = SeedEnsemble(model, n_members=2).fit(X, b)
     >>> ensemble.random_states_

@@ -90,7 +90,7 @@ Examples
 >>> from sklearn_blend.datasets import make_synthetic
 >>> X, b = make_synthetic("simple", n_trials=24, n_time=10, n_neurons=6, random_state=0)
 >>> pipe = make_pipeline(
-...     BlendEstimator(hidden_size=8, n_layers=1, ffn_size=16, max_epochs=2,
+...     BlendEstimator(hidden_size=8, n_layers=1, max_epochs=2,
 ...                    early_stopping=False, random_state=0),
 ...     PerBin(RidgeCV())).fit(X, b)
 >>> with tempfile.TemporaryDirectory() as folder:
