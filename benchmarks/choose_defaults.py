@@ -26,7 +26,7 @@ import argparse
 
 import pandas as pd
 
-from common import BASE_LABELS, RESULTS, paired_text
+from common import BASE_LABELS, RESULTS, paired_text, smoothing_per_seed
 from sklearn_blend.model_selection import paired_differences
 
 #: the fixed-settings MC_Maze_Small runs of each base (``nlb_mc_maze_small.py --base B``)
@@ -47,14 +47,6 @@ def load(results=RESULTS):
     rows = pd.concat(frames, ignore_index=True)
     rows.loc[rows.method == "smoothing", "base"] = "none"
     return rows
-
-
-def with_smoothing_per_seed(rows):
-    """Smoothing is deterministic (one row per fold): pair its value with every seed."""
-    smoothing = rows[rows.method == "smoothing"]
-    seeds = sorted(set(rows[rows.method != "smoothing"].seed))
-    return pd.concat([rows[rows.method != "smoothing"]]
-                     + [smoothing.assign(seed=seed) for seed in seeds], ignore_index=True)
 
 
 def choose(rows, chosen_on, tolerance):
@@ -98,7 +90,7 @@ def choose(rows, chosen_on, tolerance):
 
 def held_out(rows, base, strategy, chosen_on):
     """The chosen default against the other methods on the folds left out of the choice."""
-    test = with_smoothing_per_seed(rows[~rows.fold.isin(chosen_on)])
+    test = smoothing_per_seed(rows[~rows.fold.isin(chosen_on)])
     test = test.assign(method=[f"{b}:{m}" if m != "smoothing" else m
                                for b, m in zip(test.base, test.method)])
     chosen = f"{base}:{strategy}"

@@ -72,6 +72,18 @@ def paired_text(d):
             f"p={d['p_wilcoxon']:.2g})")
 
 
+def smoothing_per_seed(rows):
+    """``rows`` with the smoothing baseline's rows repeated for every seed of the other
+    methods: smoothing is deterministic (one row per fold), so its value of a fold pairs with
+    every seed of that fold in :func:`sklearn_blend.model_selection.paired_differences`."""
+    import pandas as pd
+
+    smoothing = rows[rows.method == "smoothing"]
+    seeds = sorted(set(rows[rows.method != "smoothing"].seed))
+    return pd.concat([rows[rows.method != "smoothing"]]
+                     + [smoothing.assign(seed=seed) for seed in seeds], ignore_index=True)
+
+
 def save_figure(fig, ax, path, ylabel):
     """Label ``ax``'s y axis, add a frameless legend, write ``fig`` to ``path`` and close it."""
     import matplotlib.pyplot as plt

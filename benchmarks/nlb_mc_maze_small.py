@@ -42,7 +42,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 from sklearn.model_selection import KFold
 
-from common import BASE_LABELS, RESULTS, mean_sd, paired_text
+from common import BASE_LABELS, RESULTS, mean_sd, paired_text, smoothing_per_seed
 from sklearn_blend.cli import parse_assignments
 from sklearn_blend.datasets import load_mc_maze_small
 from sklearn_blend.distill import strategy_names
@@ -77,11 +77,7 @@ def held_out_comparison(results, model, chosen, chosen_on):
         raise ValueError(f"--chosen-on must name the folds the choice was made on and leave "
                          f"some of {sorted(set(results.fold))} out, got {list(chosen_on)}.")
     rows = results[results.fold.isin(folds)]
-    # smoothing is deterministic: its value of a fold pairs with every seed of that fold
-    smoothing = rows[rows.method == "smoothing"]
-    seeds = sorted(set(rows.seed))
-    rows = pd.concat([rows[rows.method != "smoothing"]]
-                     + [smoothing.assign(seed=seed) for seed in seeds], ignore_index=True)
+    rows = smoothing_per_seed(rows)
     lines = [f"Held out from the choice: BLEND {model} {chosen} was chosen on folds "
              f"{sorted(chosen_on)}; on folds {folds} only, {chosen} minus each other method "
              "(paired over (fold, seed); smoothing's value of a fold pairs with each seed):", ""]
